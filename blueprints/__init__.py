@@ -1,0 +1,1 @@
+"""HTTP only: one blueprint per audience. Views parse, call practice/, render or redirect."""

@@ -1,0 +1,86 @@
+"""Who is signed in: flask-login reads our server-side session cookie (never Flask's own
+signed-cookie session, which a replayed cookie would keep alive after sign-out)."""
+from functools import wraps
+
+from flask import abort, current_app, g, request, url_for
+from flask_login import current_user
+
+from practice.models import Client
+from practice.sessions import SessionEnded, check_session, find_session, start_session
+
+from ._htmx import redirect_to
+
+# The session-warning poll must not count as activity, or an open tab would never time out.
+PASSIVE_ENDPOINTS = {"signin.session_warning"}
+
+
+def init_login(login_manager) -> None:
+    login_manager.request_loader(_load_principal)
+    login_manager.unauthorized_handler(_unauthorized)
+
+
+def cookie_name() -> str:
+    return current_app.config["PORTAL_SESSION_COOKIE"]
+
+
+def _load_principal(req):
+    raw_id = req.cookies.get(cookie_name())
+    if not raw_id:
+        return None
+    try:
+        session = check_session(raw_id, touch=req.endpoint not in PASSIVE_ENDPOINTS)
+    except SessionEnded as ended:
+        g.session_ended = ended
+        return None
+    g.portal_session = session
+    return session.client or session.clinician
+
+
+def _unauthorized():
+    return redirect_to(url_for("signin.sign_in_page"))
+
+
+def client_required(view):
+    """Only a signed-in client; anyone else goes to the sign-in page (htmx: HX-Redirect)."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if not current_user.is_authenticated:
+            return _unauthorized()
+        if not isinstance(current_user._get_current_object(), Client):
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def sign_in(response, *, client=None, clinician=None):
+    """Start a fresh session (new id at every sign-in) and put its id in the cookie."""
+    raw_id, _ = start_session(client=client, clinician=clinician, ip=request.remote_addr,
+                              user_agent=request.user_agent.string)
+    response.set_cookie(
+        cookie_name(), raw_id, httponly=True, samesite="Lax", path="/",
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+    )
+    return response
+
+
+def forget_cookie(response):
+    response.delete_cookie(cookie_name(), path="/", secure=current_app.config["SESSION_COOKIE_SECURE"],
+                           httponly=True, samesite="Lax")
+    return response
+
+
+def current_session():
+    """The live session row for this request, or None (reads the cookie via flask-login)."""
+    return g.get("portal_session") if current_user.is_authenticated else None
+
+
+def ended_session():
+    """The session this browser's cookie names if it has ended (to say why, prefill email)."""
+    current_user.is_authenticated  # make flask-login run the loader
+    ended = g.get("session_ended")
+    if ended is not None:
+        return ended.session
+    session = find_session(request.cookies.get(cookie_name()))
+    return session if session is not None and session.ended_at is not None else None

@@ -1,0 +1,196 @@
+"""Client sign-in: ask for a link, open it, continue, or type the code; sign out; stay signed in."""
+from datetime import timedelta
+
+from flask import Blueprint, current_app, g, make_response, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import EmailField, HiddenField, StringField
+from wtforms.validators import DataRequired, Email, Length, Regexp
+
+from practice.clock import format_local, utcnow
+from practice.links import CodeRejected, LinkRejected, open_link, redeem_code, redeem_link
+from practice.mail import describe_duration
+from practice.models import Client, Practice
+from practice.sessions import WARN_BEFORE_IDLE, check_session, end_session, idle_deadline
+from practice.sign_in import request_sign_in_link
+from portal import limiter, login_manager, wake_mail_job
+
+from ._auth import client_required, cookie_name, current_session, ended_session, forget_cookie, init_login, sign_in
+from ._htmx import redirect_to, vary, wants_fragment
+
+bp = Blueprint("signin", __name__)
+
+ENDED_REASONS = {
+    "idle": "You were signed out after a period of inactivity, to protect your privacy.",
+    "absolute": "You were signed out because you had been signed in for a long time.",
+    "signed_out": "You have signed out.",
+    "archived": "Your access to the portal has ended. Please contact the practice.",
+    "ended_by_clinician": "Your session was ended by the practice. Please sign in again.",
+}
+
+
+class SignInForm(FlaskForm):
+    email = EmailField("Email address", validators=[
+        DataRequired("Please enter your email address."),
+        Length(max=254, message="That email address is too long."),
+        Email("That does not look like an email address. Please check it and try again."),
+    ])
+
+
+class CodeForm(FlaskForm):
+    email = HiddenField(validators=[DataRequired(), Length(max=254)])
+    code = StringField("Code from the email", validators=[
+        DataRequired("Please enter the 6-digit code."),
+        Regexp(r"^\s*\d{6}\s*$", message="The code is 6 digits, like 123456."),
+    ])
+
+
+class ContinueForm(FlaskForm):
+    """Only the CSRF token: pressing the button is the whole input."""
+
+
+def init_app(app):
+    init_login(login_manager)
+
+    @app.after_request
+    def _private_link_pages(response):
+        # A token in the URL must not leak through Referer, caches or search engines.
+        if request.path.startswith("/s/"):
+            response.headers["Referrer-Policy"] = "no-referrer"
+            response.headers["Cache-Control"] = "no-store"
+            response.headers["X-Robots-Tag"] = "noindex"
+        return response
+
+
+def _lifetime() -> str:
+    return describe_duration(timedelta(minutes=Practice.current().sign_in_link_minutes))
+
+
+def _config_limit(name):
+    return lambda: current_app.config[name]
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+@limiter.limit(_config_limit("SIGN_IN_IP_LIMIT"), methods=["POST"])
+def sign_in_page():
+    practice = Practice.current()
+    form = SignInForm()
+    if request.method == "GET":
+        if current_user_is_client():
+            return redirect_to(url_for("portal.home"))
+        ended = ended_session()
+        notice = ENDED_REASONS.get(ended.end_reason) if ended else None
+        if ended is not None and ended.client_id and not form.email.data:
+            form.email.data = ended.client.email
+        response = make_response(render_template("sign_in.html", form=form, practice=practice, notice=notice))
+        return forget_cookie(response) if ended is not None else response
+    if not form.validate_on_submit():
+        return _answer("sign_in.html", "_sign_in_form.html", 422, form=form, practice=practice)
+    request_sign_in_link(form.email.data, ip=request.remote_addr)
+    wake_mail_job()  # the client is waiting: send within seconds, not at the next tick
+    code_form = CodeForm(email=form.email.data.strip().lower(), formdata=None)
+    return _answer("sign_in_sent.html", "_sign_in_sent.html", 200, practice=practice,
+                   email=form.email.data.strip(), code_form=code_form, lifetime=_lifetime())
+
+
+def _answer(page: str, fragment: str, status: int, **context):
+    """The fragment when the sign-in form itself asked via htmx, else the whole page."""
+    template = fragment if wants_fragment("sign-in-form") or wants_fragment("code-form") else page
+    return vary(make_response(render_template(template, **context), status))
+
+
+@bp.post("/sign-in/code")
+@limiter.limit(_config_limit("CODE_IP_LIMIT"))
+def code_enter():
+    practice = Practice.current()
+    form = CodeForm()
+    context = dict(practice=practice, email=form.email.data or "", code_form=form, lifetime=_lifetime())
+    if not form.validate_on_submit():
+        return _answer("sign_in_sent.html", "_sign_in_sent.html", 422, **context)
+    try:
+        link = redeem_code(form.email.data, form.code.data, code_key=_code_key(), ip=request.remote_addr)
+    except CodeRejected as rejected:
+        if rejected.killed:
+            form.code.errors.append("Too many wrong codes: that link and its code no longer work. "
+                                    "Please ask for a new link.")
+            context.update(killed=True, sign_in_form=SignInForm(email=form.email.data, formdata=None))
+        else:
+            form.code.errors.append("That code is not right, or it is no longer valid. "
+                                    "Check the newest email from us and try again.")
+        return _answer("sign_in_sent.html", "_sign_in_sent.html", 422, **context)
+    return sign_in(redirect_to(link.target), client=link.client)
+
+
+@bp.route("/s/<token>", methods=["GET", "HEAD", "POST"])
+@limiter.limit(_config_limit("SIGN_IN_IP_LIMIT"), methods=["POST"])
+def link_open(token):
+    practice = Practice.current()
+    form = ContinueForm()
+    try:
+        if request.method == "POST":
+            if not form.validate_on_submit():
+                return render_template("error.html", title="This form has expired",
+                                       message="Please open the link from your email again."), 400
+            link = redeem_link(token, ip=request.remote_addr)
+            return sign_in(redirect_to(link.target), client=link.client)
+        open_link(token, method=request.method, ip=request.remote_addr, agent=request.user_agent.string)
+    except LinkRejected as rejected:
+        return _dead_link(rejected, practice)
+    return render_template("link_continue.html", practice=practice, form=form, token=token)
+
+
+def _dead_link(rejected: LinkRejected, practice):
+    link = rejected.link
+    zone = (link.client.timezone if link else None) or practice.timezone
+    when = None
+    if link is not None:
+        when = {
+            "used": link.used_at,
+            "replaced": link.replaced_by.issued_at if link.replaced_by else link.revoked_at,
+            "expired": link.issued_at,
+            "killed": link.revoked_at,
+        }.get(rejected.reason)
+    form = SignInForm(email=rejected.email, formdata=None)
+    status = 404 if rejected.reason == "not_recognised" else 410
+    return render_template(
+        "link_dead.html", practice=practice, reason=rejected.reason, form=form,
+        when=format_local(when, zone), expires=format_local(link.expires_at, zone) if link else "",
+        lifetime=describe_duration(link.expires_at - link.issued_at) if link else "",
+    ), status
+
+
+@bp.post("/sign-out")
+def sign_out():
+    session = current_session()
+    if session is not None:
+        end_session(session, "signed_out")
+    return redirect_to(url_for("signin.sign_in_page"))
+
+
+@bp.get("/session/warning")
+@client_required
+def session_warning():
+    """Polled (without counting as activity): nothing yet, the warning, or off to sign-in."""
+    deadline = idle_deadline(g.portal_session)
+    remaining = (deadline - utcnow()).total_seconds()
+    return render_template("_session_warning.html", remaining=max(int(remaining), 0),
+                           warn=remaining <= WARN_BEFORE_IDLE.total_seconds(),
+                           check_in=max(int(remaining - WARN_BEFORE_IDLE.total_seconds()), 1))
+
+
+@bp.post("/session/keep-alive")
+@client_required
+def session_keep_alive():
+    session = check_session(request.cookies.get(cookie_name()), touch="always")
+    if wants_fragment("stay-signed-in"):
+        g.portal_session = session
+        return session_warning()
+    return redirect_to(url_for("portal.home"))
+
+
+def current_user_is_client() -> bool:
+    return current_user.is_authenticated and isinstance(current_user._get_current_object(), Client)
+
+
+def _code_key() -> bytes:
+    return current_app.config["SECRET_KEY"].encode()

@@ -1,0 +1,333 @@
+"""Portico: create_app() and the command line (serve, worker, init-db, add-client, ...)."""
+import logging
+import os
+import re
+import secrets
+import sys
+from datetime import datetime, timezone
+
+import click
+from apscheduler.schedulers.background import BackgroundScheduler
+from flask import Flask, render_template
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
+from flask_mail import Mail
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from htmx_flask import Htmx
+from peewee import OperationalError
+
+from practice import jobs
+from practice.models import Client, Clinician, Practice, create_schema, db, open_database
+
+login_manager = LoginManager()
+mail = Mail()
+csrf = CSRFProtect()
+htmx = Htmx()
+limiter = Limiter(key_func=get_remote_address, default_limits=[])
+scheduler = None  # started by `serve` or `worker` only, never at import or in create_app
+
+TOKEN_IN_PATH = re.compile(r"(/(?:s|t|feed)/)[^\s/?\"']+")
+
+
+class RedactTokens(logging.Filter):
+    """Request logs show /s/… instead of the token: a log line must never sign anyone in."""
+
+    def filter(self, record):
+        if isinstance(record.msg, str):
+            record.msg = TOKEN_IN_PATH.sub(r"\1…", record.msg)
+        if record.args:
+            record.args = tuple(TOKEN_IN_PATH.sub(r"\1…", a) if isinstance(a, str) else a
+                                for a in (record.args if isinstance(record.args, tuple) else (record.args,)))
+        return True
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _secret_key(instance_path: str) -> str:
+    """SECRET_KEY from the environment, else one generated into instance/ on first run."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    path = os.path.join(instance_path, "secret_key")
+    if not os.path.exists(path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    with open(path) as handle:
+        return handle.read().strip()
+
+
+def environment_config(instance_path: str) -> dict:
+    env = os.environ.get
+    return {
+        "DATABASE_URL": env("DATABASE_URL") or "sqlite:///" + os.path.join(instance_path, "portico.db"),
+        "PORTAL_BASE_URL": (env("PORTAL_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
+        "PORTAL_SCHEDULER": (env("PORTAL_SCHEDULER") or "on").lower(),
+        "MAIL_SERVER": env("MAIL_SERVER") or None,
+        "MAIL_PORT": int(env("MAIL_PORT") or 25),
+        "MAIL_USE_TLS": _env_bool("MAIL_USE_TLS"),
+        "MAIL_USE_SSL": _env_bool("MAIL_USE_SSL"),
+        "MAIL_USERNAME": env("MAIL_USERNAME"),
+        "MAIL_PASSWORD": env("MAIL_PASSWORD"),
+        "MAIL_DEFAULT_SENDER": env("MAIL_DEFAULT_SENDER") or "portal@localhost",
+        "MAIL_TIMEOUT": float(env("MAIL_TIMEOUT") or 10),
+        "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI") or "memory://",
+    }
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_mapping(
+        MAIL_SUPPRESS_SEND=False,  # Flask-Mail would silently drop mail whenever TESTING is set
+        SIGN_IN_IP_LIMIT="20 per minute; 200 per hour",
+        CODE_IP_LIMIT="10 per minute; 60 per hour",
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the (server-side) session cookie
+        RATELIMIT_HEADERS_ENABLED=True,
+    )
+    app.config.update(environment_config(app.instance_path))
+    if test_config:
+        app.config.update(test_config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _secret_key(app.instance_path)
+
+    secure = app.config["PORTAL_BASE_URL"].startswith("https://")
+    app.config.update(
+        SESSION_COOKIE_NAME="__Host-portico_csrf" if secure else "portico_csrf",
+        SESSION_COOKIE_SECURE=secure,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PORTAL_SESSION_COOKIE="__Host-portico" if secure else "portico",
+    )
+
+    db.initialize(open_database(app.config["DATABASE_URL"]))
+    if app.config.get("PORTAL_CREATE_SCHEMA", True):
+        with db.connection_context():
+            create_schema()
+
+    login_manager.init_app(app)
+    login_manager.session_protection = None  # the server-side session row is the protection
+    mail.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    limiter.init_app(app)
+
+    from blueprints import devmail, meta, portal_home, signin
+    app.register_blueprint(meta.bp)
+    app.register_blueprint(signin.bp)
+    app.register_blueprint(portal_home.bp)
+    if not app.config["MAIL_SERVER"]:
+        app.register_blueprint(devmail.bp)
+    signin.init_app(app)
+
+    @app.before_request
+    def _connect():
+        db.connect(reuse_if_open=True)
+
+    @app.teardown_request
+    def _close(exc):
+        if not db.is_closed():
+            db.close()
+
+    @app.errorhandler(CSRFError)
+    def _csrf_failed(error):
+        return render_template("error.html", title="This form has expired",
+                               message="Please go back, reload the page and try again."), 400
+
+    @app.errorhandler(429)
+    def _too_many(error):
+        return render_template("error.html", title="Please wait a moment",
+                               message="There have been too many attempts from your connection. "
+                                       "Please wait a few minutes and try again."), 429
+
+    @app.errorhandler(404)
+    def _not_found(error):
+        return render_template("error.html", title="Page not found",
+                               message="There is no page at this address."), 404
+
+    @app.errorhandler(405)
+    def _not_allowed(error):
+        return render_template("error.html", title="Not allowed",
+                               message="That action is not available here."), 405
+
+    @app.errorhandler(500)
+    def _server_error(error):
+        return render_template("error.html", title="Something went wrong",
+                               message="Nothing you entered was lost. Please try again in a moment."), 500
+
+    @app.errorhandler(OperationalError)
+    def _database_down(error):
+        app.logger.error("database unavailable: %s", error)
+        return render_template("error.html", title="Temporarily unavailable",
+                               message="The portal cannot reach its database. Please try again shortly."), 503
+
+    @app.after_request
+    def _security_headers(response):
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+            "frame-ancestors 'none'; form-action 'self'")
+        if secure:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return response
+
+    app.cli.add_command(init_db_command)
+    return app
+
+
+def wake_mail_job() -> None:
+    """Run the mail job now rather than at its next tick: a client is waiting for a link."""
+    if scheduler is not None and scheduler.running:
+        scheduler.modify_job("mail", next_run_time=datetime.now(timezone.utc))
+
+
+def start_scheduler(app) -> BackgroundScheduler:
+    """One scheduler per process: called by `serve` (when PORTAL_SCHEDULER is on) and `worker`."""
+    global scheduler
+    if scheduler is not None:
+        return scheduler
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.add_job(jobs.safe_mail_tick, "interval", seconds=5, args=[app], id="mail",
+                      max_instances=1, coalesce=True, next_run_time=datetime.now(timezone.utc))
+    scheduler.start()
+    return scheduler
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in ("werkzeug", "gunicorn.access", "gunicorn.error", ""):
+        logging.getLogger(name).addFilter(RedactTokens())
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactTokens())
+
+
+# ---- command line -------------------------------------------------------------------------
+
+@click.command("init-db")
+@click.option("--practice-name", help="The practice's name, shown to clients.")
+@click.option("--timezone", "zone", help="The practice's IANA time zone, e.g. Europe/London.")
+@click.option("--contact", help="The practice's contact address (Reply-To of every email).")
+def init_db_command(practice_name, zone, contact):
+    """Create or upgrade the database schema (safe to run again)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    with db.connection_context():
+        create_schema()
+        practice = Practice.current()
+        if zone:
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise click.BadParameter(f"unknown time zone {zone!r}", param_hint="--timezone")
+            practice.timezone = zone
+        if practice_name:
+            practice.name = practice_name.strip()
+        if contact:
+            practice.contact_email = contact.strip()
+        practice.save()
+    click.echo(f"Database ready: {_describe_db()}")
+
+
+def _describe_db() -> str:
+    url = os.environ.get("DATABASE_URL") or "sqlite (instance/portico.db)"
+    return re.sub(r"://[^@/]*@", "://…@", url)
+
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+def cli(ctx):
+    """Portico, the client portal. With no command: serve on 127.0.0.1:5000."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(serve)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def serve(host, port):
+    """Serve the portal (with the scheduler unless PORTAL_SCHEDULER=off)."""
+    _configure_logging()
+    app = create_app()
+    if app.config["PORTAL_SCHEDULER"] != "off":
+        start_scheduler(app)
+    if not app.config["MAIL_SERVER"]:
+        click.echo(f"No MAIL_SERVER set: emails appear at {app.config['PORTAL_BASE_URL']}/dev/mailbox")
+    app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+@cli.command()
+def worker():
+    """Run only the scheduler and mail jobs (for web processes started with PORTAL_SCHEDULER=off)."""
+    import signal
+    import threading
+    _configure_logging()
+    app = create_app()
+    start_scheduler(app)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    click.echo("Portico worker running; Ctrl-C to stop.")
+    stop.wait()
+    scheduler.shutdown()
+
+
+cli.add_command(init_db_command)
+
+
+@cli.command("add-client")
+@click.argument("email")
+@click.option("--name", required=True)
+@click.option("--timezone", "zone", default=None)
+def add_client(email, name, zone):
+    """Add a client who can then ask for sign-in links."""
+    from practice.clients import ClientError, add_client as add
+    app = create_app()
+    with app.app_context(), db.connection_context():
+        try:
+            client = add(email, name, zone)
+        except ClientError as error:
+            raise click.ClickException(str(error))
+    click.echo(f"Added client {client.name} <{client.email}>")
+
+
+@cli.command("create-clinician")
+@click.argument("email")
+@click.option("--name", required=True)
+@click.option("--admin/--no-admin", default=True, show_default=True)
+def create_clinician(email, name, admin):
+    """Create a clinician; the password is prompted for (or read from stdin when piped)."""
+    from practice.clinicians import ClinicianError, create_clinician as create
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    app = create_app()
+    with app.app_context(), db.connection_context():
+        try:
+            clinician = create(email, name, password, is_admin=admin)
+        except ClinicianError as error:
+            raise click.ClickException(str(error))
+    click.echo(f"Created clinician {clinician.name} <{clinician.email}>")
+
+
+@cli.command()
+def demo():
+    """Seed a demo practice with a clinician and clients, for trying Portico out."""
+    from practice.demo import seed_demo
+    app = create_app()
+    with app.app_context(), db.connection_context():
+        lines = seed_demo()
+    for line in lines:
+        click.echo(line)
+
+
+if __name__ == "__main__":
+    # Run the CLI from the importable module, so that `portal.limiter`, `portal.scheduler`
+    # and friends exist once, not twice (as __main__ and as portal).
+    from portal import cli as portal_cli
+    portal_cli()

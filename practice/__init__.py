@@ -1,0 +1,1 @@
+"""Portico's domain: models, links, sessions, mail and audit. No Flask requests here."""

@@ -1,0 +1,40 @@
+"""Clinicians: accounts with a strong password hash."""
+from peewee import IntegrityError
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .clients import ClientError, normalise_email
+from .clock import utcnow
+from .models import Clinician
+
+MIN_PASSWORD_LENGTH = 12  # NIST SP 800-63B: length over composition rules
+
+
+class ClinicianError(ValueError):
+    """Input a clinician account cannot be saved with; the message is for the person."""
+
+
+def create_clinician(email: str, name: str, password: str, *, is_admin: bool = False) -> Clinician:
+    try:
+        email = normalise_email(email)
+    except ClientError as error:
+        raise ClinicianError(str(error)) from None
+    if not (name or "").strip():
+        raise ClinicianError("A clinician needs a name.")
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise ClinicianError(f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.")
+    try:
+        return Clinician.create(email=email, name=name.strip(), is_admin=is_admin, created_at=utcnow(),
+                                password_hash=generate_password_hash(password, method="scrypt"))
+    except IntegrityError:
+        raise ClinicianError(f"A clinician with the address {email} already exists.") from None
+
+
+def check_password(clinician: Clinician | None, password: str) -> bool:
+    if clinician is None:
+        # Spend the same time on a stranger so the answer does not reveal who has an account.
+        check_password_hash(_DUMMY_HASH, password or "")
+        return False
+    return check_password_hash(clinician.password_hash, password or "")
+
+
+_DUMMY_HASH = generate_password_hash("not-a-real-password", method="scrypt")

@@ -1,0 +1,207 @@
+"""One-time sign-in links: issue, open, redeem (by link or by code), and explain a dead one."""
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from . import audit
+from .clock import utcnow
+from .models import Client, Link, Practice, write_transaction
+
+MAX_CODE_ATTEMPTS = 5
+SAFE_TARGET_PREFIXES = ("/portal",)
+
+
+@dataclass
+class IssuedLink:
+    link: Link
+    token: str  # only ever in memory and in the email; the database keeps its hash
+    code: str
+
+
+class LinkRejected(Exception):
+    """A link that cannot sign anyone in, and why: used, replaced, expired, killed,
+    not_recognised. `link` is None when the token matches nothing."""
+
+    def __init__(self, reason: str, link: Link | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.link = link
+
+    @property
+    def email(self) -> str:
+        """The address for the "Send me a new link" form: only for a recognised link."""
+        return self.link.client.email if self.link is not None and self.reason != "not_recognised" else ""
+
+
+class CodeRejected(Exception):
+    """A wrong or unusable code. `killed` is true when this attempt used up the last try."""
+
+    def __init__(self, killed: bool = False):
+        super().__init__("killed" if killed else "wrong")
+        self.killed = killed
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _hash_code(key: bytes, token_hash: str, code: str) -> str:
+    # Keyed: a six-digit code is trivial to brute-force from a plain hash in a stolen database.
+    return hmac.new(key, f"{token_hash}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def safe_target(target: str | None) -> str:
+    """Only our own portal paths: a link must never redirect off-site."""
+    if target and target.startswith(SAFE_TARGET_PREFIXES) and "//" not in target and "\\" not in target:
+        return target
+    return "/portal"
+
+
+def link_lifetime(practice: Practice, reason: str) -> timedelta:
+    if reason in ("invitation", "document_share"):
+        return timedelta(hours=practice.invitation_link_hours)
+    return timedelta(minutes=practice.sign_in_link_minutes)
+
+
+def issue_link(client: Client, reason: str, *, code_key: bytes, target: str = "/portal",
+               now: datetime | None = None) -> IssuedLink:
+    """A new link for the client; every earlier unused link of theirs stops working."""
+    now = now or utcnow()
+    practice = Practice.current()
+    token = secrets.token_urlsafe(32)
+    code = f"{secrets.randbelow(10**6):06d}"
+    token_hash = hash_token(token)
+    with write_transaction():
+        link = Link.create(
+            client=client,
+            token_hash=token_hash,
+            code_hash=_hash_code(code_key, token_hash, code),
+            reason=reason,
+            target=safe_target(target),
+            issued_at=now,
+            expires_at=now + link_lifetime(practice, reason),
+        )
+        Link.update(revoked_at=now, revoked_reason="replaced", replaced_by=link).where(
+            (Link.client == client)
+            & (Link.id != link.id)
+            & Link.used_at.is_null()
+            & Link.revoked_at.is_null()
+        ).execute()
+        audit.record("link_issued", client=client, link=link, detail=reason, at=now)
+    return IssuedLink(link=link, token=token, code=code)
+
+
+def find_link(token: str) -> Link | None:
+    if not token or len(token) > 200:
+        return None
+    token_hash = hash_token(token)
+    link = Link.get_or_none(Link.token_hash == token_hash)
+    # The index finds the row; the comparison that decides is constant-time.
+    if link is not None and hmac.compare_digest(link.token_hash, token_hash):
+        return link
+    return None
+
+
+def why_dead(link: Link | None, now: datetime) -> str | None:
+    """The reason a link cannot be used now, or None while it is live."""
+    if link is None or link.client.archived_at is not None:
+        return "not_recognised"
+    if link.used_at is not None:
+        return "used"
+    if link.revoked_at is not None:
+        return {"replaced": "replaced", "too_many_codes": "killed"}.get(link.revoked_reason, "not_recognised")
+    if link.expires_at <= now:
+        return "expired"
+    return None
+
+
+def open_link(token: str, *, method: str, ip: str | None, agent: str | None,
+              now: datetime | None = None) -> Link:
+    """What GET and HEAD do: look, record the first opening, never use the link up."""
+    now = now or utcnow()
+    link = find_link(token)
+    reason = why_dead(link, now)
+    if link is not None:
+        with write_transaction():
+            if link.first_opened_at is None:
+                Link.update(
+                    first_opened_at=now, first_opened_method=method,
+                    first_opened_ip=ip, first_opened_agent=(agent or "")[:255],
+                ).where((Link.id == link.id) & Link.first_opened_at.is_null()).execute()
+            audit.record("link_opened", client=link.client, link=link, detail=method, ip=ip, at=now)
+    if reason is not None:
+        _reject(reason, link, ip, now)
+    return link
+
+
+def redeem_link(token: str, *, ip: str | None = None, now: datetime | None = None) -> Link:
+    """Use the link up and return it, or raise LinkRejected. One conditional UPDATE decides,
+    so of any number of simultaneous presses exactly one wins."""
+    now = now or utcnow()
+    link = find_link(token)
+    if link is not None and link.client.archived_at is None:
+        if _consume(link, now, via="link", ip=ip):
+            return Link.get_by_id(link.id)
+        link = Link.get_by_id(link.id)
+    _reject(why_dead(link, now) or "used", link, ip, now)
+
+
+def redeem_code(email: str, code: str, *, code_key: bytes, ip: str | None = None,
+                now: datetime | None = None) -> Link:
+    """Sign in with the six-digit code from the newest live link sent to this address."""
+    now = now or utcnow()
+    client = Client.by_email(email)
+    link = None
+    if client is not None and client.archived_at is None:
+        link = Link.live_for(client, now).order_by(Link.issued_at.desc(), Link.id.desc()).first()
+    if link is None:
+        raise CodeRejected()
+    expected = link.code_hash
+    given = _hash_code(code_key, link.token_hash, (code or "").strip())
+    if hmac.compare_digest(expected, given):
+        if _consume(link, now, via="code", ip=ip):
+            return Link.get_by_id(link.id)
+        raise CodeRejected()
+    return _count_wrong_code(link, ip, now)
+
+
+def _count_wrong_code(link: Link, ip: str | None, now: datetime):
+    with write_transaction():
+        Link.update(code_attempts=Link.code_attempts + 1).where(Link.id == link.id).execute()
+        attempts = Link.get_by_id(link.id).code_attempts
+        killed = attempts >= MAX_CODE_ATTEMPTS
+        if killed:
+            Link.update(revoked_at=now, revoked_reason="too_many_codes").where(
+                (Link.id == link.id) & Link.used_at.is_null() & Link.revoked_at.is_null()
+            ).execute()
+        audit.record("code_rejected", client=link.client, link=link,
+                     detail=f"attempt {attempts} of {MAX_CODE_ATTEMPTS}" + ("; link killed" if killed else ""),
+                     ip=ip, at=now)
+    raise CodeRejected(killed=killed)
+
+
+def _consume(link: Link, now: datetime, *, via: str, ip: str | None) -> bool:
+    with write_transaction():
+        won = Link.update(used_at=now, used_by=via).where(
+            (Link.id == link.id)
+            & Link.used_at.is_null()
+            & Link.revoked_at.is_null()
+            & (Link.expires_at > now)
+        ).execute() == 1
+        if won:
+            audit.record("link_redeemed", client=link.client, link=link, detail=f"by {via}", ip=ip, at=now)
+    return won
+
+
+def _reject(reason: str, link: Link | None, ip: str | None, now: datetime):
+    audit.record("link_rejected", client=link.client if link else None, link=link, detail=reason, ip=ip, at=now)
+    raise LinkRejected(reason, link)
+
+
+def revoke_client_links(client: Client, reason: str, now: datetime | None = None) -> int:
+    now = now or utcnow()
+    return Link.update(revoked_at=now, revoked_reason=reason).where(
+        (Link.client == client) & Link.used_at.is_null() & Link.revoked_at.is_null()
+    ).execute()

@@ -1,0 +1,255 @@
+"""The tables, bound to one database proxy that create_app() points at a real database."""
+from contextlib import contextmanager
+
+from peewee import (
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    SqliteDatabase,
+    TextField,
+)
+from playhouse.db_url import connect, register_database
+from playhouse.pool import PooledPostgresqlDatabase
+
+from .clock import utcnow
+
+db = DatabaseProxy()
+
+SCHEMA_VERSION = 1
+
+# "postgresql://" in DATABASE_URL gets a connection pool: web processes and the worker
+# open and close a connection per request or tick.
+register_database(PooledPostgresqlDatabase, "postgres", "postgresql", "postgres+pool")
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "busy_timeout": 10000,
+    "foreign_keys": 1,
+    "synchronous": "normal",
+}
+
+
+def open_database(url: str):
+    """A peewee database for a db_url, with the SQLite pragmas two processes need."""
+    if url.startswith("sqlite"):
+        return connect(url, pragmas=SQLITE_PRAGMAS, timeout=10)
+    return connect(url, max_connections=20, stale_timeout=300)
+
+
+def is_sqlite() -> bool:
+    return isinstance(db.obj, SqliteDatabase)
+
+
+@contextmanager
+def write_transaction():
+    """A write transaction that takes SQLite's write lock up front (no 'database is locked'
+    half-way through), or a plain transaction elsewhere."""
+    if is_sqlite():
+        with db.atomic(lock_type="IMMEDIATE") as txn:
+            yield txn
+    else:
+        with db.atomic() as txn:
+            yield txn
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+
+
+class Practice(BaseModel):
+    """The single row of practice settings (id 1). The rules' tunable defaults live here."""
+
+    name = CharField(default="Portico")
+    timezone = CharField(default="UTC")
+    contact_email = CharField(default="")
+    sign_in_link_minutes = IntegerField(default=24 * 60)
+    invitation_link_hours = IntegerField(default=72)
+    client_idle_minutes = IntegerField(default=15)
+    client_absolute_hours = IntegerField(default=12)
+    created_at = DateTimeField(default=utcnow)
+
+    @classmethod
+    def current(cls) -> "Practice":
+        practice = cls.get_or_none(cls.id == 1)
+        return practice or cls(id=1)
+
+
+class Client(BaseModel):
+    email = CharField(unique=True)  # stored lower-cased: addresses compare case-insensitively
+    name = CharField()
+    timezone = CharField(null=True)
+    created_at = DateTimeField(default=utcnow)
+    archived_at = DateTimeField(null=True)
+
+    @classmethod
+    def by_email(cls, email: str):
+        return cls.get_or_none(cls.email == email.strip().lower())
+
+    @classmethod
+    def active(cls):
+        return cls.select().where(cls.archived_at.is_null())
+
+    # flask-login reads these; a Client is what a client session signs in.
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+
+    def get_id(self) -> str:
+        return f"client:{self.id}"
+
+
+class Clinician(BaseModel):
+    email = CharField(unique=True)
+    name = CharField()
+    password_hash = CharField()
+    is_admin = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow)
+
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+
+    def get_id(self) -> str:
+        return f"clinician:{self.id}"
+
+
+class Link(BaseModel):
+    """A one-time sign-in link. Only the SHA-256 of its token is kept."""
+
+    client = ForeignKeyField(Client, backref="links", on_delete="CASCADE")
+    token_hash = CharField(unique=True, max_length=64)
+    code_hash = CharField(max_length=64)
+    code_attempts = IntegerField(default=0)
+    reason = CharField()  # client_request, clinician, invitation, document_share, reminder
+    target = CharField(default="/portal")
+    issued_at = DateTimeField()
+    expires_at = DateTimeField()
+    used_at = DateTimeField(null=True)
+    used_by = CharField(null=True)  # "link" or "code"
+    revoked_at = DateTimeField(null=True)
+    revoked_reason = CharField(null=True)  # replaced, too_many_codes, archived
+    replaced_by = ForeignKeyField("self", null=True, backref="replaced", on_delete="SET NULL")
+    first_opened_at = DateTimeField(null=True)
+    first_opened_method = CharField(null=True)
+    first_opened_ip = CharField(null=True)
+    first_opened_agent = CharField(null=True)
+
+    @classmethod
+    def live_for(cls, client, now):
+        return cls.select().where(
+            (cls.client == client)
+            & cls.used_at.is_null()
+            & cls.revoked_at.is_null()
+            & (cls.expires_at > now)
+        )
+
+    @classmethod
+    def history_for(cls, client):
+        return cls.select().where(cls.client == client).order_by(cls.issued_at.desc(), cls.id.desc())
+
+
+class SignInRequest(BaseModel):
+    """What POST /sign-in writes: the same single row for a client and a stranger, so the
+    answer takes the same time. The mail job decides what, if anything, to send."""
+
+    email = CharField()
+    requested_at = DateTimeField()
+    ip = CharField(null=True)
+    processed_at = DateTimeField(null=True)
+    outcome = CharField(null=True)  # issued, unknown, throttled
+    link = ForeignKeyField(Link, null=True, on_delete="SET NULL")
+
+    @classmethod
+    def pending(cls):
+        return cls.select().where(cls.processed_at.is_null()).order_by(cls.id)
+
+
+class Email(BaseModel):
+    """The outbox. Requests only insert rows; the mail job claims and sends them."""
+
+    to_addr = CharField()
+    subject = CharField()
+    text_body = TextField()
+    html_body = TextField()
+    reply_to = CharField(null=True)
+    message_id = CharField(unique=True)
+    kind = CharField()  # sign_in, ...
+    client = ForeignKeyField(Client, null=True, backref="emails", on_delete="SET NULL")
+    link = ForeignKeyField(Link, null=True, backref="emails", on_delete="SET NULL")
+    status = CharField(default="queued")  # queued, sending, sent, failed
+    queued_at = DateTimeField()
+    next_attempt_at = DateTimeField()
+    lease_until = DateTimeField(null=True)
+    attempts = IntegerField(default=0)
+    last_error = TextField(null=True)
+    sent_at = DateTimeField(null=True)
+    transport = CharField(null=True)  # smtp or dev-mailbox
+
+    class Meta:
+        indexes = ((("status", "next_attempt_at"), False),)
+
+    @classmethod
+    def due(cls, now):
+        """Queued mail whose time has come, and mail whose sender died mid-send."""
+        return cls.select().where(
+            ((cls.status == "queued") & (cls.next_attempt_at <= now))
+            | ((cls.status == "sending") & (cls.lease_until < now))
+        ).order_by(cls.next_attempt_at, cls.id)
+
+    @classmethod
+    def newest_first(cls):
+        return cls.select().order_by(cls.queued_at.desc(), cls.id.desc())
+
+
+class Session(BaseModel):
+    """A server-side session. The cookie holds a random id; only its SHA-256 is here."""
+
+    id_hash = CharField(unique=True, max_length=64)
+    client = ForeignKeyField(Client, null=True, backref="sessions", on_delete="CASCADE")
+    clinician = ForeignKeyField(Clinician, null=True, backref="sessions", on_delete="CASCADE")
+    created_at = DateTimeField()
+    last_seen_at = DateTimeField()
+    ended_at = DateTimeField(null=True)
+    end_reason = CharField(null=True)  # signed_out, idle, absolute, archived, ended_by_clinician
+    ip = CharField(null=True)
+    user_agent = CharField(null=True)
+
+    @classmethod
+    def open_for_client(cls, client):
+        return cls.select().where((cls.client == client) & cls.ended_at.is_null())
+
+
+class AuditEvent(BaseModel):
+    at = DateTimeField()
+    kind = CharField()  # link_issued, link_opened, link_redeemed, link_rejected, ...
+    client = ForeignKeyField(Client, null=True, backref="audit", on_delete="CASCADE")
+    link = ForeignKeyField(Link, null=True, on_delete="SET NULL")
+    detail = CharField(default="")
+    ip = CharField(null=True)
+
+    @classmethod
+    def recent_for(cls, client, limit=50):
+        return cls.select().where(cls.client == client).order_by(cls.at.desc(), cls.id.desc()).limit(limit)
+
+
+class SchemaVersion(BaseModel):
+    version = IntegerField()
+    applied_at = DateTimeField()
+
+
+ALL_MODELS = [Practice, Client, Clinician, Link, SignInRequest, Email, Session, AuditEvent, SchemaVersion]
+
+
+def create_schema():
+    """Create missing tables and record the schema version; safe to run any number of times."""
+    with db.atomic():
+        db.create_tables(ALL_MODELS, safe=True)
+        if not SchemaVersion.select().where(SchemaVersion.version == SCHEMA_VERSION).exists():
+            SchemaVersion.create(version=SCHEMA_VERSION, applied_at=utcnow())
+        if Practice.get_or_none(Practice.id == 1) is None:
+            Practice.create(id=1)

@@ -1,0 +1,61 @@
+"""Sign-in requests: what the sign-in page writes, and what the mail job makes of it.
+
+POST /sign-in writes one SignInRequest row whoever asks, so a stranger's answer costs the
+same as a client's. The job then issues a link (or not) and queues the email.
+"""
+from datetime import datetime, timedelta
+
+from . import audit
+from .clock import utcnow
+from .links import issue_link
+from .mail import queue_sign_in_email
+from .models import Client, Link, SignInRequest, write_transaction
+
+MAILS_PER_ADDRESS_PER_HOUR = 5
+
+
+def request_sign_in_link(email: str, *, ip: str | None = None, now: datetime | None = None) -> None:
+    SignInRequest.create(email=email.strip().lower(), requested_at=now or utcnow(), ip=ip)
+
+
+def process_sign_in_requests(*, code_key: bytes, now: datetime | None = None, batch: int = 50) -> int:
+    """Turn pending requests into links and outbox mail; returns how many were handled."""
+    now = now or utcnow()
+    handled = 0
+    for request in SignInRequest.pending().limit(batch):
+        with write_transaction():
+            # Another process may have taken it between the select and this transaction.
+            taken = SignInRequest.update(processed_at=now).where(
+                (SignInRequest.id == request.id) & SignInRequest.processed_at.is_null()).execute()
+            if not taken:
+                continue
+            outcome, link = _answer(request, code_key, now)
+            SignInRequest.update(outcome=outcome, link=link).where(SignInRequest.id == request.id).execute()
+        handled += 1
+    return handled
+
+
+def _answer(request: SignInRequest, code_key: bytes, now: datetime):
+    client = Client.by_email(request.email)
+    if client is None or client.archived_at is not None:
+        return "unknown", None
+    mailed_lately = Link.select().where(
+        (Link.client == client)
+        & (Link.reason == "client_request")
+        & (Link.issued_at > now - timedelta(hours=1))
+    ).count()
+    if mailed_lately >= MAILS_PER_ADDRESS_PER_HOUR:
+        audit.record("link_throttled", client=client, ip=request.ip, at=now,
+                     detail=f"{mailed_lately} links mailed in the last hour")
+        return "throttled", None
+    return "issued", send_link(client, "client_request", code_key=code_key, now=now)
+
+
+def send_link(client: Client, reason: str, *, code_key: bytes, target: str = "/portal",
+              now: datetime | None = None) -> Link:
+    """Issue a link (replacing earlier ones) and queue the email that carries it."""
+    now = now or utcnow()
+    with write_transaction():
+        issued = issue_link(client, reason, code_key=code_key, target=target, now=now)
+        queue_sign_in_email(issued, now=now)
+    return issued.link

@@ -1,0 +1,200 @@
+"""Fixtures: the app on a fresh database (SQLite, and PostgreSQL where it is reachable), a
+real SMTP server (aiosmtpd on loopback), and helpers that act like a client would."""
+import email
+import email.policy
+import os
+import re
+import socket
+import threading
+from datetime import datetime
+
+import pytest
+import time_machine
+from aiosmtpd.controller import Controller
+
+from portal import create_app
+from practice import jobs
+from practice.clients import add_client
+from practice.models import ALL_MODELS, db, open_database
+
+PG_URL = os.environ.get("PORTICO_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+START = datetime(2026, 3, 2, 9, 0, 0)  # a Monday morning, UTC
+
+
+def postgres_reachable() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            pass
+        database = open_database(PG_URL)
+        database.connect()
+        database.close()
+        return True
+    except Exception:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Inbox:
+    """What the aiosmtpd server has received, as parsed messages."""
+
+    def __init__(self):
+        self.messages = []
+        self.envelopes = []
+        self.refuse = set()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.envelopes.append(envelope)
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 Message accepted for delivery"
+
+    def clear(self):
+        self.messages.clear()
+        self.envelopes.clear()
+        self.refuse.clear()
+
+    def to(self, address):
+        return [m for m in self.messages if m["To"] == address]
+
+
+@pytest.fixture(scope="session")
+def smtp_server():
+    inbox = Inbox()
+    inbox.port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
+    controller.start()
+    yield inbox
+    controller.stop()
+
+
+def _database_url(kind, tmp_path):
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'portico.db'}"
+    if not postgres_reachable():
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    database = open_database(PG_URL)
+    with database.bind_ctx(ALL_MODELS):
+        database.drop_tables(ALL_MODELS, cascade=True, safe=True)
+    database.close_all() if hasattr(database, "close_all") else database.close()
+    return PG_URL
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request, tmp_path):
+    return _database_url(request.param, tmp_path)
+
+
+@pytest.fixture
+def make_app(database_url, smtp_server, tmp_path):
+    """Build an app on this test's database; extra config overrides the defaults."""
+    smtp_server.clear()
+    built = []
+
+    def make(**overrides):
+        config = {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret-key",
+            "DATABASE_URL": database_url,
+            "PORTAL_BASE_URL": "http://portal.test",
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": smtp_server.port,
+            "MAIL_TIMEOUT": 5,
+            "MAIL_DEFAULT_SENDER": "portal@portal.test",
+            "PORTAL_SCHEDULER": "off",
+        }
+        config.update(overrides)
+        app = create_app(config)
+        built.append(app)
+        return app
+
+    yield make
+    if hasattr(db.obj, "close_all"):
+        db.obj.close_all()
+    elif not db.is_closed():
+        db.close()
+
+
+@pytest.fixture
+def app(make_app):
+    # No app context is pushed here: requests would share its `g` (and flask-login's user).
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def traveller():
+    """Time frozen at START; `traveller.shift(seconds)` moves it, never a sleep."""
+    with time_machine.travel(START, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def alex(app):
+    return add_client("alex@example.com", "Alex Morgan")
+
+
+def deliver(app) -> int:
+    """What the scheduler's mail job does at its next tick."""
+    return jobs.mail_tick(app)
+
+
+CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_token(client, path="/sign-in") -> str:
+    html = client.get(path).get_data(as_text=True)
+    match = CSRF_INPUT.search(html)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def ask_for_link(client, address, **headers):
+    return client.post("/sign-in", data={"email": address, "csrf_token": csrf_token(client)}, headers=headers)
+
+
+LINK_IN_MAIL = re.compile(r"http://portal\.test/s/([A-Za-z0-9_\-]+)")
+CODE_IN_MAIL = re.compile(r"^\s+(\d{6})\s*$", re.M)
+
+
+def text_part(message) -> str:
+    return message.get_body(preferencelist=("plain",)).get_content()
+
+
+def token_from(message) -> str:
+    return LINK_IN_MAIL.search(text_part(message)).group(1)
+
+
+def code_from(message) -> str:
+    return CODE_IN_MAIL.search(text_part(message)).group(1)
+
+
+def mailed_link(app, client, smtp_server, address="alex@example.com") -> str:
+    """Ask for a link as the client would and return the token from the email that arrives."""
+    before = len(smtp_server.to(address))
+    ask_for_link(client, address)
+    deliver(app)
+    messages = smtp_server.to(address)
+    assert len(messages) == before + 1
+    return token_from(messages[-1])
+
+
+def continue_with(client, token):
+    """Open the link and press "Continue to the portal"."""
+    page = client.get(f"/s/{token}")
+    match = CSRF_INPUT.search(page.get_data(as_text=True))
+    token_value = match.group(1) if match else csrf_token(client)
+    return client.post(f"/s/{token}", data={"csrf_token": token_value})
