@@ -79,13 +79,17 @@ def environment_config(instance_path: str) -> dict:
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    app = Flask(__name__, instance_relative_config=True)
+    test_config = dict(test_config or {})
+    app = Flask(__name__, instance_relative_config=True, instance_path=test_config.pop("INSTANCE_PATH", None))
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.from_mapping(
         MAIL_SUPPRESS_SEND=False,  # Flask-Mail would silently drop mail whenever TESTING is set
         SIGN_IN_IP_LIMIT="20 per minute; 200 per hour",
         CODE_IP_LIMIT="10 per minute; 60 per hour",
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the (server-side) session cookie
+        # Our Referrer-Policy is no-referrer (tokens live in URLs), so browsers send no Referer
+        # (and Origin: null) on our own POSTs; the token plus SameSite=Lax cookies guard forms.
+        WTF_CSRF_SSL_STRICT=False,
         RATELIMIT_HEADERS_ENABLED=True,
     )
     app.config.update(environment_config(app.instance_path))
@@ -177,7 +181,6 @@ def create_app(test_config: dict | None = None) -> Flask:
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return response
 
-    app.cli.add_command(init_db_command)
     return app
 
 
@@ -216,8 +219,8 @@ def _configure_logging() -> None:
 def init_db_command(practice_name, zone, contact):
     """Create or upgrade the database schema (safe to run again)."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    create_app()  # creates or upgrades the schema on the configured database
     with db.connection_context():
-        create_schema()
         practice = Practice.current()
         if zone:
             try:

@@ -6,7 +6,7 @@ from flask import abort, current_app, g, request, url_for
 from flask_login import current_user
 
 from practice.models import Client
-from practice.sessions import SessionEnded, check_session, find_session, start_session
+from practice.sessions import SessionEnded, check_session, end_session, find_session, start_session
 
 from ._htmx import redirect_to
 
@@ -56,6 +56,9 @@ def client_required(view):
 
 def sign_in(response, *, client=None, clinician=None):
     """Start a fresh session (new id at every sign-in) and put its id in the cookie."""
+    previous = current_session()
+    if previous is not None:
+        end_session(previous, "replaced")
     raw_id, _ = start_session(client=client, clinician=clinician, ip=request.remote_addr,
                               user_agent=request.user_agent.string)
     response.set_cookie(

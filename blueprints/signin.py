@@ -29,8 +29,12 @@ ENDED_REASONS = {
 }
 
 
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
 class SignInForm(FlaskForm):
-    email = EmailField("Email address", validators=[
+    email = EmailField("Email address", filters=[_strip], validators=[
         DataRequired("Please enter your email address."),
         Length(max=254, message="That email address is too long."),
         Email("That does not look like an email address. Please check it and try again."),

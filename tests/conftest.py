@@ -77,21 +77,43 @@ def smtp_server():
     controller.stop()
 
 
-def _database_url(kind, tmp_path):
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A database of this test run's own on the PostgreSQL server, so that two runs (or a
+    run and a benchmark) never drop each other's tables."""
+    if not postgres_reachable():
+        if os.environ.get("PORTICO_REQUIRE_PG"):
+            pytest.fail("PostgreSQL is required here (PORTICO_REQUIRE_PG) but not reachable")
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    import psycopg2
+    name = f"portico_test_{os.getpid()}"
+    admin = psycopg2.connect(PG_URL)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {name}")
+        cursor.execute(f"CREATE DATABASE {name}")
+    yield PG_URL.rsplit("/", 1)[0] + "/" + name
+    if hasattr(db.obj, "close_all"):
+        db.obj.close_all()
+    with admin.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.close()
+
+
+def _database_url(kind, tmp_path, request):
     if kind == "sqlite":
         return f"sqlite:///{tmp_path / 'portico.db'}"
-    if not postgres_reachable():
-        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
-    database = open_database(PG_URL)
+    url = request.getfixturevalue("postgres_url")
+    database = open_database(url)
     with database.bind_ctx(ALL_MODELS):
         database.drop_tables(ALL_MODELS, cascade=True, safe=True)
-    database.close_all() if hasattr(database, "close_all") else database.close()
-    return PG_URL
+    database.close_all()
+    return url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request, tmp_path):
-    return _database_url(request.param, tmp_path)
+    return _database_url(request.param, tmp_path, request)
 
 
 @pytest.fixture

@@ -1,0 +1,245 @@
+"""One-time sign-in links: lifetime, one use, replacement, codes, and the dead-link page."""
+import base64
+import hashlib
+import re
+
+import pytest
+
+from practice.clients import add_client, archive_client
+from practice.links import MAX_CODE_ATTEMPTS, issue_link
+from practice.models import AuditEvent, Link, Practice, Session
+from tests.conftest import (CSRF_INPUT, ask_for_link, code_from, continue_with, csrf_token, deliver,
+                            mailed_link, text_part)
+
+pytestmark = pytest.mark.usefixtures("traveller")
+KEY = b"test-secret-key"
+
+
+def test_link_is_32_random_bytes_and_only_its_sha256_is_stored(app, client, alex, smtp_server):
+    token = mailed_link(app, client, smtp_server)
+    assert len(base64.urlsafe_b64decode(token + "=")) == 32
+    link = Link.get()
+    assert link.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    stored = " ".join(str(v) for v in Link.select().dicts().get().values())
+    assert token not in stored
+
+
+def test_link_is_valid_for_24_hours(app, client, alex, smtp_server, traveller):
+    token = mailed_link(app, client, smtp_server)
+    traveller.shift(24 * 3600 - 1)
+    assert "Continue to the portal" in client.get(f"/s/{token}").get_data(as_text=True)
+    traveller.shift(1)
+    response = continue_with(client, token)
+    assert response.status_code == 410
+    assert "worked for 24 hours" in response.get_data(as_text=True)
+
+
+def test_link_lifetime_follows_the_practice_setting(app, client, alex, smtp_server, traveller):
+    Practice.update(sign_in_link_minutes=10).execute()
+    token = mailed_link(app, client, smtp_server)
+    assert "It works once, for 10 minutes" in text_part(smtp_server.messages[-1])
+    traveller.shift(10 * 60)
+    assert continue_with(client, token).status_code == 410
+
+
+def test_opening_a_link_never_uses_it_up(app, client, alex, smtp_server):
+    token = mailed_link(app, client, smtp_server)
+    for _ in range(3):
+        assert client.get(f"/s/{token}").status_code == 200
+    for _ in range(2):
+        assert client.head(f"/s/{token}").status_code == 200
+    assert Link.get().used_at is None
+    assert Link.get().first_opened_method == "GET"
+    assert continue_with(client, token).status_code == 303
+
+
+def test_live_link_page_has_practice_name_and_one_continue_button(app, client, alex, smtp_server):
+    token = mailed_link(app, client, smtp_server)
+    page = client.get(f"/s/{token}").get_data(as_text=True)
+    assert "<h1>Portico</h1>" in page
+    assert page.count("<button") == 1 and "Continue to the portal" in page
+
+
+def test_continue_signs_in_and_lands_on_the_portal(app, client, alex, smtp_server):
+    token = mailed_link(app, client, smtp_server)
+    response = continue_with(client, token)
+    assert (response.status_code, response.headers["Location"]) == (303, "/portal")
+    assert "Hello, Alex Morgan" in client.get("/portal").get_data(as_text=True)
+    assert Link.get().used_at is not None and Link.get().used_by == "link"
+
+
+def test_link_works_once(app, client, alex, smtp_server, traveller):
+    token = mailed_link(app, client, smtp_server)
+    continue_with(client, token)
+    other = app.test_client()
+    response = continue_with(other, token)
+    assert response.status_code == 410
+    page = response.get_data(as_text=True)
+    assert "already used on Mon 2 Mar 2026, 9:00 AM UTC" in page
+    assert Session.select().count() == 1
+
+
+def test_new_link_replaces_earlier_ones(app, alex):
+    first = issue_link(alex, "client_request", code_key=KEY)
+    second = issue_link(alex, "clinician", code_key=KEY)
+    old = Link.get_by_id(first.link.id)
+    assert old.revoked_reason == "replaced" and old.replaced_by_id == second.link.id
+    assert Link.get_by_id(second.link.id).revoked_at is None
+
+
+def test_replaced_link_page_says_when_the_newer_link_was_sent(app, client, alex, smtp_server, traveller):
+    old_token = mailed_link(app, client, smtp_server)
+    traveller.shift(3600)
+    mailed_link(app, client, smtp_server)
+    response = client.get(f"/s/{old_token}")
+    assert response.status_code == 410
+    assert "A newer link was sent on Mon 2 Mar 2026, 10:00 AM UTC" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("token", ["x" * 43, "not-a-token", "A" * 300])
+def test_unrecognised_or_foreign_token_is_not_recognised(client, token):
+    # A telehealth or calendar-feed token is not in the link table either: same answer.
+    response = client.get(f"/s/{token}")
+    assert response.status_code == 404
+    page = response.get_data(as_text=True)
+    assert "We don&#39;t recognise this link" in page or "We don't recognise this link" in page
+    assert 'value=""' in page  # the new-link form is there, with nothing to fill in
+
+
+def test_dead_link_page_fills_in_the_email_and_sends_a_new_link_in_one_click(app, client, alex, smtp_server):
+    token = mailed_link(app, client, smtp_server)
+    continue_with(client, token)
+    visitor = app.test_client()
+    page = visitor.get(f"/s/{token}").get_data(as_text=True)
+    assert 'value="alex@example.com"' in page and "Send me a new link" in page
+    form_token = CSRF_INPUT.search(page).group(1)
+    response = visitor.post("/sign-in", data={"email": "alex@example.com", "csrf_token": form_token})
+    assert "a sign-in link is on its way" in response.get_data(as_text=True)
+    deliver(app)
+    assert len(smtp_server.to("alex@example.com")) == 2
+
+
+def test_link_pages_keep_the_token_private(app, client, alex, smtp_server):
+    token = mailed_link(app, client, smtp_server)
+    for response in (client.get(f"/s/{token}"), client.get("/s/unknown")):
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert response.headers["Cache-Control"] == "no-store"
+        assert response.headers["X-Robots-Tag"] == "noindex"
+
+
+def test_code_signs_in_and_uses_the_link(app, client, alex, smtp_server):
+    ask_for_link(client, "alex@example.com")
+    deliver(app)
+    code = code_from(smtp_server.messages[-1])
+    response = client.post("/sign-in/code", data={"email": "alex@example.com", "code": code,
+                                                  "csrf_token": csrf_token(client)})
+    assert (response.status_code, response.headers["Location"]) == (303, "/portal")
+    assert Link.get().used_by == "code"
+    assert "Hello, Alex Morgan" in client.get("/portal").get_data(as_text=True)
+
+
+def test_code_and_link_are_one_link_using_one_uses_the_other(app, client, alex, smtp_server):
+    token = mailed_link(app, client, smtp_server)
+    code = code_from(smtp_server.messages[-1])
+    continue_with(client, token)
+    laptop = app.test_client()
+    response = laptop.post("/sign-in/code", data={"email": "alex@example.com", "code": code,
+                                                  "csrf_token": csrf_token(laptop)})
+    assert response.status_code == 422
+
+
+def test_five_wrong_codes_kill_the_link(app, client, alex, smtp_server):
+    token = mailed_link(app, client, smtp_server)
+    right = code_from(smtp_server.messages[-1])
+    wrong = f"{(int(right) + 1) % 10**6:06d}"
+    form = {"email": "alex@example.com", "code": wrong, "csrf_token": csrf_token(client)}
+    for attempt in range(1, MAX_CODE_ATTEMPTS + 1):
+        page = client.post("/sign-in/code", data=form).get_data(as_text=True)
+        if attempt < MAX_CODE_ATTEMPTS:
+            assert "That code is not right" in page
+    assert "Too many wrong codes: that link and its code no longer work." in page
+    assert "Send me a new link" in page
+    # The right code and the link are both dead now, and the link page says why.
+    form["code"] = right
+    assert client.post("/sign-in/code", data=form).status_code == 422
+    dead = client.get(f"/s/{token}")
+    assert dead.status_code == 410 and "wrong code was entered too many times" in dead.get_data(as_text=True)
+
+
+def test_code_for_a_stranger_gets_the_same_answer_as_a_wrong_code(app, client, alex, smtp_server):
+    ask_for_link(client, "alex@example.com")
+    deliver(app)
+    token = csrf_token(client)
+    stranger = client.post("/sign-in/code", data={"email": "x@example.com", "code": "123456", "csrf_token": token})
+    wrong = client.post("/sign-in/code", data={"email": "alex@example.com", "code": "000000", "csrf_token": token})
+    assert stranger.status_code == wrong.status_code == 422
+    assert "That code is not right" in stranger.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("code", ["", "12345", "abcdef", "1234567"])
+def test_malformed_code_gets_a_clear_message(client, code):
+    response = client.post("/sign-in/code", data={"email": "alex@example.com", "code": code,
+                                                  "csrf_token": csrf_token(client)})
+    assert response.status_code == 422
+    assert "6-digit code" in response.get_data(as_text=True) or "The code is 6 digits" in response.get_data(as_text=True)
+
+
+def test_archived_client_gets_the_strangers_answer_and_their_links_die(app, client, alex, smtp_server):
+    token = mailed_link(app, client, smtp_server)
+    archive_client(alex)
+    assert client.get(f"/s/{token}").status_code == 404
+    ask_for_link(client, "alex@example.com")
+    deliver(app)
+    assert len(smtp_server.to("alex@example.com")) == 1
+
+
+def test_link_events_are_audited(app, client, alex, smtp_server):
+    token = mailed_link(app, client, smtp_server)
+    client.get(f"/s/{token}")
+    continue_with(client, token)
+    continue_with(app.test_client(), token)
+    kinds = [e.kind for e in AuditEvent.select().order_by(AuditEvent.id)]
+    for kind in ("link_issued", "link_opened", "link_redeemed", "link_rejected", "signed_in"):
+        assert kind in kinds
+    assert AuditEvent.get(AuditEvent.kind == "link_rejected").detail == "used"
+
+
+def test_link_target_cannot_point_off_site(app):
+    bob = add_client("bob@example.com", "Bob")
+    for target in ("https://evil.example/", "//evil.example", "/portal/../\\evil"):
+        assert issue_link(bob, "clinician", code_key=KEY, target=target).link.target == "/portal"
+
+
+def test_invitation_links_live_72_hours(app, traveller):
+    bob = add_client("bob@example.com", "Bob")
+    issued = issue_link(bob, "invitation", code_key=KEY)
+    assert (issued.link.expires_at - issued.link.issued_at).total_seconds() == 72 * 3600
+
+
+def test_sign_in_email_says_what_a_client_needs(app, client, alex, smtp_server):
+    # A request that arrives under another Host name still mails links on PORTAL_BASE_URL.
+    page = client.get("/sign-in", base_url="http://evil.example").get_data(as_text=True)
+    client.post("/sign-in", base_url="http://evil.example",
+                data={"email": "alex@example.com", "csrf_token": CSRF_INPUT.search(page).group(1)})
+    deliver(app)
+    message = smtp_server.messages[-1]
+    assert message["Subject"] == "Your sign-in link for Portico (sent Mon 2 Mar 2026, 9:00 AM UTC)"
+    assert message["Reply-To"] == "portal@portal.test"
+    assert re.fullmatch(r"<[^@>]+@portal\.test>", message["Message-ID"])
+    text = text_part(message)
+    html = message.get_body(preferencelist=("html",)).get_content()
+    for part in (text, html):
+        assert "http://portal.test/s/" in part and "evil.example" not in part
+        assert "works once, for 24 hours" in part and "replaces any earlier link" in part
+        assert code_from(message) in part
+
+
+def test_each_email_has_its_own_message_id(app, client, alex, smtp_server, traveller):
+    ask_for_link(client, "alex@example.com")
+    deliver(app)
+    traveller.shift(120)
+    ask_for_link(client, "alex@example.com")
+    deliver(app)
+    first, second = smtp_server.to("alex@example.com")
+    assert first["Message-ID"] != second["Message-ID"]
+    assert first["Subject"] != second["Subject"]

@@ -1,0 +1,183 @@
+"""The outbox and the mail job: nothing lost when SMTP is down, no hangs, no token kept."""
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from practice.clients import add_client
+from practice.mail import SCRUBBED, backoff, claim_due_mail, queue_email
+from practice.models import Email
+from practice.sign_in import send_link
+from tests.conftest import Inbox, ask_for_link, deliver, free_port, mailed_link
+
+pytestmark = pytest.mark.usefixtures("traveller")
+KEY = b"test-secret-key"
+
+
+def queue_note(app, to, subject="Hello"):
+    with app.app_context():
+        return queue_email(to=to, subject=subject, template="sign_in", kind="test",
+                           client_name="Test", url="http://portal.test/", sign_in_url="http://portal.test/sign-in",
+                           code="123456", lifetime="24 hours", expires="tomorrow")
+
+
+def test_mail_job_sends_every_due_email_through_smtp(app, smtp_server):
+    for n in range(3):
+        queue_note(app, f"client{n}@example.com", subject=f"Note {n}")
+    assert deliver(app) == 3
+    assert sorted(m["Subject"] for m in smtp_server.messages) == ["Note 0", "Note 1", "Note 2"]
+    assert all(m.is_multipart() for m in smtp_server.messages)  # a text and an HTML part
+    assert Email.select().where(Email.status == "sent").count() == 3
+    assert deliver(app) == 0  # sent once, never twice
+
+
+def test_sent_sign_in_mail_keeps_no_token_in_the_outbox(app, client, alex, smtp_server):
+    token = mailed_link(app, client, smtp_server)
+    row = Email.get()
+    assert row.status == "sent" and row.transport == "smtp"
+    assert token not in row.text_body + row.html_body and row.text_body == SCRUBBED
+
+
+def test_smtp_down_keeps_mail_queued_and_retries_with_backoff(make_app, smtp_server, traveller):
+    app = make_app(MAIL_PORT=free_port())  # nothing listens there
+    alex = add_client("alex@example.com", "Alex Morgan")
+    with app.app_context():
+        send_link(alex, "clinician", code_key=KEY)
+    assert deliver(app) == 0
+    row = Email.get()
+    assert (row.status, row.attempts) == ("queued", 1)
+    assert "ConnectionRefusedError" in row.last_error
+    assert (row.next_attempt_at - row.queued_at) == backoff(1)
+    # Not retried before its time, and then delivered once the server is back.
+    app.extensions["mail"].port = smtp_server.port
+    traveller.shift(backoff(1).total_seconds() - 1)
+    assert deliver(app) == 0
+    traveller.shift(1)
+    assert deliver(app) == 1
+    assert len(smtp_server.to("alex@example.com")) == 1
+    assert Email.get().status == "sent"
+
+
+def test_backoff_grows_and_is_capped():
+    assert [backoff(n).total_seconds() for n in (1, 2, 3)] == [30, 60, 120]
+    assert backoff(20).total_seconds() == 3600
+
+
+def test_one_refused_recipient_does_not_stop_the_batch(app, smtp_server):
+    smtp_server.refuse.add("gone@example.com")
+    queue_note(app, "first@example.com")
+    queue_note(app, "gone@example.com")
+    queue_note(app, "last@example.com")
+    assert deliver(app) == 2
+    assert sorted(m["To"] for m in smtp_server.messages) == ["first@example.com", "last@example.com"]
+    refused = Email.get(Email.to_addr == "gone@example.com")
+    assert refused.status == "queued" and "refused" in refused.last_error
+
+
+@pytest.fixture
+def silent_server():
+    """Accepts connections and never says a word, like a wedged mail relay."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    listener.close()
+
+
+def test_a_silent_smtp_server_does_not_hang_the_sender(make_app, silent_server):
+    app = make_app(MAIL_PORT=silent_server, MAIL_TIMEOUT=0.5)
+    queue_note(app, "alex@example.com")
+    assert deliver(app) == 0
+    row = Email.get()
+    assert row.status == "queued" and "timed out" in row.last_error
+
+
+@pytest.fixture
+def self_signed_smtp(tmp_path):
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(cert), str(key))
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True)
+    controller.start()
+    yield port, inbox
+    controller.stop()
+
+
+def test_tls_certificates_are_verified(make_app, self_signed_smtp):
+    port, inbox = self_signed_smtp
+    app = make_app(MAIL_PORT=port, MAIL_USE_TLS=True)
+    queue_note(app, "alex@example.com")
+    assert deliver(app) == 0
+    assert inbox.messages == []
+    assert "CERTIFICATE_VERIFY_FAILED" in Email.get().last_error
+
+
+def test_two_senders_never_claim_the_same_mail(app):
+    for n in range(5):
+        queue_note(app, f"c{n}@example.com")
+    with app.app_context():
+        first = claim_due_mail(Email.get().queued_at, batch=3)
+        second = claim_due_mail(Email.get().queued_at, batch=10)
+    assert len(first) == 3 and len(second) == 2
+    assert not {e.id for e in first} & {e.id for e in second}
+
+
+def test_mail_whose_sender_died_mid_send_is_sent_after_the_lease(app, smtp_server, traveller):
+    queue_note(app, "alex@example.com")
+    with app.app_context():
+        claimed = claim_due_mail(Email.get().queued_at)  # ...and the process dies here
+    assert len(claimed) == 1 and deliver(app) == 0
+    traveller.shift(121)
+    assert deliver(app) == 1
+    assert len(smtp_server.messages) == 1
+
+
+def test_dev_mailbox_shows_queued_mail_with_clickable_links(make_app, traveller):
+    app = make_app(MAIL_SERVER=None)
+    add_client("alex@example.com", "Alex Morgan")
+    client = app.test_client()
+    ask_for_link(client, "alex@example.com")
+    deliver(app)
+    listing = client.get("/dev/mailbox").get_data(as_text=True)
+    assert "Your sign-in link for Portico" in listing and "alex@example.com" in listing
+    message = client.get(f"/dev/mailbox/{Email.get().id}").get_data(as_text=True)
+    assert '<a href="http://portal.test/s/' in message
+    assert Email.get().transport == "dev-mailbox"
+
+
+def test_dev_mailbox_is_only_for_this_machine(make_app):
+    app = make_app(MAIL_SERVER=None)
+    response = app.test_client().get("/dev/mailbox", environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert response.status_code == 404
+
+
+def test_no_dev_mailbox_when_an_smtp_server_is_configured(client):
+    assert client.get("/dev/mailbox").status_code == 404
