@@ -86,6 +86,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         MAIL_SUPPRESS_SEND=False,  # Flask-Mail would silently drop mail whenever TESTING is set
         SIGN_IN_IP_LIMIT="20 per minute; 200 per hour",
         CODE_IP_LIMIT="10 per minute; 60 per hour",
+        CLINIC_SIGN_IN_IP_LIMIT="10 per minute; 100 per hour",
+        CLINIC_SIGN_IN_ACCOUNT_LIMIT="5 per minute; 30 per hour",
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the (server-side) session cookie
         # Our Referrer-Policy is no-referrer (tokens live in URLs), so browsers send no Referer
         # (and Origin: null) on our own POSTs; the token plus SameSite=Lax cookies guard forms.
@@ -119,8 +121,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     htmx.init_app(app)
     limiter.init_app(app)
 
-    from blueprints import devmail, meta, portal_home, signin
+    from blueprints import clinic, devmail, meta, portal_home, signin
     app.register_blueprint(meta.bp)
+    app.register_blueprint(clinic.bp)
     app.register_blueprint(signin.bp)
     app.register_blueprint(portal_home.bp)
     if not app.config["MAIL_SERVER"]:
@@ -146,6 +149,11 @@ def create_app(test_config: dict | None = None) -> Flask:
         return render_template("error.html", title="Please wait a moment",
                                message="There have been too many attempts from your connection. "
                                        "Please wait a few minutes and try again."), 429
+
+    @app.errorhandler(403)
+    def _forbidden(error):
+        return render_template("error.html", title="Not allowed",
+                               message="You do not have access to this page."), 403
 
     @app.errorhandler(404)
     def _not_found(error):

@@ -3,5 +3,7 @@ from .clock import utcnow
 from .models import AuditEvent
 
 
-def record(kind: str, *, client=None, link=None, detail: str = "", ip: str | None = None, at=None) -> AuditEvent:
-    return AuditEvent.create(at=at or utcnow(), kind=kind, client=client, link=link, detail=detail[:255], ip=ip)
+def record(kind: str, *, client=None, link=None, clinician=None, detail: str = "", ip: str | None = None,
+           at=None) -> AuditEvent:
+    return AuditEvent.create(at=at or utcnow(), kind=kind, client=client, link=link, clinician=clinician,
+                             detail=detail[:255], ip=ip)

@@ -38,3 +38,24 @@ def check_password(clinician: Clinician | None, password: str) -> bool:
 
 
 _DUMMY_HASH = generate_password_hash("not-a-real-password", method="scrypt")
+
+
+def set_up_practice(*, practice_name: str, zone: str, contact_email: str, name: str, email: str,
+                    password: str) -> Clinician:
+    """First run: name the practice and create its first (admin) clinician, all or nothing."""
+    from zoneinfo import ZoneInfo
+    from . import audit
+    from .models import Practice, write_transaction
+    ZoneInfo(zone)  # raises for an unknown zone; the form only offers known ones
+    with write_transaction():
+        if Clinician.select().exists():
+            raise ClinicianError("This practice is already set up.")
+        practice = Practice.current()
+        practice.name = practice_name.strip()
+        practice.timezone = zone
+        practice.contact_email = contact_email.strip().lower()
+        practice.set_up_at = utcnow()
+        practice.save()
+        clinician = create_clinician(email, name, password, is_admin=True)
+        audit.record("practice_set_up", clinician=clinician, detail=practice.name)
+    return clinician

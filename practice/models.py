@@ -71,36 +71,23 @@ class Practice(BaseModel):
     invitation_link_hours = IntegerField(default=72)
     client_idle_minutes = IntegerField(default=15)
     client_absolute_hours = IntegerField(default=12)
+    clinician_idle_minutes = IntegerField(default=30)
+    telehealth_grace_minutes = IntegerField(default=30)
+    telehealth_early_minutes = IntegerField(default=15)
+    quiet_hours_start = CharField(default="21:00")  # local "HH:MM" in the client's zone
+    quiet_hours_end = CharField(default="08:00")
+    reminder_offsets = CharField(default="72,24")  # hours before the start, comma-separated
+    set_up_at = DateTimeField(null=True)  # when the first-run setup named the practice
     created_at = DateTimeField(default=utcnow)
+
+    @property
+    def reminder_offset_hours(self) -> list[int]:
+        return sorted({int(h) for h in self.reminder_offsets.split(",") if h.strip()}, reverse=True)
 
     @classmethod
     def current(cls) -> "Practice":
         practice = cls.get_or_none(cls.id == 1)
         return practice or cls(id=1)
-
-
-class Client(BaseModel):
-    email = CharField(unique=True)  # stored lower-cased: addresses compare case-insensitively
-    name = CharField()
-    timezone = CharField(null=True)
-    created_at = DateTimeField(default=utcnow)
-    archived_at = DateTimeField(null=True)
-
-    @classmethod
-    def by_email(cls, email: str):
-        return cls.get_or_none(cls.email == email.strip().lower())
-
-    @classmethod
-    def active(cls):
-        return cls.select().where(cls.archived_at.is_null())
-
-    # flask-login reads these; a Client is what a client session signs in.
-    is_authenticated = True
-    is_active = True
-    is_anonymous = False
-
-    def get_id(self) -> str:
-        return f"client:{self.id}"
 
 
 class Clinician(BaseModel):
@@ -116,6 +103,64 @@ class Clinician(BaseModel):
 
     def get_id(self) -> str:
         return f"clinician:{self.id}"
+
+
+class Client(BaseModel):
+    email = CharField(unique=True)  # stored lower-cased: addresses compare case-insensitively
+    name = CharField()
+    phone = CharField(default="")
+    timezone = CharField(null=True)
+    clinician = ForeignKeyField(Clinician, null=True, backref="clients", on_delete="SET NULL")
+    created_at = DateTimeField(default=utcnow)
+    archived_at = DateTimeField(null=True)
+
+    @classmethod
+    def by_email(cls, email: str):
+        return cls.get_or_none(cls.email == email.strip().lower())
+
+    @classmethod
+    def active(cls):
+        return cls.select().where(cls.archived_at.is_null())
+
+    @classmethod
+    def visible_to(cls, clinician):
+        """An admin sees every client; a clinician only those assigned to them."""
+        query = cls.select()
+        return query if clinician.is_admin else query.where(cls.clinician == clinician)
+
+    # flask-login reads these; a Client is what a client session signs in.
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+
+    def get_id(self) -> str:
+        return f"client:{self.id}"
+
+
+class Appointment(BaseModel):
+    """Start and end in UTC. `nonce` is the telehealth link's secret: rotating it revokes it."""
+
+    clinician = ForeignKeyField(Clinician, backref="appointments", on_delete="CASCADE")
+    client = ForeignKeyField(Client, backref="appointments", on_delete="CASCADE")
+    starts_at = DateTimeField(index=True)
+    ends_at = DateTimeField()
+    kind = CharField(default="telehealth")  # telehealth, in_person
+    status = CharField(default="scheduled")  # scheduled, cancelled
+    nonce = CharField(max_length=64)
+    sequence = IntegerField(default=0)  # bumped on every move, for calendar invitations
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+    cancelled_at = DateTimeField(null=True)
+
+    @classmethod
+    def between(cls, start, end):
+        return cls.select().where((cls.starts_at < end) & (cls.ends_at > start)).order_by(cls.starts_at)
+
+    @classmethod
+    def upcoming_for(cls, client, now):
+        return cls.select().where(
+            (cls.client == client) & (cls.status == "scheduled") & (cls.ends_at > now)
+        ).order_by(cls.starts_at)
 
 
 class Link(BaseModel):
@@ -215,7 +260,7 @@ class Session(BaseModel):
     created_at = DateTimeField()
     last_seen_at = DateTimeField()
     ended_at = DateTimeField(null=True)
-    end_reason = CharField(null=True)  # signed_out, idle, absolute, archived, ended_by_clinician
+    end_reason = CharField(null=True)  # signed_out, idle, absolute, archived, ended_by_clinician, replaced
     ip = CharField(null=True)
     user_agent = CharField(null=True)
 
@@ -228,6 +273,7 @@ class AuditEvent(BaseModel):
     at = DateTimeField()
     kind = CharField()  # link_issued, link_opened, link_redeemed, link_rejected, ...
     client = ForeignKeyField(Client, null=True, backref="audit", on_delete="CASCADE")
+    clinician = ForeignKeyField(Clinician, null=True, on_delete="SET NULL")
     link = ForeignKeyField(Link, null=True, on_delete="SET NULL")
     detail = CharField(default="")
     ip = CharField(null=True)
@@ -242,7 +288,7 @@ class SchemaVersion(BaseModel):
     applied_at = DateTimeField()
 
 
-ALL_MODELS = [Practice, Client, Clinician, Link, SignInRequest, Email, Session, AuditEvent, SchemaVersion]
+ALL_MODELS = [Practice, Clinician, Client, Appointment, Link, SignInRequest, Email, Session, AuditEvent, SchemaVersion]
 
 
 def create_schema():

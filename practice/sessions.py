@@ -51,7 +51,8 @@ def find_session(raw_id: str | None) -> Session | None:
 def limits(session: Session) -> tuple[timedelta, timedelta]:
     """(idle, absolute) for this kind of session, from the practice's settings."""
     practice = Practice.current()
-    return timedelta(minutes=practice.client_idle_minutes), timedelta(hours=practice.client_absolute_hours)
+    idle = practice.clinician_idle_minutes if session.clinician_id else practice.client_idle_minutes
+    return timedelta(minutes=idle), timedelta(hours=practice.client_absolute_hours)
 
 
 def idle_deadline(session: Session) -> datetime:

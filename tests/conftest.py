@@ -220,3 +220,34 @@ def continue_with(client, token):
     match = CSRF_INPUT.search(page.get_data(as_text=True))
     token_value = match.group(1) if match else csrf_token(client)
     return client.post(f"/s/{token}", data={"csrf_token": token_value})
+
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def dana(app):
+    """The practice's admin clinician."""
+    from practice.clinicians import create_clinician
+    return create_clinician("dana@example.com", "Dana Hale", PASSWORD, is_admin=True)
+
+
+@pytest.fixture
+def kim(app):
+    """A clinician who is not an admin."""
+    from practice.clinicians import create_clinician
+    return create_clinician("kim@example.com", "Kim Park", PASSWORD)
+
+
+def clinic_sign_in(client, email, password=PASSWORD):
+    """Sign a clinician in through the real form; returns the POST's response."""
+    token = csrf_token(client, "/clinic/sign-in")
+    return client.post("/clinic/sign-in", data={"email": email, "password": password, "csrf_token": token})
+
+
+def clinic_csrf(client) -> str:
+    """A CSRF token for a signed-in clinician's forms (the calendar page carries one)."""
+    html = client.get("/clinic/calendar").get_data(as_text=True)
+    match = re.search(r'"X-CSRFToken": "([^"]+)"', html) or CSRF_INPUT.search(html)
+    assert match, "no CSRF token on /clinic/calendar"
+    return match.group(1)

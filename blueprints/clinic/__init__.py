@@ -1,0 +1,6 @@
+"""The clinician side, under /clinic/: sign-in and first run, calendar, clients, settings."""
+from flask import Blueprint
+
+bp = Blueprint("clinic", __name__, url_prefix="/clinic")
+
+from . import auth, calendar, clients, settings  # noqa: E402,F401  (views register on bp)

@@ -1,0 +1,112 @@
+"""Clinician sign-in, sign-out, and the one-time first-run setup."""
+from zoneinfo import available_timezones
+
+from flask import abort, current_app, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Email, EqualTo, Length
+
+from portal import limiter
+from practice import audit
+from practice.clinicians import MIN_PASSWORD_LENGTH, check_password, set_up_practice
+from practice.models import Clinician, Practice
+from practice.sessions import end_session
+
+from .._auth import current_session, ended_session, forget_cookie, sign_in as start_signed_in
+from .._htmx import redirect_to
+from . import bp
+from ._access import signed_in_clinician
+
+TIMEZONES = sorted(available_timezones())
+ENDED = {
+    "idle": "You were signed out after 30 minutes without activity.",
+    "absolute": "You were signed out because you had been signed in for 12 hours.",
+    "signed_out": "You have signed out.",
+}
+
+
+class SignInForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired("Enter your email address."), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired("Enter your password."), Length(max=200)])
+
+
+class SetupForm(FlaskForm):
+    practice_name = StringField("Practice name", validators=[DataRequired("Give the practice a name."), Length(max=120)])
+    timezone = SelectField("Time zone", choices=TIMEZONES, default="Europe/London")
+    contact_email = EmailField("Contact address (clients' replies go here)", validators=[
+        DataRequired("Enter the address clients can write to."), Email("That is not an email address."),
+        Length(max=254)])
+    name = StringField("Your name", validators=[DataRequired("Enter your name."), Length(max=120)])
+    email = EmailField("Your email (you sign in with it)", validators=[
+        DataRequired("Enter your email address."), Email("That is not an email address."), Length(max=254)])
+    password = PasswordField("Password", validators=[
+        DataRequired("Choose a password."),
+        Length(min=MIN_PASSWORD_LENGTH, max=200, message=f"Use at least {MIN_PASSWORD_LENGTH} characters.")])
+    confirm = PasswordField("Password again", validators=[EqualTo("password", "The two passwords differ.")])
+
+
+def _email_key():
+    return "clinic-sign-in:" + (request.form.get("email") or "").strip().lower()
+
+
+@bp.get("/")
+def index():
+    if not Clinician.select().exists():
+        return redirect(url_for("clinic.setup"))
+    if signed_in_clinician() is None:
+        return redirect(url_for("clinic.sign_in"))
+    return redirect(url_for("clinic.calendar_day"))
+
+
+@bp.route("/setup", methods=["GET", "POST"])
+def setup():
+    """Exists only until the first clinician does."""
+    if Clinician.select().exists():
+        abort(404)
+    form = SetupForm()
+    if form.validate_on_submit():
+        clinician = set_up_practice(
+            practice_name=form.practice_name.data, zone=form.timezone.data,
+            contact_email=form.contact_email.data, name=form.name.data, email=form.email.data,
+            password=form.password.data)
+        return start_signed_in(redirect_to(url_for("clinic.calendar_day")), clinician=clinician)
+    status = 422 if form.is_submitted() else 200
+    return render_template("clinic/setup.html", form=form, practice=Practice.current()), status
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["CLINIC_SIGN_IN_IP_LIMIT"], methods=["POST"])
+@limiter.limit(lambda: current_app.config["CLINIC_SIGN_IN_ACCOUNT_LIMIT"], methods=["POST"], key_func=_email_key)
+def sign_in():
+    practice = Practice.current()
+    form = SignInForm()
+    if request.method == "GET":
+        if signed_in_clinician() is not None:
+            return redirect(url_for("clinic.calendar_day"))
+        ended = ended_session()
+        notice = ENDED.get(ended.end_reason) if ended is not None and ended.clinician_id else None
+        response = current_app.make_response(
+            render_template("clinic/sign_in.html", form=form, practice=practice, notice=notice))
+        return forget_cookie(response) if ended is not None else response
+    if form.validate_on_submit():
+        clinician = Clinician.get_or_none(Clinician.email == form.email.data.strip().lower())
+        if check_password(clinician, form.password.data):
+            return start_signed_in(redirect_to(url_for("clinic.calendar_day")), clinician=clinician)
+        audit.record("clinician_sign_in_failed", clinician=clinician, ip=request.remote_addr,
+                     detail="wrong password" if clinician else "unknown address")
+        form.password.errors.append("That email and password do not match. Please try again.")
+    return render_template("clinic/sign_in.html", form=form, practice=practice), 422
+
+
+@bp.post("/sign-out")
+def sign_out():
+    session = current_session()
+    if session is not None:
+        end_session(session, "signed_out")
+    return redirect_to(url_for("clinic.sign_in"))
+
+
+@bp.app_context_processor
+def clinic_context():
+    """Templates under clinic/ get the signed-in clinician as `me`."""
+    return {"me": signed_in_clinician()} if request and request.blueprint == "clinic" else {}

@@ -1,0 +1,147 @@
+"""Appointments: create, move, extend, cancel, and the telehealth join window."""
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from . import audit
+from .clock import utcnow
+from .models import Appointment, Practice, write_transaction
+
+KINDS = {"telehealth": "Telehealth", "in_person": "In person"}
+MAX_LENGTH = timedelta(hours=12)
+
+
+class AppointmentError(ValueError):
+    """Input an appointment cannot be saved with. `field` names the form field to blame."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass
+class JoinWindow:
+    opens_at: datetime  # entry allowed from here...
+    closes_at: datetime  # ...until here (end + grace); UTC
+
+    def is_open(self, now: datetime) -> bool:
+        return self.opens_at <= now < self.closes_at
+
+
+def join_window(appointment: Appointment, practice: Practice | None = None) -> JoinWindow:
+    """From a little before the start until the grace period after the (current) end."""
+    practice = practice or Practice.current()
+    return JoinWindow(
+        opens_at=appointment.starts_at - timedelta(minutes=practice.telehealth_early_minutes),
+        closes_at=appointment.ends_at + timedelta(minutes=practice.telehealth_grace_minutes),
+    )
+
+
+def local_to_utc(day: date, at: time, zone: str) -> datetime:
+    """A wall-clock time in `zone` as naive UTC; refuses a time the clocks skip (DST gap)."""
+    tz = ZoneInfo(zone)
+    local = datetime.combine(day, at).replace(tzinfo=tz)
+    utc = local.astimezone(timezone.utc)
+    if utc.astimezone(tz).replace(tzinfo=None) != local.replace(tzinfo=None):
+        raise AppointmentError(
+            f"{at.strftime('%H:%M')} does not exist on {day:%-d %b %Y} in {zone}: the clocks go forward then.",
+            field="start_time")
+    return utc.replace(tzinfo=None)
+
+
+def new_nonce() -> str:
+    return secrets.token_hex(16)
+
+
+def _check(starts_at: datetime, ends_at: datetime) -> None:
+    if ends_at <= starts_at:
+        raise AppointmentError("The end must be after the start.", field="end_time")
+    if ends_at - starts_at > MAX_LENGTH:
+        raise AppointmentError("An appointment can last at most 12 hours.", field="end_time")
+
+
+def overlapping(clinician, starts_at: datetime, ends_at: datetime, exclude: Appointment | None = None):
+    """The clinician's other scheduled appointments that overlap this time."""
+    query = Appointment.between(starts_at, ends_at).where(
+        (Appointment.clinician == clinician) & (Appointment.status == "scheduled"))
+    if exclude is not None:
+        query = query.where(Appointment.id != exclude.id)
+    return list(query)
+
+
+def create_appointment(*, clinician, client, starts_at: datetime, ends_at: datetime, kind: str = "telehealth",
+                       by=None, now: datetime | None = None) -> Appointment:
+    now = now or utcnow()
+    if kind not in KINDS:
+        raise AppointmentError("Choose telehealth or in person.", field="kind")
+    if client is None or client.archived_at is not None:
+        raise AppointmentError("Choose one of your clients.", field="client")
+    _check(starts_at, ends_at)
+    with write_transaction():
+        appointment = Appointment.create(
+            clinician=clinician, client=client, starts_at=starts_at, ends_at=ends_at, kind=kind,
+            nonce=new_nonce(), created_at=now, updated_at=now)
+        audit.record("appointment_created", client=client, clinician=by, at=now,
+                     detail=f"{kind} {starts_at:%Y-%m-%d %H:%M}Z–{ends_at:%H:%M}Z")
+        _after_change(appointment, "created", now)
+    return appointment
+
+
+def move_appointment(appointment: Appointment, *, starts_at: datetime, ends_at: datetime, kind: str | None = None,
+                     by=None, now: datetime | None = None) -> Appointment:
+    """Change the time (and kind). Moving the end later reopens a closed join window at once."""
+    now = now or utcnow()
+    if appointment.status == "cancelled":
+        raise AppointmentError("This appointment is cancelled.")
+    if kind is not None and kind not in KINDS:
+        raise AppointmentError("Choose telehealth or in person.", field="kind")
+    _check(starts_at, ends_at)
+    moved = (starts_at, ends_at) != (appointment.starts_at, appointment.ends_at)
+    with write_transaction():
+        appointment.starts_at, appointment.ends_at = starts_at, ends_at
+        appointment.kind = kind or appointment.kind
+        appointment.updated_at = now
+        if moved:
+            appointment.sequence += 1
+        appointment.save()
+        audit.record("appointment_moved", client=appointment.client, clinician=by, at=now,
+                     detail=f"now {starts_at:%Y-%m-%d %H:%M}Z–{ends_at:%H:%M}Z")
+        if moved:
+            _after_change(appointment, "moved", now)
+    return appointment
+
+
+def extend_appointment(appointment: Appointment, minutes: int, *, by=None, now: datetime | None = None) -> Appointment:
+    if minutes not in (15, 30):
+        raise AppointmentError("Extend by 15 or 30 minutes.")
+    return move_appointment(appointment, starts_at=appointment.starts_at,
+                            ends_at=appointment.ends_at + timedelta(minutes=minutes), by=by, now=now)
+
+
+def cancel_appointment(appointment: Appointment, *, by=None, now: datetime | None = None) -> Appointment:
+    """Cancelled: the telehealth link dies (new nonce) and it leaves the calendar's live view."""
+    now = now or utcnow()
+    if appointment.status == "cancelled":
+        return appointment
+    with write_transaction():
+        appointment.status = "cancelled"
+        appointment.cancelled_at = now
+        appointment.updated_at = now
+        appointment.nonce = new_nonce()
+        appointment.sequence += 1
+        appointment.save()
+        audit.record("appointment_cancelled", client=appointment.client, clinician=by, at=now,
+                     detail=f"{appointment.starts_at:%Y-%m-%d %H:%M}Z")
+        _after_change(appointment, "cancelled", now)
+    return appointment
+
+
+# Listeners for appointment changes (the reminders module registers itself here), so the
+# rules for what follows a change live with the thing that follows.
+CHANGE_LISTENERS = []
+
+
+def _after_change(appointment: Appointment, change: str, now: datetime) -> None:
+    for listener in CHANGE_LISTENERS:
+        listener(appointment, change, now)

@@ -1,0 +1,32 @@
+"""Practice settings: the tunable defaults of the rules, changed by an admin and audited."""
+from . import audit
+from .models import Practice, write_transaction
+
+EDITABLE = (
+    "name", "timezone", "contact_email", "sign_in_link_minutes", "invitation_link_hours",
+    "quiet_hours_start", "quiet_hours_end", "client_idle_minutes", "telehealth_grace_minutes",
+    "reminder_offsets",
+)
+
+
+def update_settings(values: dict, *, by=None) -> list[str]:
+    """Apply validated values; returns the names of the settings that changed (each audited)."""
+    changed = []
+    with write_transaction():
+        practice = Practice.current()
+        for name in EDITABLE:
+            if name in values and values[name] != getattr(practice, name):
+                audit.record("setting_changed", clinician=by,
+                             detail=f"{name}: {getattr(practice, name)!s} -> {values[name]!s}")
+                setattr(practice, name, values[name])
+                changed.append(name)
+        if changed:
+            practice.save()
+    if "reminder_offsets" in changed or "quiet_hours_start" in changed or "quiet_hours_end" in changed:
+        for listener in SETTINGS_LISTENERS:
+            listener(changed)
+    return changed
+
+
+# The reminders module registers here: future reminders follow new offsets and quiet hours.
+SETTINGS_LISTENERS = []

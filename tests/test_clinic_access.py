@@ -1,0 +1,142 @@
+"""Clinician sign-in, first-run setup, settings, and who may see what under /clinic/."""
+import pytest
+
+from practice.models import AuditEvent, Clinician, Practice, Session
+from tests.conftest import PASSWORD, clinic_csrf, clinic_sign_in, continue_with, csrf_token, mailed_link
+
+pytestmark = pytest.mark.usefixtures("traveller")
+
+SETUP = {"practice_name": "Riverside Counselling", "timezone": "America/New_York",
+         "contact_email": "Office@Riverside.example", "name": "Dana Hale", "email": "dana@example.com",
+         "password": PASSWORD, "confirm": PASSWORD}
+
+
+def test_first_run_offers_setup_that_names_the_practice_and_creates_an_admin(client):
+    assert client.get("/clinic/").headers["Location"] == "/clinic/setup"
+    response = client.post("/clinic/setup", data=dict(SETUP, csrf_token=csrf_token(client, "/clinic/setup")))
+    assert response.status_code == 303
+    practice = Practice.current()
+    assert (practice.name, practice.timezone, practice.contact_email) == (
+        "Riverside Counselling", "America/New_York", "office@riverside.example")
+    dana = Clinician.get()
+    assert dana.is_admin and dana.email == "dana@example.com"
+    assert client.get("/clinic/calendar").status_code == 200  # signed in straight away
+
+
+def test_setup_page_is_gone_once_a_clinician_exists(client, dana):
+    assert client.get("/clinic/setup").status_code == 404
+    assert client.get("/clinic/").headers["Location"] == "/clinic/sign-in"
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"practice_name": ""}, "Give the practice a name."),
+    ({"contact_email": "nope"}, "That is not an email address."),
+    ({"password": "short", "confirm": "short"}, "Use at least 12 characters."),
+    ({"confirm": "something else entirely"}, "The two passwords differ."),
+    ({"timezone": "Mars/Olympus"}, "Not a valid choice"),
+])
+def test_setup_validates_each_field_with_a_clear_message(client, change, message):
+    response = client.post("/clinic/setup", data=dict(SETUP, **change, csrf_token=csrf_token(client, "/clinic/setup")))
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    assert Clinician.select().count() == 0
+
+
+def test_clinician_signs_in_with_email_and_password(client, dana):
+    response = clinic_sign_in(client, "Dana@Example.com")
+    assert (response.status_code, response.headers["Location"]) == (303, "/clinic/calendar")
+    assert Session.get().clinician_id == dana.id
+
+
+def test_wrong_password_gets_a_clear_message_and_is_audited(client, dana):
+    response = clinic_sign_in(client, "dana@example.com", "wrong password here")
+    assert response.status_code == 422
+    assert "That email and password do not match" in response.get_data(as_text=True)
+    assert AuditEvent.get(AuditEvent.kind == "clinician_sign_in_failed").detail == "wrong password"
+    unknown = clinic_sign_in(client, "nobody@example.com", "wrong password here")
+    assert "That email and password do not match" in unknown.get_data(as_text=True)
+
+
+def test_failed_sign_ins_are_rate_limited_per_account(client, dana):
+    statuses = [clinic_sign_in(client, "dana@example.com", "guess number %d" % n).status_code for n in range(6)]
+    assert statuses == [422] * 5 + [429]
+
+
+def test_clinician_session_times_out_after_30_idle_minutes(client, dana, traveller):
+    clinic_sign_in(client, "dana@example.com")
+    traveller.shift(29 * 60)
+    assert client.get("/clinic/calendar").status_code == 200
+    traveller.shift(30 * 60)
+    assert client.get("/clinic/calendar").headers["Location"] == "/clinic/sign-in"
+    assert "30 minutes without activity" in client.get("/clinic/sign-in").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/clinic/calendar", "/clinic/clients", "/clinic/settings"])
+def test_nobody_signed_in_is_sent_to_the_clinician_sign_in(client, path):
+    response = client.get(path)
+    assert response.headers["Location"] == "/clinic/sign-in"
+    htmx = client.get(path, headers={"HX-Request": "true"})
+    assert htmx.headers["HX-Redirect"] == "/clinic/sign-in"
+
+
+@pytest.mark.parametrize("path", ["/clinic/calendar", "/clinic/clients", "/clinic/settings"])
+def test_a_client_session_never_reaches_the_clinic(app, client, alex, smtp_server, path):
+    continue_with(client, mailed_link(app, client, smtp_server))
+    response = client.get(path)
+    assert response.status_code == 403
+    assert "Alex" not in response.get_data(as_text=True)
+
+
+def test_a_clinician_session_is_not_a_client_session(client, dana):
+    clinic_sign_in(client, "dana@example.com")
+    assert client.get("/portal").status_code == 403
+
+
+def test_settings_are_for_admins_only(client, kim):
+    clinic_sign_in(client, "kim@example.com")
+    assert client.get("/clinic/settings").status_code == 403
+
+
+SETTINGS = {"name": "Riverside", "timezone": "Europe/London", "contact_email": "office@riverside.example",
+            "sign_in_link_minutes": "60", "invitation_link_hours": "48", "quiet_hours_start": "22:00",
+            "quiet_hours_end": "07:30", "client_idle_minutes": "20", "telehealth_grace_minutes": "45",
+            "reminder_offsets": "24, 72, 2"}
+
+
+def test_admin_changes_settings_and_each_change_is_audited(client, dana):
+    clinic_sign_in(client, "dana@example.com")
+    response = client.post("/clinic/settings", data=dict(SETTINGS, csrf_token=clinic_csrf(client)))
+    assert response.status_code == 303
+    practice = Practice.current()
+    assert practice.sign_in_link_minutes == 60 and practice.client_idle_minutes == 20
+    assert practice.reminder_offsets == "72,24,2" and practice.reminder_offset_hours == [72, 24, 2]
+    details = [e.detail for e in AuditEvent.select().where(AuditEvent.kind == "setting_changed")]
+    assert "sign_in_link_minutes: 1440 -> 60" in details and len(details) == 10
+    assert "Saved (10 changed)." in client.get("/clinic/settings").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("sign_in_link_minutes", "5", "Choose from 10 to 4320 minutes."),
+    ("sign_in_link_minutes", "4321", "Choose from 10 to 4320 minutes."),
+    ("invitation_link_hours", "169", "Choose from 1 to 168 hours."),
+    ("client_idle_minutes", "4", "Choose from 5 to 60 minutes."),
+    ("telehealth_grace_minutes", "121", "Choose from 0 to 120 minutes."),
+    ("quiet_hours_start", "25:00", "Use a 24-hour time like 21:00."),
+    ("reminder_offsets", "72, tomorrow", "Use whole hours separated by commas"),
+    ("reminder_offsets", "0", "Each reminder must be from 1 to 336 hours"),
+    ("contact_email", "office", "That is not an email address."),
+    ("sign_in_link_minutes", "ten", "Not a valid integer value."),
+])
+def test_each_setting_is_validated_with_a_message_beside_it(client, dana, field, value, message):
+    clinic_sign_in(client, "dana@example.com")
+    response = client.post("/clinic/settings", data=dict(SETTINGS, **{field: value}, csrf_token=clinic_csrf(client)))
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    assert Practice.current().name == "Portico"  # nothing saved
+
+
+def test_zero_grace_minutes_is_a_valid_setting(client, dana):
+    clinic_sign_in(client, "dana@example.com")
+    response = client.post("/clinic/settings", data=dict(SETTINGS, telehealth_grace_minutes="0",
+                                                         csrf_token=clinic_csrf(client)))
+    assert response.status_code == 303 and Practice.current().telehealth_grace_minutes == 0
