@@ -4,6 +4,7 @@ import os
 import re
 import secrets
 import sys
+from collections.abc import Mapping
 from datetime import datetime, timezone
 
 import click
@@ -33,13 +34,28 @@ TOKEN_IN_PATH = re.compile(r"(/(?:s|t|feed)/)[^\s/?\"']+")
 class RedactTokens(logging.Filter):
     """Request logs show /s/… instead of the token: a log line must never sign anyone in."""
 
+    @staticmethod
+    def _redact(value):
+        return TOKEN_IN_PATH.sub(r"\1…", value) if isinstance(value, str) else value
+
     def filter(self, record):
-        if isinstance(record.msg, str):
-            record.msg = TOKEN_IN_PATH.sub(r"\1…", record.msg)
-        if record.args:
-            record.args = tuple(TOKEN_IN_PATH.sub(r"\1…", a) if isinstance(a, str) else a
-                                for a in (record.args if isinstance(record.args, tuple) else (record.args,)))
+        record.msg = self._redact(record.msg)
+        if isinstance(record.args, Mapping):  # gunicorn's access log passes a dict of fields
+            record.args = {key: self._redact(value) for key, value in record.args.items()}
+        elif isinstance(record.args, tuple):
+            record.args = tuple(self._redact(value) for value in record.args)
         return True
+
+
+REQUEST_LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error", "portal")  # portal: Flask's error log names the path
+
+
+def install_log_redaction() -> None:
+    """Once per process, on the loggers that write request lines (dev server and gunicorn)."""
+    for name in REQUEST_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokens) for f in logger.filters):
+            logger.addFilter(RedactTokens())
 
 
 def _env_bool(name: str, default: bool = False) -> bool:
@@ -100,6 +116,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(app.instance_path)
 
+    install_log_redaction()
     secure = app.config["PORTAL_BASE_URL"].startswith("https://")
     app.config.update(
         SESSION_COOKIE_NAME="__Host-portico_csrf" if secure else "portico_csrf",
@@ -212,10 +229,7 @@ def start_scheduler(app) -> BackgroundScheduler:
 
 def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for name in ("werkzeug", "gunicorn.access", "gunicorn.error", ""):
-        logging.getLogger(name).addFilter(RedactTokens())
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RedactTokens())
+    install_log_redaction()
 
 
 # ---- command line -------------------------------------------------------------------------

@@ -111,6 +111,7 @@ class Client(BaseModel):
     phone = CharField(default="")
     timezone = CharField(null=True)
     clinician = ForeignKeyField(Clinician, null=True, backref="clients", on_delete="SET NULL")
+    feed_nonce = CharField(null=True)  # the calendar feed URL's secret; rotating it revokes the URL
     created_at = DateTimeField(default=utcnow)
     archived_at = DateTimeField(null=True)
 
@@ -223,9 +224,10 @@ class Email(BaseModel):
     html_body = TextField()
     reply_to = CharField(null=True)
     message_id = CharField(unique=True)
-    kind = CharField()  # sign_in, ...
+    kind = CharField()  # sign_in, invitation, reminder, appointment_confirmed, _moved, _cancelled
     client = ForeignKeyField(Client, null=True, backref="emails", on_delete="SET NULL")
     link = ForeignKeyField(Link, null=True, backref="emails", on_delete="SET NULL")
+    ics = TextField(null=True)  # a calendar attachment (text/calendar), for appointment mail
     status = CharField(default="queued")  # queued, sending, sent, failed
     queued_at = DateTimeField()
     next_attempt_at = DateTimeField()
@@ -249,6 +251,29 @@ class Email(BaseModel):
     @classmethod
     def newest_first(cls):
         return cls.select().order_by(cls.queued_at.desc(), cls.id.desc())
+
+
+class Reminder(BaseModel):
+    """One reminder per appointment and offset. The row is the truth; the scheduler only ticks."""
+
+    appointment = ForeignKeyField(Appointment, backref="reminders", on_delete="CASCADE")
+    offset_hours = IntegerField()
+    due_at = DateTimeField()  # start - offset, moved out of the client's quiet hours; UTC
+    status = CharField(default="pending")  # pending, queued, cancelled, missed
+    email = ForeignKeyField(Email, null=True, on_delete="SET NULL")
+    created_at = DateTimeField()
+    done_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("status", "due_at"), False),)
+
+    @classmethod
+    def due(cls, now):
+        return cls.select().where((cls.status == "pending") & (cls.due_at <= now)).order_by(cls.due_at, cls.id)
+
+    @classmethod
+    def pending_for(cls, appointment):
+        return cls.select().where((cls.appointment == appointment) & (cls.status == "pending"))
 
 
 class Session(BaseModel):
@@ -288,12 +313,15 @@ class SchemaVersion(BaseModel):
     applied_at = DateTimeField()
 
 
-ALL_MODELS = [Practice, Clinician, Client, Appointment, Link, SignInRequest, Email, Session, AuditEvent, SchemaVersion]
+ALL_MODELS = [Practice, Clinician, Client, Appointment, Link, SignInRequest, Email, Reminder, Session, AuditEvent, SchemaVersion]
 
 
 def create_schema():
     """Create missing tables and record the schema version; safe to run any number of times."""
     with db.atomic():
+        if not is_sqlite():
+            # Several gunicorn workers start at once: one creates the schema, the others wait.
+            db.execute_sql("SELECT pg_advisory_xact_lock(20261126)")
         db.create_tables(ALL_MODELS, safe=True)
         if not SchemaVersion.select().where(SchemaVersion.version == SCHEMA_VERSION).exists():
             SchemaVersion.create(version=SCHEMA_VERSION, applied_at=utcnow())
