@@ -1,4 +1,5 @@
 """Portico: create_app() and the command line (serve, worker, init-db, add-client, ...)."""
+import json
 import logging
 import os
 import re
@@ -18,7 +19,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from htmx_flask import Htmx
 from peewee import OperationalError
 
-from practice import jobs
+from practice import jobs, reminders  # noqa: F401  (reminders follow appointment changes)
 from practice.models import Client, Clinician, Practice, create_schema, db, open_database
 
 login_manager = LoginManager()
@@ -91,6 +92,9 @@ def environment_config(instance_path: str) -> dict:
         "MAIL_DEFAULT_SENDER": env("MAIL_DEFAULT_SENDER") or "portal@localhost",
         "MAIL_TIMEOUT": float(env("MAIL_TIMEOUT") or 10),
         "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI") or "memory://",
+        # STUN/TURN servers for the video room, as RTCPeerConnection takes them, e.g.
+        # '[{"urls": "turn:turn.example.org:3478", "username": "u", "credential": "p"}]'
+        "PORTAL_ICE_SERVERS": json.loads(env("PORTAL_ICE_SERVERS") or "[]"),
     }
 
 
@@ -138,11 +142,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     htmx.init_app(app)
     limiter.init_app(app)
 
-    from blueprints import clinic, devmail, meta, portal_home, signin
+    from blueprints import clinic, devmail, feed, meta, portal_home, signin, telehealth
     app.register_blueprint(meta.bp)
+    app.register_blueprint(feed.bp)
     app.register_blueprint(clinic.bp)
     app.register_blueprint(signin.bp)
     app.register_blueprint(portal_home.bp)
+    app.register_blueprint(telehealth.bp)
     if not app.config["MAIL_SERVER"]:
         app.register_blueprint(devmail.bp)
     signin.init_app(app)
@@ -221,6 +227,8 @@ def start_scheduler(app) -> BackgroundScheduler:
     if scheduler is not None:
         return scheduler
     scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.add_job(jobs.safe_reminder_tick, "interval", seconds=30, args=[app], id="reminders",
+                      max_instances=1, coalesce=True, next_run_time=datetime.now(timezone.utc))
     scheduler.add_job(jobs.safe_mail_tick, "interval", seconds=5, args=[app], id="mail",
                       max_instances=1, coalesce=True, next_run_time=datetime.now(timezone.utc))
     scheduler.start()

@@ -4,6 +4,7 @@ import logging
 
 from .mail import send_due_mail
 from .models import db
+from .reminders import send_due_reminders
 from .sign_in import process_sign_in_requests
 
 log = logging.getLogger(__name__)
@@ -23,8 +24,24 @@ def mail_tick(app) -> int:
         return sent
 
 
-def safe_mail_tick(app) -> None:
-    try:
-        mail_tick(app)
-    except Exception:  # a failed tick must not kill the scheduler; the rows stay due
-        log.exception("mail tick failed")
+def reminder_tick(app) -> int:
+    """Queue the mail of every due reminder; the mail tick sends it."""
+    with app.app_context(), db.connection_context():
+        return send_due_reminders(code_key=app.config["SECRET_KEY"].encode())
+
+
+def safe(job):
+    """A failed tick must not kill the scheduler: the rows stay due for the next one."""
+
+    def run(app) -> None:
+        try:
+            job(app)
+        except Exception:
+            log.exception("%s failed", job.__name__)
+
+    run.__name__ = f"safe_{job.__name__}"
+    return run
+
+
+safe_mail_tick = safe(mail_tick)
+safe_reminder_tick = safe(reminder_tick)

@@ -58,7 +58,7 @@ def uses_dev_mailbox() -> bool:
 
 
 def queue_email(*, to: str, subject: str, template: str, kind: str, client=None, link=None,
-                now: datetime | None = None, **context) -> Email:
+                now: datetime | None = None, ics: str | None = None, **context) -> Email:
     """Render email/<template>.txt and .html into an outbox row; sending is the job's."""
     now = now or utcnow()
     practice = Practice.current()
@@ -74,6 +74,7 @@ def queue_email(*, to: str, subject: str, template: str, kind: str, client=None,
         kind=kind,
         client=client,
         link=link,
+        ics=ics,
         queued_at=now,
         next_attempt_at=now,
     )
@@ -135,6 +136,8 @@ def _as_message(row: Email) -> Message:
         sender=current_app.config.get("MAIL_DEFAULT_SENDER") or row.reply_to,
     )
     message.msgId = row.message_id
+    if row.ics:
+        message.attach("appointment.ics", "text/calendar; charset=utf-8", row.ics.encode())
     return message
 
 

@@ -1,0 +1,224 @@
+"""Appointment reminders whose links still work when the client needs them.
+
+Each appointment gets a Reminder row per practice offset, due at start - offset, moved out
+of the client's quiet hours. The reminder tick claims due rows and queues their email
+through the outbox; booking, moving, cancelling and changing the offsets keep the rows right.
+"""
+from datetime import datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from icalendar import Calendar, Event, vText
+from urllib.parse import urlsplit
+from flask import current_app
+
+from .appointments import CHANGE_LISTENERS, KINDS
+from .clock import to_local, utcnow
+from .links import issue_link
+from .mail import external_url, queue_email
+from .models import Appointment, Practice, Reminder, is_sqlite, write_transaction
+from .settings import SETTINGS_LISTENERS
+
+BEFORE_QUIET_HOURS = timedelta(minutes=10)  # "just before" the client's quiet hours begin
+BATCH = 200
+
+
+def client_zone(appointment: Appointment, practice: Practice) -> str:
+    return appointment.client.timezone or practice.timezone
+
+
+def _hhmm(value: str) -> time:
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+def out_of_quiet_hours(moment: datetime, zone: str, practice: Practice) -> datetime:
+    """`moment` (UTC) if it falls outside the quiet hours in `zone`, else just before the
+    quiet period that contains it began (the evening before, for an early-morning time)."""
+    start, end = _hhmm(practice.quiet_hours_start), _hhmm(practice.quiet_hours_end)
+    if start == end:
+        return moment
+    local = to_local(moment, zone)
+    clock = local.time().replace(tzinfo=None)
+    quiet = (start <= clock or clock < end) if start > end else (start <= clock < end)
+    if not quiet:
+        return moment
+    day = local.date() if clock >= start else local.date() - timedelta(days=1)
+    began = datetime.combine(day, start, tzinfo=ZoneInfo(zone))
+    return (began - BEFORE_QUIET_HOURS).astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def due_time(appointment: Appointment, offset_hours: int, practice: Practice) -> datetime:
+    return out_of_quiet_hours(appointment.starts_at - timedelta(hours=offset_hours),
+                              client_zone(appointment, practice), practice)
+
+
+def plan_reminders(appointment: Appointment, now: datetime, practice: Practice | None = None) -> int:
+    """Create the pending reminders still ahead; returns how many offsets had already passed.
+    Offsets whose reminder already went out (queued) are not planned again."""
+    practice = practice or Practice.current()
+    done = {r.offset_hours for r in Reminder.select(Reminder.offset_hours).where(
+        (Reminder.appointment == appointment) & (Reminder.status == "queued"))}
+    passed = 0
+    for offset in practice.reminder_offset_hours:
+        if offset in done:
+            continue
+        due = due_time(appointment, offset, practice)
+        if due <= now:
+            passed += 1
+            continue
+        Reminder.create(appointment=appointment, offset_hours=offset, due_at=due, created_at=now)
+    return passed
+
+
+def _drop_pending(appointment: Appointment, status: str, now: datetime) -> None:
+    Reminder.update(status=status, done_at=now).where(
+        (Reminder.appointment == appointment) & (Reminder.status == "pending")).execute()
+
+
+def on_appointment_change(appointment: Appointment, change: str, now: datetime) -> None:
+    """Booked, moved or cancelled: the right reminders, and one notice mail where due."""
+    practice = Practice.current()
+    if change == "created":
+        if plan_reminders(appointment, now, practice) and appointment.starts_at > now:
+            queue_appointment_email(appointment, "appointment_confirmed", now=now)
+    elif change == "moved":
+        _drop_pending(appointment, "replaced", now)
+        plan_reminders(appointment, now, practice)
+        if appointment.ends_at > now:
+            queue_appointment_email(appointment, "appointment_moved", now=now)
+    elif change == "cancelled":
+        _drop_pending(appointment, "cancelled", now)
+        if appointment.starts_at > now:
+            queue_appointment_email(appointment, "appointment_cancelled", now=now)
+
+
+def on_settings_change(changed: list[str], now: datetime | None = None) -> int:
+    """New offsets or quiet hours: every future appointment's unsent reminders follow them."""
+    now = now or utcnow()
+    practice = Practice.current()
+    count = 0
+    future = Appointment.select().where((Appointment.status == "scheduled") & (Appointment.starts_at > now))
+    for appointment in future.iterator():
+        with write_transaction():
+            _drop_pending(appointment, "replaced", now)
+            plan_reminders(appointment, now, practice)
+        count += 1
+    return count
+
+
+CHANGE_LISTENERS.append(on_appointment_change)
+SETTINGS_LISTENERS.append(on_settings_change)
+
+
+def claim_due_reminders(now: datetime, batch: int = BATCH) -> list[int]:
+    query = Reminder.due(now).limit(batch)
+    if not is_sqlite():
+        query = query.for_update("FOR UPDATE SKIP LOCKED")
+    with write_transaction():
+        return [r.id for r in query]
+
+
+def send_due_reminders(now: datetime | None = None, *, code_key: bytes, batch: int = BATCH) -> int:
+    """The reminder tick: queue the mail of every due reminder (each exactly once: the
+    pending -> queued UPDATE decides). A reminder whose appointment has begun is missed."""
+    now = now or utcnow()
+    queued = 0
+    for reminder_id in claim_due_reminders(now, batch):
+        with write_transaction():
+            reminder = Reminder.get_or_none(Reminder.id == reminder_id)
+            if reminder is None or reminder.status != "pending":
+                continue
+            appointment = reminder.appointment
+            status = ("cancelled" if appointment.status == "cancelled"
+                      else "missed" if now >= appointment.starts_at else "queued")
+            taken = Reminder.update(status=status, done_at=now).where(
+                (Reminder.id == reminder.id) & (Reminder.status == "pending")).execute()
+            if not taken or status != "queued":
+                continue
+            email = queue_appointment_email(appointment, "reminder", now=now, code_key=code_key)
+            Reminder.update(email=email).where(Reminder.id == reminder.id).execute()
+            queued += 1
+    return queued
+
+
+# ---- composing ----------------------------------------------------------------------------
+
+SUBJECTS = {
+    "reminder": "Reminder: your appointment on {when}",
+    "appointment_confirmed": "Confirmed: your appointment on {when}",
+    "appointment_moved": "Moved: your appointment is now on {when}",
+    "appointment_cancelled": "Cancelled: your appointment on {when}",
+}
+
+
+def describe_when(moment: datetime, zone: str) -> str:
+    """'Tue 1 Dec at 3:00 PM': the date and time, nothing else (subjects show on lock screens)."""
+    local = to_local(moment, zone)
+    return local.strftime("%a %-d %b at %-I:%M %p")
+
+
+def queue_appointment_email(appointment: Appointment, kind: str, *, now: datetime,
+                            code_key: bytes | None = None):
+    """Queue a reminder or notice. Minimum necessary: date, time, clinician, in person or
+    telehealth; no diagnosis or service. Links are ones that still work at the appointment."""
+    practice = Practice.current()
+    client = appointment.client
+    zone = client_zone(appointment, practice)
+    cancelled = kind == "appointment_cancelled"
+    join = None if cancelled or appointment.kind != "telehealth" else telehealth_join_url(appointment)
+    link, portal_url = None, external_url("signin.sign_in_page")
+    lifetime = timedelta(minutes=practice.sign_in_link_minutes)
+    # A one-time link only where it outlives the appointment; else the sign-in page, which always works.
+    if kind == "reminder" and code_key is not None and now + lifetime >= appointment.ends_at:
+        issued = issue_link(client, "reminder", code_key=code_key, now=now)
+        link, portal_url = issued.link, external_url("signin.link_open", token=issued.token)
+    local_start, local_end = to_local(appointment.starts_at, zone), to_local(appointment.ends_at, zone)
+    return queue_email(
+        to=client.email,
+        subject=SUBJECTS[kind].format(when=describe_when(appointment.starts_at, zone)),
+        template="appointment",
+        kind=kind,
+        client=client,
+        link=link,
+        now=now,
+        ics=appointment_ics(appointment, practice, join),
+        client_name=client.name,
+        notice=kind,
+        date_text=local_start.strftime("%A %-d %B %Y"),
+        time_text=f"{local_start:%-I:%M %p} – {local_end:%-I:%M %p} {local_start.tzname()}",
+        clinician_name=appointment.clinician.name,
+        kind_text=KINDS[appointment.kind],
+        join_url=join,
+        portal_url=portal_url,
+        portal_link_is_one_time=link is not None,
+    )
+
+
+def telehealth_join_url(appointment: Appointment) -> str:
+    from .telehealth import join_url
+    return join_url(appointment)
+
+
+def appointment_ics(appointment: Appointment, practice: Practice, join_url: str | None) -> str:
+    """The same UID for the same appointment; SEQUENCE grows with every move or cancel."""
+    calendar = Calendar()
+    calendar.add("prodid", "-//Portico//client portal//EN")
+    calendar.add("version", "2.0")
+    cancelled = appointment.status == "cancelled"
+    calendar.add("method", "CANCEL" if cancelled else "PUBLISH")
+    event = Event()
+    host = urlsplit(current_app.config["PORTAL_BASE_URL"]).hostname or "portico"
+    event.add("uid", f"appointment-{appointment.id}@{host}")
+    event.add("sequence", appointment.sequence)
+    event.add("dtstamp", utcnow().replace(tzinfo=timezone.utc))
+    event.add("dtstart", appointment.starts_at.replace(tzinfo=timezone.utc))
+    event.add("dtend", appointment.ends_at.replace(tzinfo=timezone.utc))
+    event.add("summary", f"Appointment with {practice.name}")
+    event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+    if join_url:
+        event.add("location", vText(join_url))
+        event.add("description", f"Join the video session: {join_url}")
+    else:
+        event.add("location", vText(practice.name))
+    calendar.add_component(event)
+    return calendar.to_ical().decode()

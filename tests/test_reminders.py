@@ -1,0 +1,237 @@
+"""Reminders: due at the practice's offsets, out of quiet hours, right after a booking, a
+move or a cancel, and never carrying a link that dies before the appointment."""
+import re
+from datetime import datetime, timedelta
+
+import pytest
+from icalendar import Calendar
+
+from practice import jobs
+from practice.appointments import cancel_appointment, create_appointment, move_appointment
+from practice.clients import add_client
+from practice.models import Email, Practice, Reminder
+from practice.reminders import out_of_quiet_hours
+from practice.settings import update_settings
+from tests.conftest import START, text_part
+
+STEP = timedelta(minutes=15)
+URL = re.compile(r"http://portal\.test/[^\s\"<>]+")
+
+
+@pytest.fixture
+def practice_week(app, dana, traveller, smtp_server):
+    """Runs the scheduler's ticks as time passes, and records when each mail arrived."""
+
+    class Week:
+        arrivals = []  # (arrived at, message)
+
+        def run_until(self, moment):
+            while datetime.now().replace(microsecond=0) < moment:
+                traveller.shift(STEP.total_seconds())
+                self.tick()
+
+        def tick(self):
+            before = len(smtp_server.messages)
+            jobs.reminder_tick(app)
+            jobs.mail_tick(app)
+            now = datetime.now().replace(microsecond=0)
+            self.arrivals.extend((now, m) for m in smtp_server.messages[before:])
+
+        def subjects(self):
+            return [m["Subject"] for _, m in self.arrivals]
+
+    return Week()
+
+
+def book(app, clinician, client, start, minutes=50, kind="in_person"):
+    with app.app_context():
+        return create_appointment(clinician=clinician, client=client, starts_at=start,
+                                  ends_at=start + timedelta(minutes=minutes), kind=kind)
+
+
+@pytest.fixture
+def sam(app):
+    return add_client("sam@example.com", "Sam Rivera")
+
+
+def test_reminders_go_out_72_and_24_hours_before(app, dana, sam, practice_week):
+    start = START + timedelta(days=5, hours=1)  # Sat 7 Mar 10:00 UTC
+    book(app, dana, sam, start)
+    practice_week.run_until(start)
+    assert practice_week.subjects() == ["Reminder: your appointment on Sat 7 Mar at 10:00 AM"] * 2
+    sent_at = [at for at, _ in practice_week.arrivals]
+    assert start - timedelta(hours=72) <= sent_at[0] < start - timedelta(hours=72) + STEP
+    assert start - timedelta(hours=24) <= sent_at[1] < start - timedelta(hours=24) + STEP
+
+
+def test_booked_inside_a_window_no_reminder_for_a_passed_offset_one_confirmation(app, dana, sam, practice_week):
+    start = START + timedelta(days=2)  # 48 h out: the 72 h reminder's time has passed
+    book(app, dana, sam, start)
+    practice_week.tick()
+    assert practice_week.subjects() == ["Confirmed: your appointment on Wed 4 Mar at 9:00 AM"]
+    practice_week.run_until(start)
+    assert practice_week.subjects() == ["Confirmed: your appointment on Wed 4 Mar at 9:00 AM",
+                                        "Reminder: your appointment on Wed 4 Mar at 9:00 AM"]
+
+
+def test_booked_three_hours_out_gets_only_the_confirmation(app, dana, sam, practice_week):
+    start = START + timedelta(hours=3)
+    book(app, dana, sam, start)
+    practice_week.run_until(start + timedelta(hours=1))
+    assert practice_week.subjects() == ["Confirmed: your appointment on Mon 2 Mar at 12:00 PM"]
+    assert Reminder.select().count() == 0
+
+
+def test_a_booking_ahead_of_every_reminder_gets_no_confirmation_mail(app, dana, sam, practice_week):
+    book(app, dana, sam, START + timedelta(days=5))
+    practice_week.tick()
+    assert practice_week.subjects() == []
+    assert Reminder.select().count() == 2
+
+
+def test_moved_appointment_gets_new_due_times_and_a_moved_mail(app, dana, sam, practice_week, traveller):
+    appointment = book(app, dana, sam, START + timedelta(days=5))
+    practice_week.run_until(START + timedelta(days=2, hours=1))  # the 72 h reminder has gone
+    new_start = START + timedelta(days=6, hours=5)  # Sun 8 Mar 14:00
+    with app.app_context():
+        move_appointment(appointment, starts_at=new_start, ends_at=new_start + timedelta(minutes=50))
+    practice_week.run_until(new_start)
+    assert practice_week.subjects() == [
+        "Reminder: your appointment on Sat 7 Mar at 9:00 AM",
+        "Moved: your appointment is now on Sun 8 Mar at 2:00 PM",
+        # Only unsent reminders move: the 72 h one went out, the moved mail names the new time.
+        "Reminder: your appointment on Sun 8 Mar at 2:00 PM",
+    ]
+    last = practice_week.arrivals[-1][0]
+    assert new_start - timedelta(hours=24) <= last < new_start - timedelta(hours=24) + STEP
+
+
+def test_cancelled_appointment_gets_a_cancellation_and_no_more_reminders(app, dana, sam, practice_week):
+    appointment = book(app, dana, sam, START + timedelta(days=5))
+    practice_week.run_until(START + timedelta(days=3))
+    with app.app_context():
+        cancel_appointment(appointment)
+    practice_week.run_until(START + timedelta(days=6))
+    assert practice_week.subjects() == ["Reminder: your appointment on Sat 7 Mar at 9:00 AM",
+                                        "Cancelled: your appointment on Sat 7 Mar at 9:00 AM"]
+    ics = ics_of(practice_week.arrivals[-1][1])
+    assert ics.get("method") == "CANCEL"
+    assert Reminder.select().where(Reminder.status == "cancelled").count() == 1
+
+
+def test_changed_offsets_apply_to_future_reminders(app, dana, sam, practice_week):
+    start = START + timedelta(days=5, hours=5)  # Sat 14:00, so 2 h before is not in quiet hours
+    book(app, dana, sam, start)
+    with app.app_context():
+        update_settings({"reminder_offsets": "48,2"})
+    practice_week.run_until(start)
+    sent = [at for at, _ in practice_week.arrivals]
+    assert len(sent) == 2
+    assert start - timedelta(hours=48) <= sent[0] < start - timedelta(hours=48) + STEP
+    assert start - timedelta(hours=2) <= sent[1] < start - timedelta(hours=2) + STEP
+
+
+def test_quiet_hours_send_the_reminder_before_they_begin(app, dana, practice_week):
+    # 7:30 AM in New York: the 24 h reminder would land at 7:30 AM, inside 21:00-08:00.
+    early = add_client("early@example.com", "Early Bird", "America/New_York")
+    start = datetime(2026, 3, 6, 12, 30)  # Fri 6 Mar 07:30 EST
+    book(app, dana, early, start)
+    practice_week.run_until(start)
+    reminders = [at for at, m in practice_week.arrivals if m["Subject"].startswith("Reminder")]
+    evening_before = datetime(2026, 3, 5, 1, 50)  # Wed 4 Mar 20:50 EST, ten minutes before quiet hours
+    assert evening_before <= reminders[1] < evening_before + STEP
+    assert Reminder.get(Reminder.offset_hours == 24).due_at == evening_before
+
+
+def test_quiet_hours_follow_the_clients_zone_across_midnight():
+    practice = Practice(quiet_hours_start="21:00", quiet_hours_end="08:00")
+    late = datetime(2026, 3, 6, 3, 0)  # 22:00 in New York
+    assert out_of_quiet_hours(late, "America/New_York", practice) == datetime(2026, 3, 6, 1, 50)
+    noon = datetime(2026, 3, 6, 17, 0)
+    assert out_of_quiet_hours(noon, "America/New_York", practice) == noon
+    assert out_of_quiet_hours(late, "UTC", Practice(quiet_hours_start="00:00", quiet_hours_end="00:00")) == late
+
+
+def test_sign_in_link_only_in_a_reminder_it_outlives(app, dana, sam, practice_week):
+    with app.app_context():
+        update_settings({"reminder_offsets": "72,24,2"})
+    start = START + timedelta(days=5)
+    book(app, dana, sam, start)
+    practice_week.run_until(start)
+    bodies = [text_part(m) for _, m in practice_week.arrivals]
+    assert len(bodies) == 3
+    assert all("/s/" not in body and "http://portal.test/sign-in" in body for body in bodies[:2])
+    assert "http://portal.test/s/" in bodies[2]
+
+
+def test_every_link_in_every_reminder_works_at_the_appointment_start(app, dana, sam, practice_week):
+    with app.app_context():
+        update_settings({"reminder_offsets": "72,24,2"})
+    start = START + timedelta(days=5)
+    book(app, dana, sam, start, kind="in_person")
+    practice_week.run_until(start)
+    links = [url for _, m in practice_week.arrivals for url in URL.findall(text_part(m))]
+    assert len(links) >= 3
+    browser = app.test_client()
+    for url in links:
+        page = browser.get(url.replace("http://portal.test", ""))
+        assert page.status_code == 200, url
+
+
+def test_reminder_mail_has_its_own_id_a_dated_subject_reply_to_two_parts_and_an_ics(app, dana, sam, practice_week):
+    start = START + timedelta(days=5)
+    appointment = book(app, dana, sam, start)
+    practice_week.run_until(start)
+    first, second = (m for _, m in practice_week.arrivals)
+    assert first["Message-ID"] != second["Message-ID"]
+    assert first["Reply-To"] == "portal@portal.test"
+    assert re.fullmatch(r"Reminder: your appointment on \w{3} \d{1,2} \w{3} at \d{1,2}:\d\d [AP]M", first["Subject"])
+    assert first.get_body(preferencelist=("plain",)) and first.get_body(preferencelist=("html",))
+    event = ics_of(first).walk("VEVENT")[0]
+    assert str(event["uid"]) == f"appointment-{appointment.id}@portal.test"
+    assert event.decoded("dtstart").replace(tzinfo=None) == start
+    assert "Dana Hale" in text_part(first) and "in person" in text_part(first)
+
+
+def test_a_move_keeps_the_calendar_uid_and_raises_its_sequence(app, dana, sam, practice_week):
+    start = START + timedelta(days=5)
+    appointment = book(app, dana, sam, start)
+    with app.app_context():
+        move_appointment(appointment, starts_at=start + timedelta(hours=2), ends_at=start + timedelta(hours=3))
+    practice_week.tick()
+    event = ics_of(practice_week.arrivals[-1][1]).walk("VEVENT")[0]
+    assert str(event["uid"]) == f"appointment-{appointment.id}@portal.test"
+    assert int(event["sequence"]) == 1
+
+
+def test_a_process_that_was_down_sends_what_is_still_useful_and_marks_the_rest_missed(
+        app, dana, sam, practice_week, traveller):
+    start = START + timedelta(days=5)
+    book(app, dana, sam, start)
+    traveller.shift(timedelta(days=4, hours=12).total_seconds())  # down through both due times
+    practice_week.tick()
+    assert practice_week.subjects() == ["Reminder: your appointment on Sat 7 Mar at 9:00 AM"] * 2
+    other = book(app, dana, sam, datetime(2026, 3, 9, 12, 0))  # Mon noon; its 24 h reminder is due Sun noon
+    practice_week.tick()  # (booked inside the 72 h window: a confirmation)
+    traveller.shift(timedelta(days=3).total_seconds())  # down past the appointment itself
+    practice_week.tick()
+    assert Reminder.get(Reminder.appointment == other.id).status == "missed"
+    assert practice_week.subjects()[2:] == ["Confirmed: your appointment on Mon 9 Mar at 12:00 PM"]
+
+
+def test_each_reminder_is_sent_once_however_often_the_tick_runs(app, dana, sam, practice_week):
+    start = START + timedelta(days=5)
+    book(app, dana, sam, start)
+    practice_week.run_until(start)
+    for _ in range(3):
+        practice_week.tick()
+    assert len(practice_week.arrivals) == 2
+    assert Email.select().where(Email.kind == "reminder").count() == 2
+
+
+def ics_of(message) -> Calendar:
+    for part in message.iter_attachments():
+        if part.get_content_type() == "text/calendar":
+            return Calendar.from_ical(part.get_content() if isinstance(part.get_content(), str)
+                                      else part.get_content().decode())
+    raise AssertionError("no .ics attachment")
