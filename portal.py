@@ -221,7 +221,7 @@ def wake_mail_job() -> None:
         scheduler.modify_job("mail", next_run_time=datetime.now(timezone.utc))
 
 
-def start_scheduler(app) -> BackgroundScheduler:
+def start_scheduler(app, *, paused: bool = False) -> BackgroundScheduler:
     """One scheduler per process: called by `serve` (when PORTAL_SCHEDULER is on) and `worker`."""
     global scheduler
     if scheduler is not None:
@@ -231,8 +231,15 @@ def start_scheduler(app) -> BackgroundScheduler:
                       max_instances=1, coalesce=True, next_run_time=datetime.now(timezone.utc))
     scheduler.add_job(jobs.safe_mail_tick, "interval", seconds=5, args=[app], id="mail",
                       max_instances=1, coalesce=True, next_run_time=datetime.now(timezone.utc))
-    scheduler.start()
+    scheduler.start(paused=paused)
     return scheduler
+
+
+def stop_scheduler() -> None:
+    global scheduler
+    if scheduler is not None:
+        scheduler.shutdown(wait=False)
+        scheduler = None
 
 
 def _configure_logging() -> None:
@@ -306,7 +313,7 @@ def worker():
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     click.echo("Portico worker running; Ctrl-C to stop.")
     stop.wait()
-    scheduler.shutdown()
+    stop_scheduler()
 
 
 cli.add_command(init_db_command)
