@@ -1,47 +1,99 @@
-"""Clients: add, find, archive."""
+"""Clients: add, find, edit, archive, and what a clinician does for them (sign out, links)."""
+import re
+from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
-from peewee import IntegrityError
+from peewee import IntegrityError, fn
 
 from . import audit
-from .clock import utcnow
-from .links import revoke_client_links
-from .models import Client, write_transaction
-from .sessions import end_client_sessions
+from .clock import format_local, utcnow
+from .links import issue_link, revoke_client_links
+from .mail import describe_duration, external_url, queue_email
+from .models import Client, Clinician, Link, Practice, Session, write_transaction
+from .sessions import end_client_sessions, idle_deadline
+from .sign_in import send_link
+
+PHONE = re.compile(r"^\+?[\d\s().\-/]{3,40}$")
+SEARCH_LIMIT = 200
 
 
 class ClientError(ValueError):
-    """Input a client record cannot be saved with; the message is for the person."""
+    """Input a client record cannot be saved with; the message is for the person, and
+    `field` names the form field it belongs beside."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 def normalise_email(email: str) -> str:
     try:
         return validate_email((email or "").strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as error:
-        raise ClientError(f"That email address is not valid: {error}") from None
+        raise ClientError(f"That email address is not valid: {error}", "email") from None
 
 
-def add_client(email: str, name: str, zone: str | None = None) -> Client:
-    email = normalise_email(email)
-    name = (name or "").strip()
+def _clean(email: str, name: str, phone: str, zone: str | None) -> dict:
+    """The values to store, or ClientError for the first field that is wrong."""
+    name = " ".join((name or "").split())
     if not name:
-        raise ClientError("A client needs a name.")
+        raise ClientError("A client needs a name.", "name")
+    if len(name) > 200:
+        raise ClientError("Keep the name under 200 characters.", "name")
+    email = normalise_email(email)
+    phone = (phone or "").strip()
+    if phone and not PHONE.match(phone):
+        raise ClientError("Use digits, spaces and + ( ) - only, like +44 20 7946 0958.", "phone")
     if zone:
         try:
             ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ClientError(f"Unknown time zone {zone!r}.") from None
+            raise ClientError(f"Unknown time zone {zone!r}.", "timezone") from None
+    return {"email": email, "name": name, "phone": phone, "timezone": zone or None}
+
+
+def _duplicate(email: str) -> ClientError:
+    return ClientError(f"A client with the address {email} already exists "
+                       "(addresses are compared ignoring capitals).", "email")
+
+
+def add_client(email: str, name: str, zone: str | None = None, *, phone: str = "",
+               clinician: Clinician | None = None, by: Clinician | None = None) -> Client:
+    values = _clean(email, name, phone, zone)
     try:
         with write_transaction():
-            client = Client.create(email=email, name=name[:200], timezone=zone or None, created_at=utcnow())
-            audit.record("client_added", client=client)
+            client = Client.create(**values, clinician=clinician, created_at=utcnow())
+            audit.record("client_added", client=client, clinician=by,
+                         detail=f"assigned to {clinician.name}" if clinician else "")
     except IntegrityError:
-        raise ClientError(f"A client with the address {email} already exists.") from None
+        raise _duplicate(values["email"]) from None
     return client
 
 
-def archive_client(client: Client) -> None:
+def update_client(client: Client, *, email: str, name: str, phone: str = "", zone: str | None = None,
+                  clinician: Clinician | None = None, by: Clinician | None = None) -> list[str]:
+    """Save the edit; returns the names of the fields that changed (audited). A new address
+    switches off live links: they were mailed to the old one."""
+    values = _clean(email, name, phone, zone)
+    if clinician is not None:
+        values["clinician"] = clinician.id
+    changed = [key for key, value in values.items()
+               if value != (client.clinician_id if key == "clinician" else getattr(client, key))]
+    if not changed:
+        return []
+    try:
+        with write_transaction():
+            Client.update(**values).where(Client.id == client.id).execute()
+            if "email" in changed:
+                revoke_client_links(client, "email_changed")
+            audit.record("client_updated", client=client, clinician=by, detail="changed " + ", ".join(changed))
+    except IntegrityError:
+        raise _duplicate(values["email"]) from None
+    return changed
+
+
+def archive_client(client: Client, *, by: Clinician | None = None) -> None:
     """An archived client cannot sign in: their sessions end and their live links die now."""
     now = utcnow()
     with write_transaction():
@@ -49,4 +101,78 @@ def archive_client(client: Client) -> None:
         client.archived_at = now
         revoke_client_links(client, "archived", now)
         end_client_sessions(client, "archived", now=now)
-        audit.record("client_archived", client=client, at=now)
+        audit.record("client_archived", client=client, clinician=by, at=now)
+
+
+def restore_client(client: Client, *, by: Clinician | None = None) -> None:
+    """Undo an archive. The links that died stay dead: the client asks for a new one."""
+    with write_transaction():
+        Client.update(archived_at=None).where(Client.id == client.id).execute()
+        client.archived_at = None
+        audit.record("client_restored", client=client, clinician=by)
+
+
+def find_clients(clinician: Clinician, text: str = "", *, archived: bool = False):
+    """The clients this clinician may see, active or archived, whose name, email or phone
+    contains `text` (any case), by name."""
+    query = Client.visible_to(clinician).where(
+        Client.archived_at.is_null(False) if archived else Client.archived_at.is_null())
+    text = (text or "").strip()[:100]
+    if text:
+        query = query.where(Client.name.contains(text) | Client.email.contains(text) | Client.phone.contains(text))
+    return query.order_by(fn.LOWER(Client.name), Client.id)
+
+
+def live_sessions(client: Client, now: datetime | None = None) -> int:
+    """How many of the client's sessions would still let them in now (a timed-out session
+    only gets its end written when its cookie is next seen)."""
+    now = now or utcnow()
+    return sum(1 for session in Session.open_for_client(client) if now < idle_deadline(session))
+
+
+def _must_be_active(client: Client) -> None:
+    if client.archived_at is not None:
+        raise ClientError(f"{client.name} is archived and cannot sign in. Restore them first.")
+
+
+def sign_out_everywhere(client: Client, *, by: Clinician) -> int:
+    """End every session the client has open, on every device; returns how many."""
+    now = utcnow()
+    with write_transaction():
+        ended = end_client_sessions(client, "ended_by_clinician", now=now)
+        audit.record("signed_out_everywhere", client=client, clinician=by, at=now,
+                     detail=f"{ended} session{'s' if ended != 1 else ''} ended")
+    return ended
+
+
+def send_sign_in_link(client: Client, *, by: Clinician, code_key: bytes) -> Link:
+    """The same link a client's own request gets: earlier links stop working."""
+    _must_be_active(client)
+    with write_transaction():
+        link = send_link(client, "clinician", code_key=code_key)
+        audit.record("link_sent_by_clinician", client=client, clinician=by, link=link)
+    return link
+
+
+def invite_client(client: Client, *, by: Clinician, code_key: bytes, now: datetime | None = None) -> Link:
+    """The welcome email: a one-time link with the invitation lifetime, landing on the portal home."""
+    _must_be_active(client)
+    now = now or utcnow()
+    practice = Practice.current()
+    with write_transaction():
+        issued = issue_link(client, "invitation", code_key=code_key, target="/portal", now=now)
+        link = issued.link
+        queue_email(
+            to=client.email,
+            subject=f"Welcome to {practice.name}'s client portal (sent {format_local(now, practice.timezone)})",
+            template="invitation", kind="invitation", client=client, link=link, now=now,
+            client_name=client.name,
+            url=external_url("signin.link_open", token=issued.token),
+            sign_in_url=external_url("signin.sign_in_page"),
+            code=issued.code,
+            lifetime=describe_duration(link.expires_at - link.issued_at),
+            expires=format_local(link.expires_at, client.timezone or practice.timezone),
+        )
+        audit.record("invitation_sent", client=client, clinician=by, link=link, at=now)
+    return link
+

@@ -1,13 +1,135 @@
-"""Clients: list and search, add, edit, archive, links and their history."""
-from flask import render_template
+"""Clients: list and live search, add, edit, archive and restore, and each client's page."""
+from zoneinfo import available_timezones
 
-from practice.models import Practice
+from flask import flash, make_response, render_template, request, url_for
+from flask_wtf import FlaskForm
+from wtforms import EmailField, SelectField, StringField
+from wtforms.validators import DataRequired, Length
 
+from practice.clients import (ClientError, add_client, archive_client, find_clients, live_sessions, restore_client,
+                              update_client)
+from practice.history import link_history, recent_events
+from practice.models import Clinician, Practice
+
+from .._htmx import redirect_to, vary, wants_fragment
 from . import bp
-from ._access import clinician_required
+from ._access import client_or_404, clinician_required, signed_in_clinician
+
+TIMEZONES = [(zone, zone) for zone in sorted(available_timezones())]
+SHOWN = 200  # a small practice's whole list; a search narrows anything longer
+
+
+class ClientForm(FlaskForm):
+    name = StringField("Name", validators=[
+        DataRequired("Enter the client's name."), Length(max=200, message="Keep the name under 200 characters.")])
+    email = EmailField("Email", validators=[
+        DataRequired("Enter the client's email address."), Length(max=254, message="That address is too long.")])
+    phone = StringField("Phone (optional)", validators=[
+        Length(max=40, message="Keep the phone number under 40 characters.")])
+    timezone = SelectField("Time zone (optional)")
+    clinician = SelectField("Clinician", coerce=int)
+
+
+def _client_form(me: Clinician, **data) -> ClientForm:
+    """The form with its choices; only an admin assigns a clinician."""
+    form = ClientForm(data=data or None)
+    form.timezone.choices = [("", f"The practice's ({Practice.current().timezone})")] + TIMEZONES
+    if me.is_admin:
+        form.clinician.choices = [(c.id, c.name) for c in Clinician.select().order_by(Clinician.name)]
+    else:
+        del form.clinician
+    return form
+
+
+def _assignee(form: ClientForm):
+    return Clinician.get_by_id(form.clinician.data) if "clinician" in form else None
+
+
+def _render_form(form, client=None):
+    status = 422 if form.is_submitted() else 200
+    return render_template("clinic/client_form.html", form=form, client=client, practice=Practice.current()), status
 
 
 @bp.get("/clients")
 @clinician_required
 def clients_list():
-    return render_template("clinic/clients_list.html", practice=Practice.current())
+    text = request.args.get("q", "").strip()
+    archived = request.args.get("show") == "archived"
+    clients = list(find_clients(signed_in_clinician(), text, archived=archived).limit(SHOWN + 1))
+    template = "clinic/_client_results.html" if wants_fragment("client-search") else "clinic/clients_list.html"
+    return vary(make_response(render_template(
+        template, clients=clients[:SHOWN], more=len(clients) > SHOWN, q=text, archived=archived,
+        practice=Practice.current())))
+
+
+@bp.route("/clients/new", methods=["GET", "POST"])
+@clinician_required
+def client_add():
+    me = signed_in_clinician()
+    form = _client_form(me, clinician=me.id)
+    if form.validate_on_submit():
+        try:
+            client = add_client(form.email.data, form.name.data, form.timezone.data, phone=form.phone.data,
+                                clinician=_assignee(form) or me, by=me)
+        except ClientError as error:
+            form[error.field or "name"].errors.append(str(error))
+        else:
+            flash(f"{client.name} added. Invite them to the portal when you are ready.")
+            return redirect_to(url_for("clinic.client_view", client_id=client.id))
+    return _render_form(form)
+
+
+@bp.get("/clients/<int:client_id>")
+@clinician_required
+def client_view(client_id):
+    client = client_or_404(client_id)
+    return render_template("clinic/client.html", client=client, practice=Practice.current(),
+                           history=link_history(client), events=recent_events(client),
+                           signed_in=live_sessions(client))
+
+
+@bp.route("/clients/<int:client_id>/edit", methods=["GET", "POST"])
+@clinician_required
+def client_edit(client_id):
+    me = signed_in_clinician()
+    client = client_or_404(client_id)
+    form = _client_form(me, name=client.name, email=client.email, phone=client.phone,
+                        timezone=client.timezone or "", clinician=client.clinician_id or me.id)
+    if form.validate_on_submit():
+        try:
+            changed = update_client(client, email=form.email.data, name=form.name.data, phone=form.phone.data,
+                                    zone=form.timezone.data, clinician=_assignee(form), by=me)
+        except ClientError as error:
+            form[error.field or "name"].errors.append(str(error))
+        else:
+            flash("Saved." if changed else "Nothing changed.")
+            if "email" in changed:
+                flash("The address changed, so earlier sign-in links no longer work.")
+            return redirect_to(url_for("clinic.client_view", client_id=client.id))
+    return _render_form(form, client)
+
+
+@bp.route("/clients/<int:client_id>/archive", methods=["GET", "POST"])
+@clinician_required
+def client_archive(client_id):
+    """GET asks for confirmation; POST archives."""
+    client = client_or_404(client_id)
+    if client.archived_at is not None:
+        return redirect_to(url_for("clinic.client_view", client_id=client.id))
+    form = FlaskForm()
+    if form.validate_on_submit():
+        archive_client(client, by=signed_in_clinician())
+        flash(f"{client.name} is archived: signed out everywhere, and no link of theirs works.")
+        return redirect_to(url_for("clinic.client_view", client_id=client.id))
+    return render_template("clinic/client_archive.html", client=client, form=form, practice=Practice.current(),
+                           signed_in=live_sessions(client))
+
+
+@bp.post("/clients/<int:client_id>/restore")
+@clinician_required
+def client_restore(client_id):
+    client = client_or_404(client_id)
+    if client.archived_at is not None:
+        restore_client(client, by=signed_in_clinician())
+        flash(f"{client.name} is active again. Their old links stay dead: send a new one.")
+    return redirect_to(url_for("clinic.client_view", client_id=client.id))

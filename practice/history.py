@@ -1,0 +1,266 @@
+"""A client's link history and audit trail as plain rows of words, for the clinician on the
+phone with a client whose link "says expired"."""
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from .clock import format_local, utcnow
+from .links import MAX_CODE_ATTEMPTS
+from .mail import describe_duration
+from .models import AuditEvent, Client, Clinician, Email, Link, Practice, SignInRequest
+
+# "Probably a mail scanner". Outlook Safe Links, Mimecast, Proofpoint and the like fetch every
+# link in a message as it arrives, from their own data centres, before the person sees it.
+# We mark a link's first opening as a scanner's when
+#   - it was a HEAD request (browsers open links with GET; scanners often probe with HEAD), or
+#   - it came within SCANNER_WINDOW of the mail leaving (of the link being issued, when the
+#     mail has not left) from an IP address other than the one the link was later used from,
+#     or, while it is unused, other than the one the client asked for it from.
+# With no address to compare (a clinician sent it and nobody has used it yet) we say nothing
+# rather than guess. A scanner's open is harmless: opening never uses a link up.
+SCANNER_WINDOW = timedelta(minutes=2)
+
+REASONS = {
+    "client_request": "The client asked for it on the sign-in page",
+    "clinician": "Sent by a clinician",
+    "invitation": "Invitation to the portal",
+    "document_share": "A document was shared",
+    "reminder": "Appointment reminder",
+}
+
+# What the client was shown when a dead link was refused (the dead-link page's cases).
+REFUSALS = {
+    "used": "already used",
+    "replaced": "replaced by a newer link",
+    "expired": "expired",
+    "killed": "switched off after too many wrong codes",
+    "not_recognised": "not recognised",
+}
+
+# revoked_reason -> the outcome's name (a CSS class and a test hook)
+REVOKED = {"replaced": "replaced", "too_many_codes": "killed", "archived": "archived", "email_changed": "email_changed"}
+
+LABELS = {
+    "used": "Used", "replaced": "Replaced", "expired": "Expired", "killed": "Switched off: wrong codes",
+    "archived": "Switched off: archived", "email_changed": "Switched off: new address", "revoked": "Switched off",
+    "live": "Still works",
+}
+
+SESSION_ENDS = {
+    "idle": "Signed out after a period of inactivity (timeout)",
+    "absolute": "Signed out: the 12-hour limit was reached",
+    "archived": "Session ended: the client was archived",
+    "ended_by_clinician": "Session ended by the practice (sign out everywhere)",
+    "replaced": "Session replaced by a new sign-in",
+}
+
+EVENTS = {
+    "signed_in": "Signed in",
+    "signed_out": "Signed out",
+    "link_throttled": "Asked for a link, refused: too many requests in an hour",
+    "client_added": "Client added",
+    "client_updated": "Details edited",
+    "client_archived": "Archived",
+    "client_restored": "Restored from the archive",
+    "signed_out_everywhere": "Signed out everywhere",
+    "appointment_created": "Appointment booked",
+    "appointment_moved": "Appointment moved",
+    "appointment_cancelled": "Appointment cancelled",
+}
+
+
+@dataclass
+class MailRow:
+    state: str  # sent, waiting, retrying, failed
+    text: str
+
+
+@dataclass
+class LinkRow:
+    number: int
+    reason: str
+    issued: str
+    mail: list[MailRow]
+    opened: str = ""  # when and from where; "" while never opened
+    opens: int = 0
+    scanner: str = ""  # why we think a scanner opened it; "" when we do not
+    outcome: str = "live"  # used, replaced, expired, killed, archived, email_changed, revoked, live
+    outcome_text: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return LABELS[self.outcome]
+
+
+@dataclass
+class EventRow:
+    at: str
+    what: str
+    ip: str
+    by: str
+    kind: str
+
+
+def _ago(later: datetime, earlier: datetime) -> str:
+    seconds = int((later - earlier).total_seconds())
+    if seconds < 120:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    if seconds < 2 * 3600:
+        return f"{seconds // 60} minutes"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} hours"
+    return f"{seconds // 86400} days"
+
+
+def scanner_reason(link: Link, left_at: datetime | None, used_ip: str | None, asked_ip: str | None) -> str:
+    """Why the first opening looks like a mail scanner's, or "" (the rule is described above)."""
+    if link.first_opened_at is None:
+        return ""
+    if link.first_opened_method == "HEAD":
+        return "it was first opened with a HEAD request, which browsers do not send"
+    since = left_at if left_at is not None and left_at <= link.first_opened_at else link.issued_at
+    if link.first_opened_at - since > SCANNER_WINDOW or not link.first_opened_ip:
+        return ""
+    after = _ago(link.first_opened_at, since)
+    if used_ip and used_ip != link.first_opened_ip:
+        return f"it was opened {after} after sending from {link.first_opened_ip}, but used from {used_ip}"
+    if not used_ip and asked_ip and asked_ip != link.first_opened_ip:
+        return f"it was opened {after} after sending from {link.first_opened_ip}, but requested from {asked_ip}"
+    return ""
+
+
+def _mail_row(email: Email, when) -> MailRow:
+    queued = f"Queued {when(email.queued_at)}"
+    tries = f"{email.attempts} attempt{'s' if email.attempts != 1 else ''}"
+    if email.status == "sent":
+        extra = f" (after {tries})" if email.attempts > 1 else ""
+        if email.transport == "dev-mailbox":
+            extra += " to the dev mailbox: no mail server is set up"
+        return MailRow("sent", f"{queued}; sent {when(email.sent_at)}{extra}.")
+    if email.status == "failed":
+        return MailRow("failed", f"{queued}; NOT sent: gave up after {tries}. Last SMTP error: {email.last_error}")
+    if email.attempts:
+        return MailRow("retrying", f"{queued}; not sent yet: {tries} failed, next try {when(email.next_attempt_at)}. "
+                                   f"Last SMTP error: {email.last_error}")
+    return MailRow("waiting", f"{queued}; waiting to be sent.")
+
+
+def _outcome(link: Link, numbers: dict, now: datetime, when, used_ip: str | None) -> tuple[str, str]:
+    if link.used_at is not None:
+        via = "the code from the email" if link.used_by == "code" else "the link"
+        return "used", f"Used to sign in {when(link.used_at)} with {via}" + (f", from {used_ip}." if used_ip else ".")
+    newer = f"link {numbers[link.replaced_by_id]}" if link.replaced_by_id in numbers else "a newer link"
+    if link.expires_at <= (link.revoked_at or now):
+        text = (f"Expired {when(link.expires_at)} without being used "
+                f"(it worked for {describe_duration(link.expires_at - link.issued_at)}).")
+        if link.revoked_reason == "replaced":
+            text += f" Later, {newer} replaced it ({when(link.revoked_at)})."
+        return "expired", text
+    if link.revoked_at is not None:
+        reason = link.revoked_reason
+        text = {
+            "replaced": f"Replaced {when(link.revoked_at)} by {newer}; only the newest link works.",
+            "too_many_codes": f"Switched off {when(link.revoked_at)}: the wrong code was entered "
+                              f"{MAX_CODE_ATTEMPTS} times.",
+            "archived": f"Switched off {when(link.revoked_at)}: the client was archived.",
+            "email_changed": f"Switched off {when(link.revoked_at)}: the client's email address changed.",
+        }.get(reason, f"Switched off {when(link.revoked_at)}.")
+        return REVOKED.get(reason, "revoked"), text
+    return "live", f"Still works, until {when(link.expires_at)}."
+
+
+def link_history(client: Client, *, now: datetime | None = None) -> list[LinkRow]:
+    """Every link the client was sent, newest first, each with its mail, openings and fate."""
+    now = now or utcnow()
+    zone = Practice.current().timezone
+
+    def when(moment):
+        return format_local(moment, zone)
+
+    links = list(Link.history_for(client))
+    if not links:
+        return []
+    ids = [link.id for link in links]
+    numbers = {link.id: n for n, link in enumerate(sorted(links, key=lambda l: (l.issued_at, l.id)), start=1)}
+    mails, events, asked_from = {}, {}, {}
+    for email in Email.select().where(Email.link.in_(ids)).order_by(Email.queued_at, Email.id):
+        mails.setdefault(email.link_id, []).append(email)
+    for event in AuditEvent.select().where(AuditEvent.link.in_(ids)).order_by(AuditEvent.at, AuditEvent.id):
+        events.setdefault(event.link_id, []).append(event)
+    for request in SignInRequest.select().where(SignInRequest.link.in_(ids)):
+        asked_from[request.link_id] = request.ip
+    senders = {c.id: c.name for c in Clinician.select().where(
+        Clinician.id.in_([e.clinician_id for es in events.values() for e in es if e.clinician_id] or [0]))}
+
+    rows = []
+    for link in links:
+        own = events.get(link.id, [])
+        used_ip = next((e.ip for e in own if e.kind == "link_redeemed"), None)
+        sender = next((senders.get(e.clinician_id) for e in own
+                       if e.kind in ("link_sent_by_clinician", "invitation_sent") and e.clinician_id), None)
+        reason = REASONS.get(link.reason, link.reason)
+        if sender:
+            reason += f" ({'sent by ' if link.reason == 'invitation' else ''}{sender})"
+        emails = mails.get(link.id, [])
+        left_at = next((m.sent_at for m in emails if m.sent_at), None)
+        row = LinkRow(
+            number=numbers[link.id], reason=reason, issued=when(link.issued_at),
+            mail=[_mail_row(m, when) for m in emails] or [MailRow("none", "No email was queued for this link.")],
+            opens=sum(1 for e in own if e.kind == "link_opened"),
+            scanner=scanner_reason(link, left_at, used_ip, asked_from.get(link.id)),
+        )
+        if link.first_opened_at is not None:
+            after = f", {_ago(link.first_opened_at, left_at)} after the mail left" if left_at and \
+                link.first_opened_at >= left_at else ""
+            agent = (link.first_opened_agent or "no browser named")[:160]
+            row.opened = (f"{when(link.first_opened_at)}{after}, from {link.first_opened_ip or 'an unknown address'}"
+                          f" by {link.first_opened_method or 'GET'} ({agent})")
+        row.outcome, row.outcome_text = _outcome(link, numbers, now, when, used_ip)
+        refused = [e for e in own if e.kind == "link_rejected"]
+        for event in refused[-5:]:
+            row.notes.append(f"Opened {when(event.at)} and refused as \u201c{REFUSALS.get(event.detail, event.detail)}\u201d"
+                             + (f", from {event.ip}." if event.ip else "."))
+        if len(refused) > 5:
+            row.notes.insert(0, f"Refused {len(refused)} times in all; the latest five:")
+        if link.code_attempts and link.revoked_reason != "too_many_codes":
+            row.notes.append(f"{link.code_attempts} wrong code{'s' if link.code_attempts != 1 else ''} entered.")
+        rows.append(row)
+    return rows
+
+
+def _describe(event: AuditEvent, numbers: dict) -> str:
+    link = f"Link {numbers[event.link_id]}" if event.link_id in numbers else "A link"
+    kind, detail = event.kind, event.detail
+    if kind == "session_ended":
+        return SESSION_ENDS.get(detail, f"Session ended ({detail})")
+    if kind == "link_issued":
+        return f"{link} issued: {REASONS.get(detail, detail).lower()}"
+    if kind == "link_opened":
+        return f"{link} opened ({detail})"
+    if kind == "link_redeemed":
+        return f"{link} used to sign in ({detail})"
+    if kind == "link_rejected":
+        return f"{link} refused: {REFUSALS.get(detail, detail)}"
+    if kind == "code_rejected":
+        return f"Wrong code for {link.lower()} ({detail})"
+    if kind == "link_sent_by_clinician":
+        return f"{link} sent by a clinician"
+    if kind == "invitation_sent":
+        return f"Invitation sent ({link.lower()})"
+    words = EVENTS.get(kind, kind.replace("_", " ").capitalize())
+    return f"{words} ({detail})" if detail and kind != "signed_in" else words
+
+
+def recent_events(client: Client, limit: int = 50) -> list[EventRow]:
+    """The client's recent audit trail, newest first, in words."""
+    zone = Practice.current().timezone
+    numbers = {link.id: n for n, link in enumerate(
+        Link.select(Link.id).where(Link.client == client).order_by(Link.issued_at, Link.id), start=1)}
+    events = list(AuditEvent.recent_for(client, limit))
+    # A link a clinician sent has two events, "issued" and "sent by"; show the one that says who.
+    sent = {e.link_id for e in events if e.kind in ("link_sent_by_clinician", "invitation_sent")}
+    events = [e for e in events if not (e.kind == "link_issued" and e.link_id in sent)]
+    names = {c.id: c.name for c in Clinician.select().where(
+        Clinician.id.in_([e.clinician_id for e in events if e.clinician_id] or [0]))}
+    return [EventRow(at=format_local(e.at, zone), what=_describe(e, numbers), ip=e.ip or "",
+                     by=names.get(e.clinician_id, ""), kind=e.kind) for e in events]
