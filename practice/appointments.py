@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 from . import audit
 from .clock import utcnow
-from .models import Appointment, Practice, write_transaction
+from .models import Appointment, Client, Clinician, Practice, write_transaction
 
 KINDS = {"telehealth": "Telehealth", "in_person": "In person"}
 MAX_LENGTH = timedelta(hours=12)
@@ -18,6 +18,16 @@ class AppointmentError(ValueError):
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
         self.field = field
+
+
+class OverlapWarning(AppointmentError):
+    """The clinician already has these scheduled appointments at that time; saving needs a
+    second, deliberate "save anyway" (allow_overlap=True)."""
+
+    def __init__(self, appointments: list):
+        count = len(appointments)
+        super().__init__(f"This overlaps {count} other appointment{'s' if count != 1 else ''} of the same clinician.")
+        self.appointments = appointments
 
 
 @dataclass
@@ -38,16 +48,56 @@ def join_window(appointment: Appointment, practice: Practice | None = None) -> J
     )
 
 
-def local_to_utc(day: date, at: time, zone: str) -> datetime:
-    """A wall-clock time in `zone` as naive UTC; refuses a time the clocks skip (DST gap)."""
+def local_to_utc(day: date, at: time, zone: str, field: str = "start_time") -> datetime:
+    """A wall-clock time in `zone` as naive UTC; refuses a time the clocks skip (DST gap).
+    A time that happens twice (clocks go back) means its first occurrence."""
     tz = ZoneInfo(zone)
     local = datetime.combine(day, at).replace(tzinfo=tz)
     utc = local.astimezone(timezone.utc)
     if utc.astimezone(tz).replace(tzinfo=None) != local.replace(tzinfo=None):
         raise AppointmentError(
             f"{at.strftime('%H:%M')} does not exist on {day:%-d %b %Y} in {zone}: the clocks go forward then.",
-            field="start_time")
+            field=field)
     return utc.replace(tzinfo=None)
+
+
+def local_day_bounds(day: date, zone: str) -> tuple[datetime, datetime]:
+    """The naive-UTC instants at which `day` starts and ends in `zone` (23 or 25 hours apart
+    on a daylight-saving change)."""
+    tz = ZoneInfo(zone)
+
+    def midnight(d: date) -> datetime:
+        return datetime.combine(d, time()).replace(tzinfo=tz).astimezone(timezone.utc).replace(tzinfo=None)
+
+    return midnight(day), midnight(day + timedelta(days=1))
+
+
+def week_start(day: date) -> date:
+    """The Monday of `day`'s week."""
+    return day - timedelta(days=day.weekday())
+
+
+def local_date(moment: datetime, zone: str) -> date:
+    return moment.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(zone)).date()
+
+
+def end_at_local_time(appointment: Appointment, at: time, zone: str) -> datetime:
+    """A new end for `appointment` at wall-clock `at` on the (local) day it starts."""
+    return local_to_utc(local_date(appointment.starts_at, zone), at, zone, field="end_time")
+
+
+def visible_appointments(clinician):
+    """The appointments a clinician may see and change: their own; an admin, everyone's."""
+    query = (Appointment.select(Appointment, Client, Clinician)
+             .join(Client).switch(Appointment).join(Clinician))
+    return query if clinician.is_admin else query.where(Appointment.clinician == clinician)
+
+
+def calendar_for(clinician, start: datetime, end: datetime):
+    """What `clinician` sees in a calendar from `start` to `end` (naive UTC), by start time."""
+    return (visible_appointments(clinician)
+            .where((Appointment.starts_at >= start) & (Appointment.starts_at < end))
+            .order_by(Appointment.starts_at, Appointment.id))
 
 
 def new_nonce() -> str:
@@ -70,14 +120,24 @@ def overlapping(clinician, starts_at: datetime, ends_at: datetime, exclude: Appo
     return list(query)
 
 
+def _refuse_overlap(clinician, starts_at: datetime, ends_at: datetime, exclude: Appointment | None = None) -> None:
+    others = overlapping(clinician, starts_at, ends_at, exclude=exclude)
+    if others:
+        raise OverlapWarning(others)
+
+
 def create_appointment(*, clinician, client, starts_at: datetime, ends_at: datetime, kind: str = "telehealth",
-                       by=None, now: datetime | None = None) -> Appointment:
+                       by=None, now: datetime | None = None, allow_overlap: bool = True) -> Appointment:
+    """People booking through a form pass allow_overlap=False first, so that a clash is
+    warned about (OverlapWarning) rather than silently accepted."""
     now = now or utcnow()
     if kind not in KINDS:
         raise AppointmentError("Choose telehealth or in person.", field="kind")
     if client is None or client.archived_at is not None:
         raise AppointmentError("Choose one of your clients.", field="client")
     _check(starts_at, ends_at)
+    if not allow_overlap:
+        _refuse_overlap(clinician, starts_at, ends_at)
     with write_transaction():
         appointment = Appointment.create(
             clinician=clinician, client=client, starts_at=starts_at, ends_at=ends_at, kind=kind,
@@ -89,18 +149,25 @@ def create_appointment(*, clinician, client, starts_at: datetime, ends_at: datet
 
 
 def move_appointment(appointment: Appointment, *, starts_at: datetime, ends_at: datetime, kind: str | None = None,
-                     by=None, now: datetime | None = None) -> Appointment:
-    """Change the time (and kind). Moving the end later reopens a closed join window at once."""
+                     clinician=None, by=None, now: datetime | None = None,
+                     allow_overlap: bool = True) -> Appointment:
+    """Change the time (and kind, clinician). Moving the end later reopens a closed join
+    window at once. The client never changes: that is a cancellation and a new booking, so
+    that each client hears about their own appointment and no link passes between them."""
     now = now or utcnow()
     if appointment.status == "cancelled":
         raise AppointmentError("This appointment is cancelled.")
     if kind is not None and kind not in KINDS:
         raise AppointmentError("Choose telehealth or in person.", field="kind")
     _check(starts_at, ends_at)
+    clinician = clinician or appointment.clinician
+    if not allow_overlap:
+        _refuse_overlap(clinician, starts_at, ends_at, exclude=appointment)
     moved = (starts_at, ends_at) != (appointment.starts_at, appointment.ends_at)
     with write_transaction():
         appointment.starts_at, appointment.ends_at = starts_at, ends_at
         appointment.kind = kind or appointment.kind
+        appointment.clinician = clinician
         appointment.updated_at = now
         if moved:
             appointment.sequence += 1
@@ -112,11 +179,13 @@ def move_appointment(appointment: Appointment, *, starts_at: datetime, ends_at: 
     return appointment
 
 
-def extend_appointment(appointment: Appointment, minutes: int, *, by=None, now: datetime | None = None) -> Appointment:
+def extend_appointment(appointment: Appointment, minutes: int, *, by=None, now: datetime | None = None,
+                       allow_overlap: bool = True) -> Appointment:
     if minutes not in (15, 30):
         raise AppointmentError("Extend by 15 or 30 minutes.")
     return move_appointment(appointment, starts_at=appointment.starts_at,
-                            ends_at=appointment.ends_at + timedelta(minutes=minutes), by=by, now=now)
+                            ends_at=appointment.ends_at + timedelta(minutes=minutes), by=by, now=now,
+                            allow_overlap=allow_overlap)
 
 
 def cancel_appointment(appointment: Appointment, *, by=None, now: datetime | None = None) -> Appointment:

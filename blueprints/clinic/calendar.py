@@ -1,13 +1,179 @@
 """The calendar: day and week views, and appointment changes."""
-from flask import render_template
+from datetime import date
 
-from practice.models import Practice
+from flask import abort, flash, make_response, render_template, request, url_for
 
+from practice.appointments import (AppointmentError, OverlapWarning, cancel_appointment, end_at_local_time,
+                                   extend_appointment, local_date, move_appointment, overlapping,
+                                   visible_appointments)
+from practice.clock import utcnow
+from practice.models import Appointment, Practice
+
+from .._htmx import redirect_to, vary, wants_fragment
 from . import bp
-from ._access import clinician_required
+from ._access import clinician_required, signed_in_clinician
+from ._appointment_forms import (AppointmentForm, EndForm, ExtendForm, form_data_for, parse_date, parse_time,
+                                 save_appointment)
+from ._calendar_view import card, day_page, describe, week_page
+
+VIEWS = {"day": day_page, "week": week_page}
 
 
 @bp.get("/calendar")
 @clinician_required
 def calendar_day():
-    return render_template("clinic/calendar_day.html", practice=Practice.current())
+    return _calendar("day", _requested_day())
+
+
+@bp.get("/calendar/week")
+@clinician_required
+def calendar_week():
+    return _calendar("week", _requested_day())
+
+
+def _today(practice: Practice) -> date:
+    return local_date(utcnow(), practice.timezone)
+
+
+def _requested_day() -> date | None:
+    """?date=YYYY-MM-DD; anything else means today."""
+    try:
+        return parse_date(request.args.get("date"))
+    except ValueError:
+        return None
+
+
+def _calendar(view: str, day: date | None, replace=None, status: int = 200):
+    """A calendar page; `replace` is a card to show instead of the stored one (with its problem)."""
+    practice, now = Practice.current(), utcnow()
+    today = _today(practice)
+    page = VIEWS[view](signed_in_clinician(), day or today, practice, now, today, replace=replace)
+    return render_template(f"clinic/calendar_{view}.html", practice=practice, **page), status
+
+
+def _appointment_or_404(appointment_id: int) -> Appointment:
+    """One this clinician may see; another clinician's looks exactly like one that does not exist."""
+    appointment = visible_appointments(signed_in_clinician()).where(Appointment.id == appointment_id).first()
+    if appointment is None:
+        abort(404)
+    return appointment
+
+
+def _day_url(appointment: Appointment, practice: Practice, view: str = "day") -> str:
+    endpoint = "clinic.calendar_week" if view == "week" else "clinic.calendar_day"
+    return url_for(endpoint, date=local_date(appointment.starts_at, practice.timezone).isoformat())
+
+
+@bp.route("/appointments/new", methods=["GET", "POST"])
+@clinician_required
+def appointment_new():
+    me, practice = signed_in_clinician(), Practice.current()
+    day = _requested_day() or _today(practice)
+    form = AppointmentForm(me, data={"date": day.isoformat(), "start_time": "09:00", "end_time": "09:50",
+                                     "clinician": str(me.id), "kind": "telehealth"})
+    return _appointment_form(form, me, practice, None)
+
+
+@bp.route("/appointments/<int:appointment_id>/edit", methods=["GET", "POST"])
+@clinician_required
+def appointment_edit(appointment_id: int):
+    me, practice = signed_in_clinician(), Practice.current()
+    appointment = _appointment_or_404(appointment_id)
+    form = AppointmentForm(me, appointment, data=form_data_for(appointment, practice.timezone))
+    return _appointment_form(form, me, practice, appointment)
+
+
+def _appointment_form(form: AppointmentForm, me, practice: Practice, appointment: Appointment | None):
+    problem, clashes = None, []
+    if form.validate_on_submit():
+        saved, problem, clashes = save_appointment(form, me, practice.timezone, appointment)
+        if saved is not None:
+            flash(f"{'Booked' if appointment is None else 'Saved'}: {describe(saved, practice)}.")
+            return redirect_to(_day_url(saved, practice))
+    status = 422 if form.is_submitted() else 200
+    back = _day_url(appointment, practice) if appointment else url_for("clinic.calendar_day")
+    return render_template("clinic/calendar_appointment.html", form=form, appointment=appointment, problem=problem,
+                           clashes=[describe(c, practice) for c in clashes], practice=practice, back=back), status
+
+
+@bp.route("/appointments/<int:appointment_id>/cancel", methods=["GET", "POST"])
+@clinician_required
+def appointment_cancel(appointment_id: int):
+    """GET asks "are you sure?"; POST cancels (the telehealth link dies with it)."""
+    practice = Practice.current()
+    appointment = _appointment_or_404(appointment_id)
+    if request.method == "POST":
+        cancel_appointment(appointment, by=signed_in_clinician())
+        flash(f"Cancelled: {describe(appointment, practice)}.")
+        return redirect_to(_day_url(appointment, practice))
+    return render_template("clinic/calendar_cancel.html", appointment=appointment, practice=practice,
+                           summary=describe(appointment, practice), back=_day_url(appointment, practice))
+
+
+@bp.post("/appointments/<int:appointment_id>/extend")
+@clinician_required
+def appointment_extend(appointment_id: int):
+    """"+15 min" / "+30 min": the card answers in place for htmx, else back to the calendar."""
+    appointment = _appointment_or_404(appointment_id)
+    form = ExtendForm()
+    if not form.validate_on_submit():
+        return _card_answer(appointment, form.view.data, problem="Extend by 15 or 30 minutes.")
+    try:
+        extend_appointment(appointment, form.minutes.data, by=signed_in_clinician(),
+                           allow_overlap=form.save_anyway.data)
+    except OverlapWarning as warning:
+        return _card_answer(appointment, form.view.data, confirm={
+            "message": f"+{form.minutes.data} min would overlap", "overlaps": warning.appointments,
+            "label": "Extend anyway", "endpoint": "clinic.appointment_extend",
+            "values": {"minutes": form.minutes.data}})
+    except AppointmentError as error:
+        return _card_answer(appointment, form.view.data, problem=str(error))
+    return _card_answer(appointment, form.view.data)
+
+
+@bp.post("/appointments/<int:appointment_id>/end")
+@clinician_required
+def appointment_end(appointment_id: int):
+    """An exact end time (local, on the day the appointment starts)."""
+    practice = Practice.current()
+    appointment = _appointment_or_404(appointment_id)
+    form = EndForm()
+    if not form.validate_on_submit():
+        return _card_answer(appointment, form.view.data, problem=form.end_time.errors[0] if form.end_time.errors
+                            else "Enter a time.", problem_field="end_time")
+    try:
+        ends_at = end_at_local_time(appointment, parse_time(form.end_time.data), practice.timezone)
+        move_appointment(appointment, starts_at=appointment.starts_at, ends_at=ends_at, by=signed_in_clinician(),
+                         allow_overlap=form.save_anyway.data)
+    except OverlapWarning as warning:
+        return _card_answer(appointment, form.view.data, confirm={
+            "message": f"Ending at {form.end_time.data} would overlap", "overlaps": warning.appointments,
+            "label": "Set end anyway", "endpoint": "clinic.appointment_end",
+            "values": {"end_time": form.end_time.data}})
+    except AppointmentError as error:
+        return _card_answer(appointment, form.view.data, problem=str(error), problem_field=error.field)
+    return _card_answer(appointment, form.view.data)
+
+
+def _card_answer(appointment: Appointment, view: str, problem=None, problem_field=None, confirm=None):
+    """The appointment's card alone when one of its own forms asked (htmx); otherwise the
+    calendar: a redirect after a change, the page with the card's problem beside it if refused."""
+    practice, me = Practice.current(), signed_in_clinician()
+    view = view if view in VIEWS else "day"
+    appointment = Appointment.get_by_id(appointment.id)  # as stored, whatever was refused
+    others = overlapping(appointment.clinician, appointment.starts_at, appointment.ends_at, exclude=appointment) \
+        if appointment.status == "scheduled" else []
+    shown = card(appointment, practice, me, utcnow(), others)
+    shown.problem, shown.problem_field = problem, problem_field
+    if confirm:
+        confirm["overlaps"] = [describe(other, practice) for other in confirm["overlaps"]]
+        shown.confirm = confirm
+    status = 422 if problem or confirm else 200
+    triggers = (f"extend-{appointment.id}", f"end-{appointment.id}", f"confirm-{appointment.id}")
+    if any(wants_fragment(trigger) for trigger in triggers):
+        return vary(make_response(render_template("clinic/_appointment.html", a=shown, view=view,
+                                                  practice=practice), status))
+    if status == 200:
+        return redirect_to(_day_url(appointment, practice, view))
+    return vary(make_response(_calendar(view, local_date(appointment.starts_at, practice.timezone), replace=shown,
+                                        status=status)))

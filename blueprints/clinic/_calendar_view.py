@@ -1,0 +1,143 @@
+"""What the calendar templates show: plain values in the practice's time zone."""
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from practice.appointments import KINDS, calendar_for, join_window, local_day_bounds, week_start
+from practice.models import Appointment, Practice
+
+
+def clock(moment: datetime, zone: str) -> str:
+    """'9:00 AM' on the wall clock in `zone` for a naive-UTC moment."""
+    return moment.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(zone)).strftime("%-I:%M %p")
+
+
+def span(start: datetime, end: datetime, zone: str) -> str:
+    """'9:00 AM – 9:50 AM', naming the day of the end when it falls on another one."""
+    tz = ZoneInfo(zone)
+    local_start = start.replace(tzinfo=timezone.utc).astimezone(tz)
+    local_end = end.replace(tzinfo=timezone.utc).astimezone(tz)
+    day = "" if local_end.date() == local_start.date() else local_end.strftime("%a ")
+    return f"{clock(start, zone)} – {day}{clock(end, zone)}"
+
+
+def day_title(day: date) -> str:
+    return day.strftime("%A %-d %B %Y")
+
+
+def clock_change(day: date, zone: str) -> str | None:
+    """'Clocks go forward an hour today (GMT → BST).' on a daylight-saving change, else None."""
+    tz = ZoneInfo(zone)
+    start, end = (moment.replace(tzinfo=timezone.utc).astimezone(tz) for moment in local_day_bounds(day, zone))
+    before, after = start.utcoffset(), end.utcoffset()
+    if before == after:
+        return None
+    direction = "forward" if after > before else "back"
+    minutes = abs(after - before) // timedelta(minutes=1)
+    amount = "an hour" if minutes == 60 else f"{minutes} minutes"
+    return f"Clocks go {direction} {amount} today ({start.tzname()} → {end.tzname()})."
+
+
+@dataclass
+class Card:
+    """One appointment as the calendar shows it. `problem` and `confirm` are set only on the
+    card a change was just refused for."""
+
+    id: int
+    client_name: str
+    clinician_name: str | None  # shown when the viewer may see other clinicians' appointments
+    kind: str
+    kind_label: str
+    cancelled: bool
+    starts_at: datetime  # naive UTC
+    starts_iso: str
+    time_label: str
+    end_value: str  # the end as "HH:MM", for the exact-end field
+    band: str | None = None  # "Link open 8:45 AM – 10:20 AM"
+    band_state: str | None = None  # "open now", "closed", or None (opens later)
+    overlaps: list[str] = field(default_factory=list)
+    problem: str | None = None
+    problem_field: str | None = None  # "end_time" puts the problem beside the exact-end field
+    confirm: dict | None = None  # {"label", "overlaps", "action", "values"}: an "anyway" button
+
+
+def card(appointment: Appointment, practice: Practice, viewer, now: datetime, others=()) -> Card:
+    zone = practice.timezone
+    local_end = appointment.ends_at.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(zone))
+    result = Card(
+        id=appointment.id,
+        client_name=appointment.client.name,
+        clinician_name=appointment.clinician.name if viewer.is_admin else None,
+        kind=appointment.kind,
+        kind_label=KINDS.get(appointment.kind, appointment.kind),
+        cancelled=appointment.status == "cancelled",
+        starts_at=appointment.starts_at,
+        starts_iso=appointment.starts_at.replace(tzinfo=timezone.utc).isoformat(),
+        time_label=span(appointment.starts_at, appointment.ends_at, zone),
+        end_value=local_end.strftime("%H:%M"),
+        overlaps=[describe(other, practice) for other in others],
+    )
+    if appointment.kind == "telehealth" and not result.cancelled:
+        window = join_window(appointment, practice)
+        result.band = f"Link open {span(window.opens_at, window.closes_at, zone)}"
+        result.band_state = "open now" if window.is_open(now) else "closed" if now >= window.closes_at else None
+    return result
+
+
+def describe(appointment: Appointment, practice: Practice) -> str:
+    """'Sam Rivera, Mon 2 Mar, 9:30 AM – 10:20 AM' for an overlap warning."""
+    zone = practice.timezone
+    local_start = appointment.starts_at.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(zone))
+    when = span(appointment.starts_at, appointment.ends_at, zone)
+    return f"{appointment.client.name}, {local_start:%a %-d %b}, {when}"
+
+
+def _overlaps_among(appointments: list[Appointment]) -> dict[int, list[Appointment]]:
+    """For each scheduled appointment, the same clinician's other scheduled ones it overlaps."""
+    live = [a for a in appointments if a.status == "scheduled"]
+    return {a.id: [b for b in live if b.id != a.id and b.clinician_id == a.clinician_id
+                   and b.starts_at < a.ends_at and a.starts_at < b.ends_at] for a in live}
+
+
+def cards_between(viewer, start: datetime, end: datetime, practice: Practice, now: datetime,
+                  replace: Card | None = None) -> list[Card]:
+    # Overlaps are looked for a little beyond the range, for appointments that cross its edges.
+    nearby = list(calendar_for(viewer, start - timedelta(hours=12), end + timedelta(hours=12)))
+    clashes = _overlaps_among(nearby)
+    shown = [a for a in nearby if start <= a.starts_at < end]
+    cards = [card(a, practice, viewer, now, clashes.get(a.id, ())) for a in shown]
+    return [replace if replace is not None and c.id == replace.id else c for c in cards]
+
+
+def day_page(viewer, day: date, practice: Practice, now: datetime, today: date, replace: Card | None = None) -> dict:
+    start, end = local_day_bounds(day, practice.timezone)
+    cards = cards_between(viewer, start, end, practice, now, replace)
+    return {
+        "view": "day", "day": day, "title": day_title(day), "today": today,
+        "previous": day - timedelta(days=1), "next": day + timedelta(days=1),
+        "scheduled": [c for c in cards if not c.cancelled],
+        "cancelled": [c for c in cards if c.cancelled],
+        "clock_change": clock_change(day, practice.timezone),
+    }
+
+
+def week_page(viewer, day: date, practice: Practice, now: datetime, today: date, replace: Card | None = None) -> dict:
+    monday = week_start(day)
+    start, _ = local_day_bounds(monday, practice.timezone)
+    _, end = local_day_bounds(monday + timedelta(days=6), practice.timezone)
+    cards = cards_between(viewer, start, end, practice, now, replace)
+    days = []
+    for offset in range(7):
+        current = monday + timedelta(days=offset)
+        day_start, day_end = local_day_bounds(current, practice.timezone)
+        days.append({
+            "date": current, "title": current.strftime("%a %-d %b"), "is_today": current == today,
+            "cards": [c for c in cards if day_start <= c.starts_at < day_end],
+            "clock_change": clock_change(current, practice.timezone),
+        })
+    sunday = monday + timedelta(days=6)
+    return {
+        "view": "week", "day": monday, "today": today, "days": days,
+        "title": f"{monday:%-d %b} – {sunday:%-d %b %Y}",
+        "previous": monday - timedelta(days=7), "next": monday + timedelta(days=7),
+    }
