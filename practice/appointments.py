@@ -163,7 +163,8 @@ def move_appointment(appointment: Appointment, *, starts_at: datetime, ends_at: 
     clinician = clinician or appointment.clinician
     if not allow_overlap:
         _refuse_overlap(clinician, starts_at, ends_at, exclude=appointment)
-    moved = (starts_at, ends_at) != (appointment.starts_at, appointment.ends_at)
+    start_moved = starts_at != appointment.starts_at
+    moved = start_moved or ends_at != appointment.ends_at
     with write_transaction():
         appointment.starts_at, appointment.ends_at = starts_at, ends_at
         appointment.kind = kind or appointment.kind
@@ -175,7 +176,8 @@ def move_appointment(appointment: Appointment, *, starts_at: datetime, ends_at: 
         audit.record("appointment_moved", client=appointment.client, clinician=by, at=now,
                      detail=f"now {starts_at:%Y-%m-%d %H:%M}Z–{ends_at:%H:%M}Z")
         if moved:
-            _after_change(appointment, "moved", now)
+            # A new end alone (an extension) changes no reminder's due time.
+            _after_change(appointment, "moved" if start_moved else "extended", now)
     return appointment
 
 

@@ -15,7 +15,7 @@ from .appointments import CHANGE_LISTENERS, KINDS
 from .clock import to_local, utcnow
 from .links import issue_link
 from .mail import external_url, queue_email
-from .models import Appointment, Practice, Reminder, is_sqlite, write_transaction
+from .models import Appointment, Client, Clinician, Practice, Reminder, is_sqlite, write_transaction
 from .settings import SETTINGS_LISTENERS
 
 BEFORE_QUIET_HOURS = timedelta(minutes=10)  # "just before" the client's quiet hours begin
@@ -86,6 +86,10 @@ def on_appointment_change(appointment: Appointment, change: str, now: datetime) 
         plan_reminders(appointment, now, practice)
         if appointment.ends_at > now:
             queue_appointment_email(appointment, "appointment_moved", now=now)
+    elif change == "extended" and appointment.starts_at > now:
+        # Before the day, the client's calendar should show the new end; an extension
+        # during the session ("+15 min") is no news to the client sitting in it.
+        queue_appointment_email(appointment, "appointment_moved", now=now)
     elif change == "cancelled":
         _drop_pending(appointment, "cancelled", now)
         if appointment.starts_at > now:
@@ -118,14 +122,22 @@ def claim_due_reminders(now: datetime, batch: int = BATCH) -> list[int]:
         return [r.id for r in query]
 
 
+def _with_appointment(reminder_id: int) -> Reminder | None:
+    """The reminder with its appointment, client and clinician, in one query."""
+    return (Reminder.select(Reminder, Appointment, Client, Clinician)
+            .join(Appointment).join(Client).switch(Appointment).join(Clinician)
+            .where(Reminder.id == reminder_id).get_or_none())
+
+
 def send_due_reminders(now: datetime | None = None, *, code_key: bytes, batch: int = BATCH) -> int:
     """The reminder tick: queue the mail of every due reminder (each exactly once: the
     pending -> queued UPDATE decides). A reminder whose appointment has begun is missed."""
     now = now or utcnow()
+    practice = Practice.current()
     queued = 0
     for reminder_id in claim_due_reminders(now, batch):
         with write_transaction():
-            reminder = Reminder.get_or_none(Reminder.id == reminder_id)
+            reminder = _with_appointment(reminder_id)
             if reminder is None or reminder.status != "pending":
                 continue
             appointment = reminder.appointment
@@ -135,7 +147,8 @@ def send_due_reminders(now: datetime | None = None, *, code_key: bytes, batch: i
                 (Reminder.id == reminder.id) & (Reminder.status == "pending")).execute()
             if not taken or status != "queued":
                 continue
-            email = queue_appointment_email(appointment, "reminder", now=now, code_key=code_key)
+            email = queue_appointment_email(appointment, "reminder", now=now, code_key=code_key,
+                                            practice=practice)
             Reminder.update(email=email).where(Reminder.id == reminder.id).execute()
             queued += 1
     return queued
@@ -158,10 +171,10 @@ def describe_when(moment: datetime, zone: str) -> str:
 
 
 def queue_appointment_email(appointment: Appointment, kind: str, *, now: datetime,
-                            code_key: bytes | None = None):
+                            code_key: bytes | None = None, practice: Practice | None = None):
     """Queue a reminder or notice. Minimum necessary: date, time, clinician, in person or
     telehealth; no diagnosis or service. Links are ones that still work at the appointment."""
-    practice = Practice.current()
+    practice = practice or Practice.current()
     client = appointment.client
     zone = client_zone(appointment, practice)
     cancelled = kind == "appointment_cancelled"
@@ -174,6 +187,7 @@ def queue_appointment_email(appointment: Appointment, kind: str, *, now: datetim
         link, portal_url = issued.link, external_url("signin.link_open", token=issued.token)
     local_start, local_end = to_local(appointment.starts_at, zone), to_local(appointment.ends_at, zone)
     return queue_email(
+        practice=practice,
         to=client.email,
         subject=SUBJECTS[kind].format(when=describe_when(appointment.starts_at, zone)),
         template="appointment",

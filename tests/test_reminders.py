@@ -235,3 +235,26 @@ def ics_of(message) -> Calendar:
             return Calendar.from_ical(part.get_content() if isinstance(part.get_content(), str)
                                       else part.get_content().decode())
     raise AssertionError("no .ics attachment")
+
+
+def test_extending_a_session_under_way_sends_the_client_no_mail(app, dana, sam, practice_week, traveller):
+    from practice.appointments import extend_appointment
+    start = START + timedelta(hours=2)
+    appointment = book(app, dana, sam, start)
+    practice_week.tick()  # the confirmation
+    traveller.shift(timedelta(hours=2, minutes=30).total_seconds())
+    with app.app_context():
+        extend_appointment(appointment, 15)
+    practice_week.tick()
+    assert practice_week.subjects() == ["Confirmed: your appointment on Mon 2 Mar at 11:00 AM"]
+
+
+def test_a_new_end_before_the_day_is_sent_so_calendars_stay_right(app, dana, sam, practice_week):
+    from practice.appointments import extend_appointment
+    start = START + timedelta(days=5)
+    appointment = book(app, dana, sam, start)
+    with app.app_context():
+        extend_appointment(appointment, 30)
+    practice_week.tick()
+    assert practice_week.subjects() == ["Moved: your appointment is now on Sat 7 Mar at 9:00 AM"]
+    assert Reminder.select().where(Reminder.status == "pending").count() == 2
