@@ -91,6 +91,7 @@ def environment_config(instance_path: str) -> dict:
         "MAIL_PASSWORD": env("MAIL_PASSWORD"),
         "MAIL_DEFAULT_SENDER": env("MAIL_DEFAULT_SENDER") or "portal@localhost",
         "MAIL_TIMEOUT": float(env("MAIL_TIMEOUT") or 10),
+        "MAIL_LEASE_SECONDS": float(env("MAIL_LEASE_SECONDS") or 120),
         "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI") or "memory://",
         # STUN/TURN servers for the video room, as RTCPeerConnection takes them, e.g.
         # '[{"urls": "turn:turn.example.org:3478", "username": "u", "credential": "p"}]'

@@ -1,12 +1,14 @@
 """The client's portal home."""
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, render_template, url_for
 from flask_login import current_user
 
+from practice.appointments import KINDS
 from practice.models import Practice
 
 from ._auth import client_required, current_session
+from practice.clock import format_local, utcnow
 from practice.sessions import WARN_BEFORE_IDLE, idle_deadline
-from practice.clock import utcnow
+from practice.telehealth import check_entry, span, telehealth_token, upcoming_for
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
@@ -14,7 +16,25 @@ bp = Blueprint("portal", __name__, url_prefix="/portal")
 @bp.get("")
 @client_required
 def home():
-    remaining = (idle_deadline(current_session()) - utcnow()).total_seconds()
-    return render_template("portal_home.html", practice=Practice.current(), client=current_user,
-                           appointments=[], documents=[],
+    now = utcnow()
+    remaining = (idle_deadline(current_session()) - now).total_seconds()
+    practice = Practice.current()
+    return render_template("portal_home.html", practice=practice, client=current_user,
+                           appointments=_appointments(current_user, practice, now), documents=[],
                            check_in=max(int(remaining - WARN_BEFORE_IDLE.total_seconds()), 1))
+
+
+def _appointments(client, practice, now) -> list[dict]:
+    """Plain rows for the list: when, with whom, and the join link of a telehealth session."""
+    zone = client.timezone or practice.timezone
+    rows = []
+    for appointment in upcoming_for(client, now):
+        entry = check_entry(appointment, now, practice)
+        telehealth = appointment.kind == "telehealth"
+        token = telehealth_token(appointment, current_app.config["SECRET_KEY"]) if telehealth else None
+        rows.append(dict(
+            when=span(appointment.starts_at, appointment.ends_at, zone), clinician=appointment.clinician.name,
+            kind=KINDS.get(appointment.kind, appointment.kind), is_open=entry.is_open,
+            opens_at=format_local(entry.opens_at, zone),
+            join_url=url_for("telehealth.join", token=token) if telehealth else None))
+    return rows

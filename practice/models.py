@@ -308,12 +308,60 @@ class AuditEvent(BaseModel):
         return cls.select().where(cls.client == client).order_by(cls.at.desc(), cls.id.desc()).limit(limit)
 
 
+class JoinLinkNonce(BaseModel):
+    """Every nonce an appointment's join link has been derived from (recorded when the
+    appointment changes), so that a link from before a cancellation can still be told
+    "cancelled" rather than "not recognised"."""
+
+    appointment = ForeignKeyField(Appointment, backref="join_nonces", on_delete="CASCADE")
+    nonce = CharField(max_length=64)
+    recorded_at = DateTimeField()
+
+    class Meta:
+        indexes = ((("appointment", "nonce"), True),)
+
+
+class RoomSeat(BaseModel):
+    """A place in an appointment's video room: one row per appointment and role (clinician,
+    client). The browser holding it has the seat cookie whose SHA-256 is `key_hash`; the room
+    page speaking for it right now is `connection` (a new one at every page load)."""
+
+    appointment = ForeignKeyField(Appointment, backref="seats", on_delete="CASCADE")
+    role = CharField()  # clinician, client
+    key_hash = CharField(max_length=64)
+    connection = CharField(max_length=64)
+    entered_at = DateTimeField()
+    last_seen_at = DateTimeField()  # every signalling request touches it
+    left_at = DateTimeField(null=True)
+    left_reason = CharField(null=True)  # left (the Leave button), page_closed (reload, closed tab)
+
+    class Meta:
+        indexes = ((("appointment", "role"), True),)
+
+
+class RoomSignal(BaseModel):
+    """A WebRTC signalling message (hello, offer, answer, candidate, bye) waiting for the
+    other side of the room; deleted when delivered."""
+
+    appointment = ForeignKeyField(Appointment, backref="signals", on_delete="CASCADE")
+    recipient = CharField()  # the role it is for
+    sender_connection = CharField(max_length=64)
+    recipient_connection = CharField(max_length=64, null=True)  # None: whoever is in that seat
+    kind = CharField()
+    body = TextField(default="")
+    created_at = DateTimeField()
+
+    class Meta:
+        indexes = ((("appointment", "recipient"), False),)
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField()
     applied_at = DateTimeField()
 
 
-ALL_MODELS = [Practice, Clinician, Client, Appointment, Link, SignInRequest, Email, Reminder, Session, AuditEvent, SchemaVersion]
+ALL_MODELS = [Practice, Clinician, Client, Appointment, Link, SignInRequest, Email, Reminder, Session, AuditEvent, SchemaVersion,
+              JoinLinkNonce, RoomSeat, RoomSignal]
 
 
 def create_schema():

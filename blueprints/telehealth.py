@@ -1,0 +1,269 @@
+"""Telehealth: the join page (/t/<token> for the client, /clinic/appointments/<id>/join for the
+clinician), the video room, and its signalling: short POSTs and a bounded long-poll."""
+import math
+import time
+from dataclasses import dataclass, field
+
+from flask import Blueprint, abort, current_app, jsonify, make_response, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from wtforms import HiddenField
+
+from practice.clock import format_local, utcnow
+from practice.models import Appointment, Practice, db
+from practice.telehealth import (BadSignal, EntryRefused, NotInRoom, check_admission, check_entry, describe_wait,
+                                 enter_room, find_join_link, join_url, leave_room, new_seat_key, peer_in_room,
+                                 send_signal, span, speaking_seat, take_signals)
+
+from ._htmx import vary, wants_fragment
+from .clinic._access import clinician_required, signed_in_clinician
+
+bp = Blueprint("telehealth", __name__)
+
+POLL_STEP = 0.5  # seconds between looks at the database while a long-poll waits
+GONE = {
+    "left": "You have left this session.",
+    "elsewhere": "This session continues in another window or on another device, so this window has stopped.",
+    "cancelled": "This appointment was cancelled.",
+}
+
+
+class JoinForm(FlaskForm):
+    """Only the CSRF token: pressing Join is the whole input."""
+
+
+class LeaveForm(FlaskForm):
+    connection = HiddenField()
+    how = HiddenField()  # "page_closed" from the page's own goodbye; the Leave button sends none
+
+
+@dataclass
+class Place:
+    """Which appointment this request is about, as whom, and where its pages are."""
+    appointment: Appointment
+    role: str  # client (with the link) or clinician (signed in)
+    values: dict = field(default_factory=dict)
+    retired: bool = False  # a link from before the appointment was cancelled
+
+    def url(self, name: str, **extra) -> str:
+        prefix = "telehealth." if self.role == "client" else "telehealth.clinician_"
+        return url_for(prefix + name, **self.values, **extra)
+
+    @property
+    def cookie(self) -> str:
+        # Which browser holds the seat: a reload or the same link again finds its place.
+        return f"{current_app.config['PORTAL_SESSION_COOKIE']}_seat_{self.appointment.id}_{self.role}"
+
+    @property
+    def seat_key(self) -> str | None:
+        return request.cookies.get(self.cookie)
+
+
+def _client_place(token: str, as_json: bool = False) -> Place:
+    link = find_join_link(token, current_app.config["SECRET_KEY"])
+    if link is None:
+        abort(make_response(jsonify(gone="unknown"), 404) if as_json else _unknown_link())
+    return Place(link.appointment, "client", {"token": token}, retired=link.retired)
+
+
+def _clinician_place(appointment_id: int) -> Place:
+    """The clinician's own appointment, or any for an admin; another looks like none at all."""
+    me = signed_in_clinician()
+    appointment = Appointment.get_or_none(Appointment.id == appointment_id)
+    if appointment is None or not (me.is_admin or appointment.clinician_id == me.id):
+        abort(404)
+    return Place(appointment, "clinician", {"appointment_id": appointment_id})
+
+
+@bp.after_app_request
+def _private_link_pages(response):
+    # The join link is a credential: keep it out of Referer, caches and search engines.
+    if request.path.startswith("/t/"):
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+# ---- the join page ------------------------------------------------------------------------
+
+@bp.route("/t/<token>", methods=["GET", "POST"])
+def join(token):
+    if wants_fragment("join-status") and find_join_link(token, current_app.config["SECRET_KEY"]) is None:
+        return vary(make_response(render_template("telehealth/_join_status.html", unknown=True)))
+    return _join(_client_place(token))
+
+
+@bp.route("/clinic/appointments/<int:appointment_id>/join", methods=["GET", "POST"])
+@clinician_required
+def clinician_join(appointment_id):
+    return _join(_clinician_place(appointment_id))
+
+
+def _join(place: Place):
+    if request.method == "POST":
+        return _press_join(place)
+    entry = check_entry(place.appointment)
+    template = "telehealth/_join_status.html" if wants_fragment("join-status") else "telehealth/join.html"
+    return vary(make_response(render_template(template, **_join_context(place, entry))))
+
+
+def _press_join(place: Place):
+    if not JoinForm().validate_on_submit():
+        return render_template("error.html", title="This form has expired",
+                               message="Please open the link again and press Join."), 400
+    key = place.seat_key or new_seat_key()
+    try:
+        check_admission(place.appointment, place.role, key, ip=request.remote_addr)
+    except EntryRefused as refused:
+        return _refused(place, refused)
+    response = redirect(place.url("room"), 303)
+    response.set_cookie(place.cookie, key, httponly=True, samesite="Lax", path="/",
+                        secure=current_app.config["SESSION_COOKIE_SECURE"])
+    return response
+
+
+def _refused(place: Place, refused: EntryRefused):
+    if refused.reason == "full":
+        return render_template("telehealth/full.html", practice=Practice.current(), join_url=place.url("join"),
+                               role=place.role), 409
+    entry = refused.entry or check_entry(place.appointment)
+    return render_template("telehealth/join.html", **_join_context(place, entry)), 409
+
+
+def _join_context(place: Place, entry, now=None) -> dict:
+    now = now or utcnow()
+    practice = Practice.current()
+    appointment = place.appointment
+    zone = (appointment.client.timezone if place.role == "client" else None) or practice.timezone
+    return dict(
+        practice=practice, entry=entry, role=place.role, join_url=place.url("join"), **_layout(place),
+        other_name=appointment.clinician.name if place.role == "client" else appointment.client.name,
+        when=span(appointment.starts_at, appointment.ends_at, zone),
+        opens_at=format_local(entry.opens_at, zone), closes_at=format_local(entry.closes_at, zone),
+        ended_at=format_local(appointment.ends_at, zone),
+        wait=describe_wait((entry.opens_at - now).total_seconds()),
+        poll_in=_poll_in(entry, now), left=request.args.get("left") == "1",
+        client_link=join_url(appointment) if place.role == "clinician" and entry.state != "cancelled" else None,
+    )
+
+
+def _layout(place: Place) -> dict:
+    if place.role == "clinician":
+        return dict(layout="clinic/base.html", me=signed_in_clinician())
+    return dict(layout="base.html")
+
+
+def _poll_in(entry, now) -> int | None:
+    """Seconds until the join status should look again: when entry opens or closes (at most
+    every 30 s), every 30 s after it closed (an extension reopens it), never once cancelled."""
+    if entry.state == "not_yet":
+        return min(30, max(1, math.ceil((entry.opens_at - now).total_seconds())))
+    if entry.state == "open":
+        return min(60, max(1, math.ceil((entry.closes_at - now).total_seconds())))
+    return None if entry.state == "cancelled" else 30
+
+
+def _unknown_link():
+    return make_response(render_template("telehealth/unknown.html", practice=Practice.current()), 404)
+
+
+# ---- the room ---------------------------------------------------------------------------
+
+@bp.get("/t/<token>/room")
+def room(token):
+    return _room(_client_place(token))
+
+
+@bp.get("/clinic/appointments/<int:appointment_id>/room")
+@clinician_required
+def clinician_room(appointment_id):
+    return _room(_clinician_place(appointment_id))
+
+
+def _room(place: Place):
+    """Entering happens here, for a browser that pressed Join (it has the seat cookie): a
+    reload or the link again puts the person back in the same room."""
+    key = place.seat_key
+    if place.retired or not key:
+        return redirect(place.url("join"), 303)
+    try:
+        seat = enter_room(place.appointment, place.role, key, ip=request.remote_addr,
+                          by=signed_in_clinician() if place.role == "clinician" else None)
+    except EntryRefused as refused:
+        return _refused(place, refused)
+    appointment = place.appointment
+    response = make_response(render_template(
+        "telehealth/room.html", practice=Practice.current(), connection=seat.connection, role=place.role,
+        **_layout(place),
+        other_name=appointment.clinician.name if place.role == "client" else appointment.client.name,
+        is_open=check_entry(appointment).is_open, ice_servers=current_app.config.get("PORTAL_ICE_SERVERS", []),
+        signals_url=place.url("signals"), leave_url=place.url("leave"), join_url=place.url("join")))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/t/<token>/signals", methods=["GET", "POST"])
+def signals(token):
+    return _signals(_client_place(token, as_json=True))
+
+
+@bp.route("/clinic/appointments/<int:appointment_id>/signals", methods=["GET", "POST"])
+@clinician_required
+def clinician_signals(appointment_id):
+    return _signals(_clinician_place(appointment_id))
+
+
+def _signals(place: Place):
+    """POST passes one message to the other side; GET waits (bounded) for messages to this page."""
+    data = (request.get_json(silent=True) or {}) if request.method == "POST" else request.args
+    connection = data.get("connection")
+    if place.retired:
+        return _gone("cancelled")
+    try:
+        seat = speaking_seat(place.appointment, place.role, place.seat_key, connection)
+        if request.method == "POST":
+            send_signal(seat, data.get("kind"), data.get("body", ""), data.get("to"))
+            return "", 204
+        messages = take_signals(seat)
+        deadline = time.monotonic() + current_app.config.get("TELEHEALTH_POLL_SECONDS", 20)
+        while not messages and time.monotonic() < deadline:
+            db.close()  # hold no database connection while waiting
+            time.sleep(POLL_STEP)
+            db.connect(reuse_if_open=True)
+            seat = speaking_seat(place.appointment, place.role, place.seat_key, connection)
+            messages = take_signals(seat)
+    except NotInRoom as gone:
+        return _gone(gone.reason)
+    except BadSignal as bad:
+        return jsonify(error=str(bad)), 400
+    response = jsonify(messages=messages, peer=peer_in_room(seat), open=check_entry(place.appointment).is_open)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _gone(reason: str):
+    return jsonify(gone=reason, message=GONE.get(reason, GONE["left"])), 410 if reason == "cancelled" else 409
+
+
+@bp.post("/t/<token>/leave")
+def leave(token):
+    return _leave(_client_place(token))
+
+
+@bp.post("/clinic/appointments/<int:appointment_id>/leave")
+@clinician_required
+def clinician_leave(appointment_id):
+    return _leave(_clinician_place(appointment_id))
+
+
+def _leave(place: Place):
+    """The Leave button (back to the join page), or the page's goodbye as it closes (204)."""
+    form = LeaveForm()
+    if not form.validate_on_submit():
+        return render_template("error.html", title="This form has expired",
+                               message="Please reload the page and try again."), 400
+    leave_room(place.appointment, place.role, place.seat_key, form.connection.data, how=form.how.data or "left",
+               ip=request.remote_addr)
+    if form.how.data == "page_closed":
+        return "", 204
+    return redirect(place.url("join", left=1), 303)

@@ -1,0 +1,359 @@
+"""Telehealth: the join link, who may enter the video room and when, and the room's signalling.
+
+The link is `<appointment id>.<HMAC-SHA256 of the app secret and the appointment's nonce>`:
+nothing is stored to issue it, the same link goes in every reminder, and a new nonce revokes
+it. The room's state lives in the database (RoomSeat, RoomSignal), not in a process, so any
+web process can answer any request of the room.
+"""
+import base64
+import hashlib
+import hmac
+import math
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from peewee import IntegrityError
+
+from . import audit
+from .appointments import CHANGE_LISTENERS, join_window
+from .clock import to_local, utcnow
+from .mail import external_url
+from .models import Appointment, JoinLinkNonce, Practice, RoomSeat, RoomSignal, db, write_transaction
+
+ROLES = ("clinician", "client")
+# A seat nobody has polled for this long is free for another browser with the link: the
+# room page polls at least every 20 s, so this is a browser that is gone.
+STALE_AFTER = timedelta(seconds=45)
+# A page closed or reloaded this recently is the same person coming back, even after the
+# window has closed (they were in; only new entries are refused).
+REJOIN_GRACE = timedelta(seconds=60)
+TOUCH_EVERY = timedelta(seconds=5)
+SIGNAL_KINDS = {"hello", "offer", "answer", "candidate", "bye"}
+MAX_SIGNAL_BODY = 32 * 1024
+FORGET_SIGNALS_AFTER = timedelta(hours=1)
+
+
+# ---- the link ---------------------------------------------------------------------------
+
+def _mac(appointment_id: int, nonce: str, secret: str) -> str:
+    digest = hmac.new(secret.encode(), f"telehealth:{appointment_id}:{nonce}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def telehealth_token(appointment: Appointment, secret: str) -> str:
+    """The token in the appointment's join link; the id only finds the row, the MAC decides."""
+    return f"{appointment.id}.{_mac(appointment.id, appointment.nonce, secret)}"
+
+
+def join_url(appointment: Appointment) -> str:
+    """The join link to email (on PORTAL_BASE_URL); needs an app context."""
+    token = telehealth_token(appointment, current_app.config["SECRET_KEY"])
+    return external_url("telehealth.join", token=token)
+
+
+@dataclass
+class JoinLink:
+    appointment: Appointment
+    retired: bool  # derived from an earlier nonce of an appointment since cancelled
+
+
+def find_join_link(token: str, secret: str) -> JoinLink | None:
+    """The appointment a token opens, or None: tampered, foreign, or revoked. A link from
+    before a cancellation is still found (retired), so that its page can say "cancelled"."""
+    appointment_id, _, mac = (token or "").partition(".")
+    if not appointment_id.isdigit() or len(appointment_id) > 12 or not mac or len(mac) > 64:
+        return None
+    appointment = Appointment.get_or_none(Appointment.id == int(appointment_id))
+    if appointment is None:
+        return None
+    if hmac.compare_digest(_mac(appointment.id, appointment.nonce, secret), mac):
+        return JoinLink(appointment, retired=False)
+    if appointment.status == "cancelled":
+        earlier = JoinLinkNonce.select(JoinLinkNonce.nonce).where(JoinLinkNonce.appointment == appointment)
+        if any(hmac.compare_digest(_mac(appointment.id, row.nonce, secret), mac) for row in earlier):
+            return JoinLink(appointment, retired=True)
+    return None
+
+
+def remember_nonce(appointment: Appointment, change: str, now: datetime) -> None:
+    """Keep every nonce a join link was derived from (see JoinLinkNonce)."""
+    exists = JoinLinkNonce.select().where(
+        (JoinLinkNonce.appointment == appointment) & (JoinLinkNonce.nonce == appointment.nonce)).exists()
+    if not exists:
+        JoinLinkNonce.create(appointment=appointment, nonce=appointment.nonce, recorded_at=now)
+
+
+CHANGE_LISTENERS.append(remember_nonce)
+
+
+# ---- the window -------------------------------------------------------------------------
+
+@dataclass
+class Entry:
+    state: str  # open, not_yet, closed, cancelled, in_person
+    opens_at: datetime
+    closes_at: datetime
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == "open"
+
+
+def check_entry(appointment: Appointment, now: datetime | None = None, practice: Practice | None = None) -> Entry:
+    """May someone enter the room now? Open from a little before the start until the grace
+    after the current end, so moving the end later reopens it at once."""
+    now = now or utcnow()
+    window = join_window(appointment, practice)
+    if appointment.status == "cancelled":
+        state = "cancelled"
+    elif appointment.kind != "telehealth":
+        state = "in_person"
+    elif now < window.opens_at:
+        state = "not_yet"
+    elif now >= window.closes_at:
+        state = "closed"
+    else:
+        state = "open"
+    return Entry(state, window.opens_at, window.closes_at)
+
+
+def upcoming_for(client, now: datetime | None = None) -> list[Appointment]:
+    """The client's scheduled appointments still ahead, and telehealth ones whose join link
+    still lets people back in (the grace after the end)."""
+    now = now or utcnow()
+    grace = timedelta(minutes=Practice.current().telehealth_grace_minutes)
+    # ends_at > now - grace is exactly "the join window has not closed yet".
+    return [appointment for appointment in Appointment.upcoming_for(client, now - grace)
+            if appointment.ends_at > now or appointment.kind == "telehealth"]
+
+
+def span(start: datetime, end: datetime, zone: str) -> str:
+    """'Mon 2 Mar 2026, 10:00 AM – 10:50 AM GMT' in the given zone."""
+    local_start, local_end = to_local(start, zone), to_local(end, zone)
+    end_format = "%-I:%M %p" if local_end.date() == local_start.date() else "%a %-d %b, %-I:%M %p"
+    return f"{local_start:%a %-d %b %Y, %-I:%M %p} – {local_end.strftime(end_format)} {local_end.tzname()}"
+
+
+def describe_wait(seconds: float) -> str:
+    """'45 minutes', '46 hours 45 minutes': how long until entry opens, for the countdown."""
+    minutes = math.ceil(seconds / 60)
+    if seconds < 60:
+        return "less than a minute"
+    if minutes < 60:
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} hour{'s' if hours != 1 else ''}" + (f" {minutes} minute{'s' if minutes != 1 else ''}"
+                                                             if minutes else "")
+    return f"{hours // 24} days"
+
+
+# ---- the room ---------------------------------------------------------------------------
+
+class EntryRefused(Exception):
+    """Nobody new may enter: `reason` is the Entry state (not_yet, closed, cancelled,
+    in_person) or "full" (both seats are held by people in the room)."""
+
+    def __init__(self, reason: str, entry: Entry | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.entry = entry
+
+
+class NotInRoom(Exception):
+    """A room page that no longer speaks for its seat: `reason` is "left", "elsewhere" (the
+    seat was taken up by another page or browser) or "cancelled"."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def new_seat_key() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256((key or "").encode()).hexdigest()
+
+
+def in_room(seat: RoomSeat | None, now: datetime) -> bool:
+    return seat is not None and seat.left_at is None and seat.last_seen_at > now - STALE_AFTER
+
+
+def other_role(role: str) -> str:
+    return "client" if role == "clinician" else "clinician"
+
+
+def _seat(appointment: Appointment, role: str) -> RoomSeat | None:
+    return RoomSeat.get_or_none((RoomSeat.appointment == appointment) & (RoomSeat.role == role))
+
+
+def _coming_back(seat: RoomSeat, now: datetime) -> bool:
+    """Still in, or a reload or dropped page moments ago: not a new entry."""
+    return in_room(seat, now) or (seat.left_reason == "page_closed" and seat.left_at > now - REJOIN_GRACE)
+
+
+def enter_room(appointment: Appointment, role: str, seat_key: str, *, now: datetime | None = None,
+               ip: str | None = None, by=None) -> RoomSeat:
+    """Take (or take back) this role's seat for the browser with `seat_key`, with a new
+    connection id for the page about to open. Someone already in is never refused; a new
+    entry needs the window open and the seat free (nobody in it, or this browser's). `by`
+    is the clinician entering, when it is not the appointment's own (an admin)."""
+    now = now or utcnow()
+    key_hash = _hash(seat_key)
+    seat = _seat(appointment, role)
+    mine = seat is not None and hmac.compare_digest(seat.key_hash, key_hash)
+    _admit(appointment, role, seat, mine, now, ip)
+    if not _take_seat(appointment, role, seat, key_hash, now):  # another browser was quicker
+        _refuse(appointment, role, "full", ip, now)
+        raise EntryRefused("full")
+    _audit("telehealth_rejoined" if mine else "telehealth_entered", appointment, role, ip, now,
+           "" if mine or seat is None else "in place of a browser that had gone quiet", by=by)
+    return _seat(appointment, role)
+
+
+def check_admission(appointment: Appointment, role: str, seat_key: str, *, now: datetime | None = None,
+                    ip: str | None = None) -> None:
+    """Would enter_room let this browser in now? Raises EntryRefused (and audits it) if not;
+    the Join button asks this before sending the browser to the room."""
+    now = now or utcnow()
+    seat = _seat(appointment, role)
+    _admit(appointment, role, seat, seat is not None and hmac.compare_digest(seat.key_hash, _hash(seat_key)), now, ip)
+
+
+def _admit(appointment, role, seat, mine, now, ip) -> None:
+    if role not in ROLES:
+        raise ValueError(role)
+    entry = check_entry(appointment, now)
+    if entry.state == "cancelled":  # cancelling ends the session, for everyone
+        _refuse(appointment, role, entry.state, ip, now)
+        raise EntryRefused(entry.state, entry)
+    if mine and _coming_back(seat, now):
+        return
+    if not entry.is_open:
+        _refuse(appointment, role, entry.state, ip, now)
+        raise EntryRefused(entry.state, entry)
+    if seat is not None and not mine and in_room(seat, now):
+        _refuse(appointment, role, "full", ip, now)
+        raise EntryRefused("full", entry)
+
+
+def _take_seat(appointment, role, seat, key_hash, now) -> bool:
+    fields = dict(key_hash=key_hash, connection=secrets.token_hex(16), last_seen_at=now, left_at=None,
+                  left_reason=None)
+    with write_transaction():
+        if seat is None:
+            try:
+                with db.atomic():
+                    RoomSeat.create(appointment=appointment, role=role, entered_at=now, **fields)
+            except IntegrityError:
+                return False
+        else:
+            # Conditional on the row being as we read it: of two browsers racing for a free
+            # seat, only one gets it.
+            if seat.key_hash != key_hash:
+                fields["entered_at"] = now
+            taken = RoomSeat.update(**fields).where(
+                (RoomSeat.id == seat.id) & (RoomSeat.key_hash == seat.key_hash)
+                & (RoomSeat.connection == seat.connection)).execute()
+            if not taken:
+                return False
+        # What was sent to this role's earlier pages is of no use to the new one; what the
+        # other side's current page sent (its hello) is, if that page is still in the room.
+        stale = RoomSignal.delete().where((RoomSignal.appointment == appointment) & (RoomSignal.recipient == role))
+        peer = _seat(appointment, other_role(role))
+        if in_room(peer, now):
+            stale = stale.where(RoomSignal.sender_connection != peer.connection)
+        stale.execute()
+        RoomSignal.delete().where(RoomSignal.created_at < now - FORGET_SIGNALS_AFTER).execute()
+    return True
+
+
+def speaking_seat(appointment: Appointment, role: str, seat_key: str | None, connection: str | None,
+                  *, now: datetime | None = None) -> RoomSeat:
+    """The seat this room page speaks for, touched as seen; NotInRoom when it no longer does.
+    The window is not checked: someone in the room stays in when it closes."""
+    now = now or utcnow()
+    if appointment.status == "cancelled":
+        raise NotInRoom("cancelled")
+    seat = _seat(appointment, role)
+    if seat is None or not seat_key or not hmac.compare_digest(seat.key_hash, _hash(seat_key)):
+        raise NotInRoom("elsewhere" if seat is not None else "left")
+    if not connection or not hmac.compare_digest(seat.connection, connection):
+        raise NotInRoom("elsewhere")
+    if seat.left_at is not None:
+        raise NotInRoom("left")
+    if seat.last_seen_at <= now - TOUCH_EVERY:
+        RoomSeat.update(last_seen_at=now).where(RoomSeat.id == seat.id).execute()
+        seat.last_seen_at = now
+    return seat
+
+
+def leave_room(appointment: Appointment, role: str, seat_key: str | None, connection: str | None, *,
+               how: str = "left", now: datetime | None = None, ip: str | None = None) -> bool:
+    """This page leaves: the Leave button (how="left") or the page closing or reloading
+    (how="page_closed": the same person may come back within REJOIN_GRACE). The other side
+    is told. Only the page that speaks for the seat can leave it."""
+    now = now or utcnow()
+    how = "page_closed" if how == "page_closed" else "left"
+    seat = _seat(appointment, role)
+    if (seat is None or not seat_key or not connection or not hmac.compare_digest(seat.key_hash, _hash(seat_key))
+            or not hmac.compare_digest(seat.connection, connection)):
+        return False
+    with write_transaction():
+        if seat.left_at is not None:
+            if how == "left":  # the Leave button, after its page-closed signal: a real leave
+                RoomSeat.update(left_reason="left").where(RoomSeat.id == seat.id).execute()
+            return False
+        RoomSeat.update(left_at=now, left_reason=how).where(RoomSeat.id == seat.id).execute()
+        RoomSignal.create(appointment=appointment, recipient=other_role(role), sender_connection=seat.connection,
+                          kind="bye", body="", created_at=now)
+    _audit("telehealth_left", appointment, role, ip, now, "" if how == "left" else "page closed or reloaded")
+    return True
+
+
+class BadSignal(ValueError):
+    """A signalling message we do not pass on (unknown kind, too big)."""
+
+
+def send_signal(seat: RoomSeat, kind: str, body: str = "", to: str | None = None,
+                now: datetime | None = None) -> RoomSignal:
+    """Pass a message to the other side of the room (to one page of it when `to` is given)."""
+    if kind not in SIGNAL_KINDS:
+        raise BadSignal(f"unknown kind {kind!r}")
+    if not isinstance(body, str) or len(body) > MAX_SIGNAL_BODY:
+        raise BadSignal("body too big")
+    if to is not None and (not isinstance(to, str) or len(to) > 64):
+        raise BadSignal("bad recipient")
+    return RoomSignal.create(appointment=seat.appointment_id, recipient=other_role(seat.role),
+                             sender_connection=seat.connection, recipient_connection=to, kind=kind, body=body,
+                             created_at=now or utcnow())
+
+
+def take_signals(seat: RoomSeat) -> list[dict]:
+    """The messages waiting for this seat's page, oldest first, removed as they are handed
+    over; messages meant for an earlier page of the same seat are dropped."""
+    mine = (RoomSignal.appointment == seat.appointment_id) & (RoomSignal.recipient == seat.role)
+    rows = list(RoomSignal.select().where(mine).order_by(RoomSignal.id))  # a plain read: this runs every
+    if not rows:                                                           # half second of a long-poll
+        return []
+    RoomSignal.delete().where(RoomSignal.id.in_([row.id for row in rows])).execute()
+    return [{"kind": row.kind, "from": row.sender_connection, "body": row.body} for row in rows
+            if row.recipient_connection in (None, seat.connection)]
+
+
+def peer_in_room(seat: RoomSeat, now: datetime | None = None) -> bool:
+    return in_room(_seat(seat.appointment_id, other_role(seat.role)), now or utcnow())
+
+
+def _refuse(appointment, role, reason, ip, now):
+    _audit("telehealth_refused", appointment, role, ip, now, reason)
+
+
+def _audit(kind, appointment, role, ip, now, detail="", by=None):
+    words = f"appointment {appointment.id} as {role}" + (f": {detail}" if detail else "")
+    clinician = (by or appointment.clinician) if role == "clinician" else None
+    audit.record(kind, client=appointment.client, clinician=clinician, detail=words, ip=ip, at=now)
