@@ -80,6 +80,15 @@ def test_telehealth_appointment_shows_when_its_link_is_open_as_a_band(app, clien
     assert "Link open 9:45 AM – 11:20 AM (open now)" in text_of(card_in(page(client, "/clinic/calendar"), appointment))
 
 
+def test_a_telehealth_card_lets_the_clinician_join_the_video_session(app, client, dana, alex):
+    video = book(app, dana, alex, datetime(2026, 3, 2, 15, 0), datetime(2026, 3, 2, 15, 50))
+    in_person = book(app, dana, alex, datetime(2026, 3, 2, 17, 0), datetime(2026, 3, 2, 17, 50), kind="in_person")
+    clinic_sign_in(client, "dana@example.com")
+    html = page(client, "/clinic/calendar?date=2026-03-02")
+    assert f'href="/clinic/appointments/{video.id}/join"' in card_in(html, video)
+    assert "Join video session" not in card_in(html, in_person)
+
+
 def test_band_follows_the_practice_grace_setting(app, client, dana, alex):
     Practice.update(telehealth_grace_minutes=60).execute()
     appointment = book(app, dana, alex, datetime(2026, 3, 2, 15, 0), datetime(2026, 3, 2, 15, 50))
