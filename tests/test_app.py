@@ -5,7 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from portal import RedactTokens, cli, create_app
-from practice.models import Client, Clinician, Practice, SchemaVersion, db, is_sqlite
+from practice.models import Appointment, Client, Clinician, Practice, SchemaVersion, db, is_sqlite
 from practice.clinicians import check_password
 
 
@@ -91,7 +91,11 @@ def test_demo_seeds_a_practice_with_clients_and_prints_the_login(run):
     assert "Clinician: clinician@example.com / password" in result.output
     with db.connection_context():
         assert Client.select().count() == 3
+        assert Client.select().where(Client.clinician.is_null()).count() == 0  # the demo clinician's
+        assert Appointment.select().count() == 3
     assert run("demo").exit_code == 0  # safe to run twice
+    with db.connection_context():
+        assert Appointment.select().count() == 3
 
 
 def test_security_headers_on_every_page(client):
