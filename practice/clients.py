@@ -7,10 +7,9 @@ from email_validator import EmailNotValidError, validate_email
 from peewee import IntegrityError, fn
 
 from . import audit
-from .clock import format_local, utcnow
-from .links import issue_link, revoke_client_links
-from .mail import describe_duration, external_url, queue_email
-from .models import Client, Clinician, Link, Practice, Session, write_transaction
+from .clock import utcnow
+from .links import revoke_client_links
+from .models import Client, Clinician, Link, Session, write_transaction
 from .sessions import end_client_sessions, idle_deadline
 from .sign_in import send_link
 
@@ -158,21 +157,8 @@ def invite_client(client: Client, *, by: Clinician, code_key: bytes, now: dateti
     """The welcome email: a one-time link with the invitation lifetime, landing on the portal home."""
     _must_be_active(client)
     now = now or utcnow()
-    practice = Practice.current()
     with write_transaction():
-        issued = issue_link(client, "invitation", code_key=code_key, target="/portal", now=now)
-        link = issued.link
-        queue_email(
-            to=client.email,
-            subject=f"Welcome to {practice.name}'s client portal (sent {format_local(now, practice.timezone)})",
-            template="invitation", kind="invitation", client=client, link=link, now=now,
-            client_name=client.name,
-            url=external_url("signin.link_open", token=issued.token),
-            sign_in_url=external_url("signin.sign_in_page"),
-            code=issued.code,
-            lifetime=describe_duration(link.expires_at - link.issued_at),
-            expires=format_local(link.expires_at, client.timezone or practice.timezone),
-        )
+        link = send_link(client, "invitation", code_key=code_key, target="/portal", now=now, template="invitation")
         audit.record("invitation_sent", client=client, clinician=by, link=link, at=now)
     return link
 

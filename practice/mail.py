@@ -4,6 +4,7 @@ A request only inserts rows. The mail job claims a few due rows atomically (with
 a sender that dies mid-send is retried), sends them over one SMTP connection and records
 each outcome; SMTP being down loses nothing.
 """
+import functools
 import logging
 import smtplib
 import socket
@@ -20,7 +21,7 @@ from .models import Email, Practice, is_sqlite, write_transaction
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=2)
+LEASE = timedelta(minutes=2)  # the default; MAIL_LEASE_SECONDS overrides it
 BATCH = 20
 SCRUBBED = "(This message has been sent. Its body is not kept because it carried a one-time link.)"
 
@@ -34,16 +35,22 @@ class TimeoutConnection(Connection):
         self.timeout = timeout
 
     def configure_host(self):
-        context = ssl.create_default_context()
         if self.mail.use_ssl:
-            host = smtplib.SMTP_SSL(self.mail.server, self.mail.port, timeout=self.timeout, context=context)
+            host = smtplib.SMTP_SSL(self.mail.server, self.mail.port, timeout=self.timeout, context=tls_context())
         else:
             host = smtplib.SMTP(self.mail.server, self.mail.port, timeout=self.timeout)
         if self.mail.use_tls:
-            host.starttls(context=context)
+            host.starttls(context=tls_context())
         if self.mail.username and self.mail.password:
             host.login(self.mail.username, self.mail.password)
         return host
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One verifying context per process: loading the system's CA certificates costs tens of
+    milliseconds, which per connection (every batch) was most of the mail tick's time."""
+    return ssl.create_default_context()
 
 
 def external_url(endpoint: str, **values) -> str:
@@ -58,10 +65,11 @@ def uses_dev_mailbox() -> bool:
 
 
 def queue_email(*, to: str, subject: str, template: str, kind: str, client=None, link=None,
-                now: datetime | None = None, ics: str | None = None, **context) -> Email:
+                now: datetime | None = None, ics: str | None = None, practice: Practice | None = None,
+                **context) -> Email:
     """Render email/<template>.txt and .html into an outbox row; sending is the job's."""
     now = now or utcnow()
-    practice = Practice.current()
+    practice = practice or Practice.current()
     context.update(practice=practice)
     domain = urlsplit(current_app.config["PORTAL_BASE_URL"]).hostname or "localhost"
     return Email.create(
@@ -80,16 +88,25 @@ def queue_email(*, to: str, subject: str, template: str, kind: str, client=None,
     )
 
 
-def queue_sign_in_email(issued, *, now: datetime | None = None) -> Email:
+# Mail that carries a one-time link: template and kind, and its subject (the practice's
+# name and the time it was sent, so that no two threads together in a mail client).
+LINK_MAIL = {
+    "sign_in": "Your sign-in link for {practice} (sent {sent})",
+    "invitation": "Welcome to {practice}'s client portal (sent {sent})",
+}
+
+
+def queue_sign_in_email(issued, *, now: datetime | None = None, template: str = "sign_in") -> Email:
+    """The email that carries a freshly issued link and its code."""
     now = now or utcnow()
     practice = Practice.current()
     client = issued.link.client
     lifetime = issued.link.expires_at - issued.link.issued_at
     return queue_email(
         to=client.email,
-        subject=f"Your sign-in link for {practice.name} (sent {format_local(now, practice.timezone)})",
-        template="sign_in",
-        kind="sign_in",
+        subject=LINK_MAIL[template].format(practice=practice.name, sent=format_local(now, practice.timezone)),
+        template=template,
+        kind=template,
         client=client,
         link=issued.link,
         now=now,
@@ -118,7 +135,8 @@ def claim_due_mail(now: datetime, batch: int = BATCH) -> list[Email]:
             query = query.for_update("FOR UPDATE SKIP LOCKED")
         ids = [row.id for row in query]
         if ids:
-            Email.update(status="sending", lease_until=now + LEASE).where(Email.id.in_(ids)).execute()
+            lease = timedelta(seconds=current_app.config.get("MAIL_LEASE_SECONDS") or LEASE.total_seconds())
+            Email.update(status="sending", lease_until=now + lease).where(Email.id.in_(ids)).execute()
     return list(Email.select().where(Email.id.in_(ids)).order_by(Email.id)) if ids else []
 
 

@@ -52,10 +52,10 @@ def _answer(request: SignInRequest, code_key: bytes, now: datetime):
 
 
 def send_link(client: Client, reason: str, *, code_key: bytes, target: str = "/portal",
-              now: datetime | None = None) -> Link:
+              now: datetime | None = None, template: str = "sign_in") -> Link:
     """Issue a link (replacing earlier ones) and queue the email that carries it."""
     now = now or utcnow()
     with write_transaction():
         issued = issue_link(client, reason, code_key=code_key, target=target, now=now)
-        queue_sign_in_email(issued, now=now)
+        queue_sign_in_email(issued, now=now, template=template)
     return issued.link
