@@ -7,10 +7,11 @@ import secrets
 import sys
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from pathlib import Path
 
 import click
 from apscheduler.schedulers.background import BackgroundScheduler
-from flask import Flask, render_template
+from flask import Flask, abort, render_template, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -18,9 +19,11 @@ from flask_mail import Mail
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from htmx_flask import Htmx
 from peewee import OperationalError
+from werkzeug.routing import IntegerConverter
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from practice import jobs, reminders  # noqa: F401  (reminders follow appointment changes)
-from practice.models import Client, Clinician, Practice, create_schema, db, open_database
+from practice.models import Client, Clinician, Practice, create_schema, db, is_sqlite, open_database
 
 login_manager = LoginManager()
 mail = Mail()
@@ -51,12 +54,44 @@ class RedactTokens(logging.Filter):
 REQUEST_LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error", "portal")  # portal: Flask's error log names the path
 
 
+class HideQueryParameters(logging.Filter):
+    """peewee's DEBUG log is (sql, params): the statement is useful, the values are not ours to
+    print (an outbox INSERT carries a sign-in link and its code)."""
+
+    def filter(self, record):
+        if isinstance(record.msg, tuple) and len(record.msg) == 2:
+            sql, params = record.msg
+            record.msg, record.args = "%s -- %d parameters not logged", (sql, len(params or ()))
+        return True
+
+
 def install_log_redaction() -> None:
     """Once per process, on the loggers that write request lines (dev server and gunicorn)."""
     for name in REQUEST_LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactTokens) for f in logger.filters):
             logger.addFilter(RedactTokens())
+    peewee_log = logging.getLogger("peewee")
+    if not any(isinstance(f, HideQueryParameters) for f in peewee_log.filters):
+        peewee_log.addFilter(HideQueryParameters())
+
+
+class RowId(IntegerConverter):
+    """`<int:...>` in our URLs is a database id: one past PostgreSQL's integer range is a 404,
+    not a driver error."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=2**31 - 1, signed=False):
+        super().__init__(map, fixed_digits, min, max, signed)
+
+
+def _refuse_nul_characters():
+    """No field, query argument or path of ours ever holds a NUL, and PostgreSQL cannot store
+    one: refuse the request before any view sees it."""
+    values = [*request.args.values(), *request.form.values(), *request.args, *request.form,
+              *(value for value in (request.view_args or {}).values() if isinstance(value, str)),
+              request.user_agent.string]
+    if any("\x00" in value for value in values):
+        abort(400)
 
 
 def _env_bool(name: str, default: bool = False) -> bool:
@@ -83,6 +118,8 @@ def environment_config(instance_path: str) -> dict:
         "DATABASE_URL": env("DATABASE_URL") or "sqlite:///" + os.path.join(instance_path, "portico.db"),
         "PORTAL_BASE_URL": (env("PORTAL_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
         "PORTAL_SCHEDULER": (env("PORTAL_SCHEDULER") or "on").lower(),
+        "PORTAL_REMINDER_TICK_SECONDS": float(env("PORTAL_REMINDER_TICK_SECONDS") or 30),
+        "PORTAL_MAIL_TICK_SECONDS": float(env("PORTAL_MAIL_TICK_SECONDS") or 5),
         "MAIL_SERVER": env("MAIL_SERVER") or None,
         "MAIL_PORT": int(env("MAIL_PORT") or 25),
         "MAIL_USE_TLS": _env_bool("MAIL_USE_TLS"),
@@ -93,6 +130,9 @@ def environment_config(instance_path: str) -> dict:
         "MAIL_TIMEOUT": float(env("MAIL_TIMEOUT") or 10),
         "MAIL_LEASE_SECONDS": float(env("MAIL_LEASE_SECONDS") or 120),
         "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI") or "memory://",
+        "RATELIMIT_KEY_PREFIX": env("RATELIMIT_KEY_PREFIX") or "portico",  # one Redis, several portals
+        # How many proxies in front of us set X-Forwarded-For/-Proto (0: trust no such header).
+        "PORTAL_PROXY_COUNT": int(env("PORTAL_PROXY_COUNT") or 0),
         # STUN/TURN servers for the video room, as RTCPeerConnection takes them, e.g.
         # '[{"urls": "turn:turn.example.org:3478", "username": "u", "credential": "p"}]'
         "PORTAL_ICE_SERVERS": json.loads(env("PORTAL_ICE_SERVERS") or "[]"),
@@ -103,6 +143,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     test_config = dict(test_config or {})
     app = Flask(__name__, instance_relative_config=True, instance_path=test_config.pop("INSTANCE_PATH", None))
     os.makedirs(app.instance_path, exist_ok=True)
+    app.url_map.converters["int"] = RowId  # before any blueprint adds its rules
     app.config.from_mapping(
         MAIL_SUPPRESS_SEND=False,  # Flask-Mail would silently drop mail whenever TESTING is set
         SIGN_IN_IP_LIMIT="20 per minute; 200 per hour",
@@ -114,12 +155,21 @@ def create_app(test_config: dict | None = None) -> Flask:
         # (and Origin: null) on our own POSTs; the token plus SameSite=Lax cookies guard forms.
         WTF_CSRF_SSL_STRICT=False,
         RATELIMIT_HEADERS_ENABLED=True,
+        # Redis down: each process counts in memory until it is back, rather than failing sign-in.
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
     )
     app.config.update(environment_config(app.instance_path))
     if test_config:
         app.config.update(test_config)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(app.instance_path)
+    if app.config["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://")):
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 2, "socket_timeout": 2})
+    if app.config["PORTAL_PROXY_COUNT"]:
+        # Behind a TLS proxy: the client's address (per-IP rate limits, audit) and scheme
+        # come from the proxy's X-Forwarded-For/-Proto; without this setting they are ignored.
+        proxies = app.config["PORTAL_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
 
     install_log_redaction()
     secure = app.config["PORTAL_BASE_URL"].startswith("https://")
@@ -143,16 +193,19 @@ def create_app(test_config: dict | None = None) -> Flask:
     htmx.init_app(app)
     limiter.init_app(app)
 
-    from blueprints import clinic, devmail, feed, meta, portal_home, signin, telehealth
+    from blueprints import clinic, devmail, documents, feed, meta, portal_home, signin, telehealth
     app.register_blueprint(meta.bp)
     app.register_blueprint(feed.bp)
     app.register_blueprint(clinic.bp)
     app.register_blueprint(signin.bp)
     app.register_blueprint(portal_home.bp)
+    app.register_blueprint(documents.bp)
     app.register_blueprint(telehealth.bp)
     if not app.config["MAIL_SERVER"]:
         app.register_blueprint(devmail.bp)
     signin.init_app(app)
+
+    app.before_request(_refuse_nul_characters)
 
     @app.before_request
     def _connect():
@@ -160,12 +213,19 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     @app.teardown_request
     def _close(exc):
-        if not db.is_closed():
+        # SQLite keeps its connection (one per thread): opening one cost more than most
+        # requests (pragmas, and a WAL checkpoint at the last close). Pools take theirs back.
+        if not is_sqlite() and not db.is_closed():
             db.close()
 
     @app.errorhandler(CSRFError)
     def _csrf_failed(error):
         return render_template("error.html", title="This form has expired",
+                               message="Please go back, reload the page and try again."), 400
+
+    @app.errorhandler(400)
+    def _bad_request(error):
+        return render_template("error.html", title="That request could not be read",
                                message="Please go back, reload the page and try again."), 400
 
     @app.errorhandler(429)
@@ -228,10 +288,12 @@ def start_scheduler(app, *, paused: bool = False) -> BackgroundScheduler:
     if scheduler is not None:
         return scheduler
     scheduler = BackgroundScheduler(timezone="UTC")
-    scheduler.add_job(jobs.safe_reminder_tick, "interval", seconds=30, args=[app], id="reminders",
-                      max_instances=1, coalesce=True, next_run_time=datetime.now(timezone.utc))
-    scheduler.add_job(jobs.safe_mail_tick, "interval", seconds=5, args=[app], id="mail",
-                      max_instances=1, coalesce=True, next_run_time=datetime.now(timezone.utc))
+    scheduler.add_job(jobs.safe_reminder_tick, "interval", seconds=app.config["PORTAL_REMINDER_TICK_SECONDS"],
+                      args=[app], id="reminders", max_instances=1, coalesce=True,
+                      next_run_time=datetime.now(timezone.utc))
+    scheduler.add_job(jobs.safe_mail_tick, "interval", seconds=app.config["PORTAL_MAIL_TICK_SECONDS"],
+                      args=[app], id="mail", max_instances=1, coalesce=True,
+                      next_run_time=datetime.now(timezone.utc))
     scheduler.start(paused=paused)
     return scheduler
 
@@ -365,6 +427,57 @@ def demo():
         lines = seed_demo()
     for line in lines:
         click.echo(line)
+
+
+@cli.command()
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def backup(path):
+    """Back up the SQLite database, safely while the portal runs.
+
+    Into PATH, or by default a timestamped file in backups/ beside the database
+    (instance/backups). On PostgreSQL it says how to use pg_dump instead."""
+    from practice.backup import PG_BACKUP_ADVICE, BackupError, backup_sqlite, backups_dir, sqlite_file, timestamped
+    app = create_app({"PORTAL_CREATE_SCHEMA": False})
+    try:
+        database = sqlite_file(app.config["DATABASE_URL"])
+        if database is None:
+            raise click.ClickException(PG_BACKUP_ADVICE)
+        path = path or timestamped(backups_dir(database))
+        holds = backup_sqlite(database, path)
+    except BackupError as error:
+        raise click.ClickException(str(error))
+    click.echo(f"Backed up {database} to {path} ({holds}). Keep SECRET_KEY (instance/secret_key) too.")
+
+
+@cli.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def restore(path, yes):
+    """Replace the SQLite database with a backup.
+
+    The current database is saved to backups/ first. Stop the web processes and the worker
+    before, start them after. On PostgreSQL it says how to use pg_restore instead."""
+    from practice.backup import (PG_RESTORE_ADVICE, BackupError, backup_sqlite, backups_dir, check_backup,
+                                 restore_sqlite, sqlite_file, timestamped)
+    from practice.migrations import SCHEMA_VERSION
+    app = create_app({"PORTAL_CREATE_SCHEMA": False})
+    try:
+        database = sqlite_file(app.config["DATABASE_URL"])
+        if database is None:
+            raise click.ClickException(PG_RESTORE_ADVICE)
+        holds = check_backup(path, SCHEMA_VERSION)
+        if not yes:
+            click.confirm(f"Replace everything in {database} with {path} ({holds})?\n"
+                          "Stop the web processes and the worker first. Continue?", abort=True)
+        if database.exists():
+            saved = timestamped(backups_dir(database), "before-restore")
+            backup_sqlite(database, saved)
+            click.echo(f"Saved the current database to {saved}")
+        restore_sqlite(path, database)
+    except BackupError as error:
+        raise click.ClickException(str(error))
+    create_app()  # upgrades a backup made by an older Portico
+    click.echo(f"Restored {database} from {path} ({holds}).")
 
 
 if __name__ == "__main__":

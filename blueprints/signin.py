@@ -66,8 +66,8 @@ def init_app(app):
         return response
 
 
-def _lifetime() -> str:
-    return describe_duration(timedelta(minutes=Practice.current().sign_in_link_minutes))
+def _lifetime(practice) -> str:
+    return describe_duration(timedelta(minutes=practice.sign_in_link_minutes))
 
 
 def _config_limit(name):
@@ -94,7 +94,7 @@ def sign_in_page():
     wake_mail_job()  # the client is waiting: send within seconds, not at the next tick
     code_form = CodeForm(email=form.email.data.strip().lower(), formdata=None)
     return _answer("sign_in_sent.html", "_sign_in_sent.html", 200, practice=practice,
-                   email=form.email.data.strip(), code_form=code_form, lifetime=_lifetime())
+                   email=form.email.data.strip(), code_form=code_form, lifetime=_lifetime(practice))
 
 
 def _answer(page: str, fragment: str, status: int, **context):
@@ -108,7 +108,7 @@ def _answer(page: str, fragment: str, status: int, **context):
 def code_enter():
     practice = Practice.current()
     form = CodeForm()
-    context = dict(practice=practice, email=form.email.data or "", code_form=form, lifetime=_lifetime())
+    context = dict(practice=practice, email=form.email.data or "", code_form=form, lifetime=_lifetime(practice))
     if not form.validate_on_submit():
         return _answer("sign_in_sent.html", "_sign_in_sent.html", 422, **context)
     try:

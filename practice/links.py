@@ -97,7 +97,7 @@ def find_link(token: str) -> Link | None:
     if not token or len(token) > 200:
         return None
     token_hash = hash_token(token)
-    link = Link.get_or_none(Link.token_hash == token_hash)
+    link = Link.select(Link, Client).join(Client).where(Link.token_hash == token_hash).get_or_none()
     # The index finds the row; the comparison that decides is constant-time.
     if link is not None and hmac.compare_digest(link.token_hash, token_hash):
         return link
@@ -143,8 +143,8 @@ def redeem_link(token: str, *, ip: str | None = None, now: datetime | None = Non
     link = find_link(token)
     if link is not None and link.client.archived_at is None:
         if _consume(link, now, via="link", ip=ip):
-            return Link.get_by_id(link.id)
-        link = Link.get_by_id(link.id)
+            return link
+        link = find_link(token)  # someone else won: read why it is dead now
     _reject(why_dead(link, now) or "used", link, ip, now)
 
 
@@ -162,7 +162,7 @@ def redeem_code(email: str, code: str, *, code_key: bytes, ip: str | None = None
     given = _hash_code(code_key, link.token_hash, (code or "").strip())
     if hmac.compare_digest(expected, given):
         if _consume(link, now, via="code", ip=ip):
-            return Link.get_by_id(link.id)
+            return link
         raise CodeRejected()
     return _count_wrong_code(link, ip, now)
 
@@ -191,6 +191,7 @@ def _consume(link: Link, now: datetime, *, via: str, ip: str | None) -> bool:
             & (Link.expires_at > now)
         ).execute() == 1
         if won:
+            link.used_at, link.used_by = now, via
             audit.record("link_redeemed", client=link.client, link=link, detail=f"by {via}", ip=ip, at=now)
     return won
 

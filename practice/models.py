@@ -19,8 +19,6 @@ from .clock import utcnow
 
 db = DatabaseProxy()
 
-SCHEMA_VERSION = 1
-
 # "postgresql://" in DATABASE_URL gets a connection pool: web processes and the worker
 # open and close a connection per request or tick.
 register_database(PooledPostgresqlDatabase, "postgres", "postgresql", "postgres+pool")
@@ -61,6 +59,9 @@ class BaseModel(Model):
         database = db
 
 
+_CURRENT_PRACTICE_SQL = {}
+
+
 class Practice(BaseModel):
     """The single row of practice settings (id 1). The rules' tunable defaults live here."""
 
@@ -86,8 +87,14 @@ class Practice(BaseModel):
 
     @classmethod
     def current(cls) -> "Practice":
-        practice = cls.get_or_none(cls.id == 1)
-        return practice or cls(id=1)
+        # Read on nearly every request: building this query's SQL for 17 columns cost more
+        # than running it, so the SQL is built once per kind of database.
+        key = type(db.obj)
+        if key not in _CURRENT_PRACTICE_SQL:
+            _CURRENT_PRACTICE_SQL[key] = cls.select().where(cls.id == 1).sql()
+        sql, params = _CURRENT_PRACTICE_SQL[key]
+        rows = list(cls.raw(sql, *params))
+        return rows[0] if rows else cls(id=1)
 
 
 class Clinician(BaseModel):
@@ -355,23 +362,91 @@ class RoomSignal(BaseModel):
         indexes = ((("appointment", "recipient"), False),)
 
 
+class DocumentTemplate(BaseModel):
+    """Paperwork the practice shares: a text to read and acknowledge, or an intake form of
+    fields. What it says lives in its versions; `version` is the newest one's number."""
+
+    title = CharField()
+    kind = CharField()  # acknowledge, form (chosen when created, never changed)
+    version = IntegerField(default=1)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+    archived_at = DateTimeField(null=True)  # no longer offered for sharing; shares keep working
+
+    @classmethod
+    def shareable(cls):
+        return cls.select().where(cls.archived_at.is_null()).order_by(cls.title, cls.id)
+
+    @classmethod
+    def listed(cls):
+        return cls.select().order_by(cls.archived_at.is_null(False), cls.title, cls.id)
+
+
+class DocumentVersion(BaseModel):
+    """What a template said at one version, never changed afterwards: a share points at the
+    version it was shared with, so answers are always read against the questions asked."""
+
+    template = ForeignKeyField(DocumentTemplate, backref="versions", on_delete="CASCADE")
+    number = IntegerField()
+    title = CharField()
+    kind = CharField()
+    body = TextField(default="")
+    fields_json = TextField(default="[]")  # [{"key", "type", "label", "required", "options"}]
+    created_at = DateTimeField(default=utcnow)
+    created_by = ForeignKeyField(Clinician, null=True, on_delete="SET NULL")
+
+    class Meta:
+        indexes = ((("template", "number"), True),)
+
+
+class DocumentShare(BaseModel):
+    """One document shared with one client: opened, drafted, completed or unshared. The
+    client's answers are JSON (never HTML) that names the template and version answered."""
+
+    client = ForeignKeyField(Client, backref="document_shares", on_delete="CASCADE")
+    template = ForeignKeyField(DocumentTemplate, backref="shares", on_delete="CASCADE")
+    version = ForeignKeyField(DocumentVersion, backref="shares", on_delete="CASCADE")
+    shared_at = DateTimeField()
+    shared_by = ForeignKeyField(Clinician, null=True, on_delete="SET NULL")
+    link = ForeignKeyField(Link, null=True, on_delete="SET NULL")  # the newest link mailed for it
+    opened_at = DateTimeField(null=True)  # the client first saw it in the portal
+    draft_json = TextField(null=True)
+    draft_saved_at = DateTimeField(null=True)
+    answers_json = TextField(null=True)
+    completed_at = DateTimeField(null=True)
+    unshared_at = DateTimeField(null=True)
+    unshared_by = ForeignKeyField(Clinician, null=True, on_delete="SET NULL")
+
+    @classmethod
+    def for_client(cls, client):
+        """What the client sees: every share not withdrawn, to do first, newest first."""
+        return cls.select().where((cls.client == client) & cls.unshared_at.is_null()).order_by(
+            cls.completed_at.is_null(False), cls.shared_at.desc(), cls.id.desc())
+
+    @classmethod
+    def history_for(cls, client):
+        """What the clinician sees: every share, withdrawn ones included, newest first."""
+        return cls.select().where(cls.client == client).order_by(cls.shared_at.desc(), cls.id.desc())
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField()
     applied_at = DateTimeField()
 
 
 ALL_MODELS = [Practice, Clinician, Client, Appointment, Link, SignInRequest, Email, Reminder, Session, AuditEvent, SchemaVersion,
-              JoinLinkNonce, RoomSeat, RoomSignal]
+              JoinLinkNonce, RoomSeat, RoomSignal, DocumentTemplate, DocumentVersion, DocumentShare]
 
 
 def create_schema():
-    """Create missing tables and record the schema version; safe to run any number of times."""
-    with db.atomic():
-        if not is_sqlite():
-            # Several gunicorn workers start at once: one creates the schema, the others wait.
-            db.execute_sql("SELECT pg_advisory_xact_lock(20261126)")
-        db.create_tables(ALL_MODELS, safe=True)
-        if not SchemaVersion.select().where(SchemaVersion.version == SCHEMA_VERSION).exists():
-            SchemaVersion.create(version=SCHEMA_VERSION, applied_at=utcnow())
+    """Create the tables, or bring an older database up to this version (practice/migrations.py),
+    and make sure the practice row exists; safe to run any number of times."""
+    from .migrations import schema_transaction, upgrade  # it imports this module
+    with schema_transaction():
+        upgrade()
         if Practice.get_or_none(Practice.id == 1) is None:
             Practice.create(id=1)
+        if not DocumentTemplate.select().exists():
+            # A practice starts with two examples (templates are archived, never deleted).
+            from .documents import seed_example_documents
+            seed_example_documents()
