@@ -7,6 +7,7 @@ from practice.models import Practice
 
 from ._auth import client_required, current_session
 from practice.clock import format_local, utcnow
+from practice.documents import portal_rows
 from practice.sessions import WARN_BEFORE_IDLE, idle_deadline
 from practice.telehealth import check_entry, span, telehealth_token, upcoming_for
 
@@ -20,7 +21,7 @@ def home():
     remaining = (idle_deadline(current_session()) - now).total_seconds()
     practice = Practice.current()
     return render_template("portal_home.html", practice=practice, client=current_user,
-                           appointments=_appointments(current_user, practice, now), documents=[],
+                           appointments=_appointments(current_user, practice, now), documents=portal_rows(current_user),
                            check_in=max(int(remaining - WARN_BEFORE_IDLE.total_seconds()), 1))
 
 

@@ -1,0 +1,120 @@
+"""Schema versions: the ordered steps that bring an older database up to this Portico.
+
+`create_schema()` runs `upgrade()` on every start and on `python portal.py init-db`, in one
+transaction under a lock (processes starting together take turns). A new database gets the
+tables as the models define them and the current version. An older one gets every step
+newer than its recorded version, in order, each recorded in SchemaVersion; a failing step
+rolls the whole upgrade back, so a database is always at the version it records.
+
+To change the schema: change the model, then append a Step with the next version. Spell
+the fields out in the step (the model keeps changing after the step is written) and alter
+tables with playhouse.migrate, e.g. `add_columns(migrator, "client", phone=CharField(default=""))`.
+A new table needs no step: the models' missing tables are created after the steps.
+"""
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable
+
+from peewee import CharField, DateTimeField, ForeignKeyField, IntegerField, TextField, fn
+from playhouse.migrate import SchemaMigrator, migrate
+
+from .clock import utcnow
+from .models import ALL_MODELS, Clinician, Practice, SchemaVersion, db, is_sqlite, write_transaction
+
+BASE_VERSION = 1  # what a database with tables but no recorded version is taken to be
+
+
+class SchemaError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Step:
+    version: int
+    summary: str
+    apply: Callable[[SchemaMigrator], None]
+
+
+def add_columns(migrator: SchemaMigrator, table: str, **fields) -> None:
+    """Add the columns `table` lacks. A step may meet some already there: version 1 was
+    recorded by builds that had different subsets of them."""
+    present = {column.name for column in db.get_columns(table)}
+    migrate(*[migrator.add_column(table, name, field) for name, field in fields.items() if name not in present])
+
+
+def _columns_of_early_version_1(migrator: SchemaMigrator) -> None:
+    # Version 1 was recorded from the first build on, and the tables grew under it; these
+    # are the columns an early version-1 database lacks (its missing tables come from the models).
+    add_columns(migrator, "practice",
+                clinician_idle_minutes=IntegerField(default=30),
+                telehealth_grace_minutes=IntegerField(default=30),
+                telehealth_early_minutes=IntegerField(default=15),
+                quiet_hours_start=CharField(default="21:00"),
+                quiet_hours_end=CharField(default="08:00"),
+                reminder_offsets=CharField(default="72,24"),
+                set_up_at=DateTimeField(null=True))
+    add_columns(migrator, "client",
+                phone=CharField(default=""),
+                clinician_id=ForeignKeyField(Clinician, field=Clinician.id, null=True, on_delete="SET NULL"),
+                feed_nonce=CharField(null=True))
+    add_columns(migrator, "auditevent",
+                clinician_id=ForeignKeyField(Clinician, field=Clinician.id, null=True, on_delete="SET NULL"))
+    add_columns(migrator, "email", ics=TextField(null=True))
+
+
+MIGRATIONS = [
+    Step(2, "columns that early version-1 databases lack", _columns_of_early_version_1),
+]
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+def recorded_version() -> int | None:
+    if not db.table_exists(SchemaVersion._meta.table_name):
+        return None
+    return SchemaVersion.select(fn.MAX(SchemaVersion.version)).scalar()
+
+
+@contextmanager
+def schema_transaction():
+    """The write transaction an upgrade runs in, with the lock that makes processes take turns.
+
+    On SQLite, altering a column rebuilds its table, and dropping the old table with foreign
+    keys enforced would cascade-delete the rows that point at it: so, as SQLite's manual
+    prescribes, foreign keys are off around the transaction and checked before it commits."""
+    sqlite = is_sqlite()
+    if sqlite:
+        db.execute_sql("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction: set it first
+    try:
+        with write_transaction():  # SQLite: the write lock up front
+            if not sqlite:
+                db.execute_sql("SELECT pg_advisory_xact_lock(20261126)")
+            yield
+    finally:
+        if sqlite:
+            db.execute_sql("PRAGMA foreign_keys = ON")
+
+
+def upgrade() -> list[int]:
+    """Bring the database to SCHEMA_VERSION inside schema_transaction(); returns the versions
+    applied (the current one alone for a new database, nothing when it is up to date)."""
+    version = recorded_version()
+    if version is None and not db.table_exists(Practice._meta.table_name):
+        db.create_tables(ALL_MODELS)
+        SchemaVersion.create(version=SCHEMA_VERSION, applied_at=utcnow())
+        return [SCHEMA_VERSION]
+    if version is not None and version > SCHEMA_VERSION:
+        raise SchemaError(f"The database is at schema version {version}, newer than this Portico's "
+                          f"{SCHEMA_VERSION}: run the newer Portico (or restore a backup made for this one).")
+    db.create_tables([SchemaVersion])
+    migrator = SchemaMigrator.from_database(db.obj)
+    applied = []
+    for step in MIGRATIONS:
+        if step.version > (version or BASE_VERSION):
+            step.apply(migrator)
+            SchemaVersion.create(version=step.version, applied_at=utcnow())
+            applied.append(step.version)
+    if applied and is_sqlite() and db.execute_sql("PRAGMA foreign_key_check").fetchone():
+        raise SchemaError("The upgrade would leave rows pointing at rows that do not exist; nothing was changed.")
+    # Tables added since the database was made, and indexes, now that their columns exist.
+    db.create_tables(ALL_MODELS)
+    return applied
