@@ -1,6 +1,7 @@
 """The tables, bound to one database proxy that create_app() points at a real database."""
 from contextlib import contextmanager
 
+import psycopg2
 from peewee import (
     BooleanField,
     CharField,
@@ -19,9 +20,26 @@ from .clock import utcnow
 
 db = DatabaseProxy()
 
+
+class CheckedPostgresqlPool(PooledPostgresqlDatabase):
+    """A pool that checks a connection with a round-trip before handing it out. After a
+    database restart or a network cut every pooled connection is dead, and without the check
+    each would fail one request (a 503) after the database is back."""
+
+    def _is_closed(self, conn):
+        if super()._is_closed(conn):
+            return True
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except psycopg2.Error:
+            return True  # dropped from the pool; a fresh connection is made instead
+        return False
+
+
 # "postgresql://" in DATABASE_URL gets a connection pool: web processes and the worker
 # open and close a connection per request or tick.
-register_database(PooledPostgresqlDatabase, "postgres", "postgresql", "postgres+pool")
+register_database(CheckedPostgresqlPool, "postgres", "postgresql", "postgres+pool")
 
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",

@@ -1,0 +1,217 @@
+"""Schema upgrades: `python portal.py init-db` brings an older database up to this version,
+with its data, once, on SQLite and on PostgreSQL; a failing step changes nothing.
+
+The older database is the shape the first builds left behind (recorded as version 1): the
+repository's own instance/portico.db from then had these tables, without these columns.
+"""
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import psycopg2
+import pytest
+from peewee import CharField, Table
+from playhouse.migrate import SchemaMigrator, migrate
+
+from portal import create_app
+from practice import migrations
+from practice.models import (AuditEvent, Client, Clinician, Email, Link, Practice, SchemaVersion, Session,
+                             SignInRequest, create_schema, db, is_sqlite, open_database)
+from tests.conftest import continue_with, mailed_link
+
+REPO = Path(__file__).resolve().parent.parent
+EARLY_TABLES = [Practice, Clinician, Client, Link, SignInRequest, Email, Session, AuditEvent, SchemaVersion]
+LATER_COLUMNS = {
+    "practice": ["clinician_idle_minutes", "telehealth_grace_minutes", "telehealth_early_minutes",
+                 "quiet_hours_start", "quiet_hours_end", "reminder_offsets", "set_up_at"],
+    "client": ["phone", "clinician_id", "feed_nonce"],
+    "auditevent": ["clinician_id"],
+    "email": ["ics"],
+}
+THEN = datetime(2026, 1, 5, 9, 0)
+
+
+def _close(database=None):
+    for each in (database, db.obj):
+        if each is None:
+            continue
+        if hasattr(each, "close_all"):
+            each.close_all()
+        elif not each.is_closed():
+            each.close()
+
+
+def build_early_version_1(url: str) -> None:
+    """The early tables and columns, with a practice, a clinician, a client and some history."""
+    database = open_database(url)
+    with database.bind_ctx(EARLY_TABLES):
+        database.create_tables(EARLY_TABLES)
+        sqlite = url.startswith("sqlite")
+        if sqlite:
+            database.execute_sql("PRAGMA foreign_keys = OFF")  # the tables are rebuilt to drop columns
+        migrator = SchemaMigrator.from_database(database)
+        migrate(*[migrator.drop_column(table, column, **({"legacy": True} if sqlite else {}))
+                  for table, columns in LATER_COLUMNS.items() for column in columns])
+
+        def insert(table, **row):
+            return Table(table).bind(database).insert(**row).execute()
+
+        insert("practice", id=1, name="Riverside Counselling", timezone="Europe/London", contact_email="office@example.com",
+               sign_in_link_minutes=1440, invitation_link_hours=72, client_idle_minutes=15, client_absolute_hours=12,
+               created_at=THEN)
+        insert("clinician", id=1, email="dana@example.com", name="Dana Hale", password_hash="scrypt$x", is_admin=True,
+               created_at=THEN)
+        insert("client", id=1, email="alex@example.com", name="Alex Morgan", timezone="Europe/London", created_at=THEN)
+        insert("email", to_addr="alex@example.com", subject="Your sign-in link", text_body="", html_body="",
+               message_id="<early@portal.test>", kind="sign_in", client_id=1, status="sent", queued_at=THEN,
+               next_attempt_at=THEN, attempts=1, sent_at=THEN, transport="smtp")
+        insert("auditevent", at=THEN, kind="link_issued", client_id=1, detail="client_request")
+        insert("schemaversion", version=1, applied_at=THEN)
+    _close(database)
+
+
+def init_db(url: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAIL_", "PORTAL_"))}
+    env.update(DATABASE_URL=url, SECRET_KEY="test-secret-key")
+    return subprocess.Popen([sys.executable, "portal.py", "init-db"], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def run_init_db(*urls: str) -> list[str]:
+    """`python portal.py init-db` once per url, all at the same time; each must succeed."""
+    processes = [init_db(url) for url in urls]
+    outputs = [process.communicate(timeout=60)[0] for process in processes]
+    for process, output in zip(processes, outputs):
+        assert process.returncode == 0, output
+        assert "Database ready" in output
+    return outputs
+
+
+def schema_of(url: str) -> dict:
+    """Every table's columns (and whether they take NULL), indexes and foreign keys."""
+    database = open_database(url)
+    try:
+        return {table: ({c.name: c.null for c in database.get_columns(table)},
+                        {(tuple(i.columns), i.unique) for i in database.get_indexes(table)},
+                        {(f.column, f.dest_table, f.dest_column) for f in database.get_foreign_keys(table)})
+                for table in database.get_tables()}
+    finally:
+        _close(database)
+
+
+_FRESH = {}
+
+
+@pytest.fixture
+def fresh_schema(database_url, tmp_path):
+    """The schema a new database gets from this Portico, on the same engine (made once a run)."""
+    kind = database_url.split(":", 1)[0]
+    if kind not in _FRESH:
+        if kind == "sqlite":
+            _FRESH[kind] = _schema_of_new_database(f"sqlite:///{tmp_path / 'fresh.db'}")
+        else:
+            name = database_url.rsplit("/", 1)[1] + "_fresh"
+            admin = psycopg2.connect(database_url)
+            admin.autocommit = True
+            try:
+                with admin.cursor() as cursor:
+                    cursor.execute(f"DROP DATABASE IF EXISTS {name}")
+                    cursor.execute(f"CREATE DATABASE {name}")
+                _FRESH[kind] = _schema_of_new_database(database_url.rsplit("/", 1)[0] + "/" + name)
+            finally:
+                with admin.cursor() as cursor:
+                    cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                admin.close()
+    return _FRESH[kind]
+
+
+def _schema_of_new_database(url: str) -> dict:
+    create_app({"TESTING": True, "SECRET_KEY": "x", "DATABASE_URL": url, "PORTAL_SCHEDULER": "off"})
+    _close()
+    return schema_of(url)
+
+
+def versions(url: str) -> list[int]:
+    database = open_database(url)
+    try:
+        with database.bind_ctx([SchemaVersion]):
+            return [row.version for row in SchemaVersion.select().order_by(SchemaVersion.version)]
+    finally:
+        _close(database)
+
+
+def test_init_db_upgrades_an_early_version_1_database_keeping_its_data(
+        database_url, fresh_schema, make_app, smtp_server):
+    build_early_version_1(database_url)
+    assert schema_of(database_url) != fresh_schema
+
+    run_init_db(database_url)
+
+    assert schema_of(database_url) == fresh_schema
+    app = make_app(PORTAL_CREATE_SCHEMA=False)  # what init-db left, untouched by the app's own start
+    assert versions(database_url) == [1, 2]
+    with app.app_context(), db.connection_context():
+        practice = Practice.current()
+        assert (practice.name, practice.timezone, practice.contact_email) == (
+            "Riverside Counselling", "Europe/London", "office@example.com")
+        assert (practice.clinician_idle_minutes, practice.telehealth_grace_minutes, practice.reminder_offsets,
+                practice.quiet_hours_start) == (30, 30, "72,24", "21:00")
+        alex = Client.by_email("alex@example.com")
+        assert (alex.name, alex.phone, alex.clinician_id, alex.feed_nonce) == ("Alex Morgan", "", None, None)
+        assert Clinician.get(Clinician.email == "dana@example.com").is_admin
+        assert Email.get(Email.message_id == "<early@portal.test>").ics is None
+        assert AuditEvent.select().where(AuditEvent.client == alex).count() == 1
+    # The upgraded database serves a whole sign-in, through the tables and columns it gained.
+    client = app.test_client()
+    token = mailed_link(app, client, smtp_server)
+    assert continue_with(client, token).headers["Location"] == "/portal"
+    assert "Hello, Alex Morgan" in client.get("/portal").get_data(as_text=True)
+
+
+def test_processes_starting_together_upgrade_once_and_a_restart_changes_nothing(
+        database_url, fresh_schema, make_app):
+    build_early_version_1(database_url)
+    run_init_db(database_url, database_url)  # two at once: one upgrades, the other waits, then finds it done
+    upgraded = schema_of(database_url)
+    assert upgraded == fresh_schema
+    assert versions(database_url) == [1, 2]
+
+    make_app()  # a start runs the upgrade again: nothing to do
+
+    _close()
+    assert schema_of(database_url) == upgraded
+    assert versions(database_url) == [1, 2]
+
+
+def _broken_step(migrator):
+    migrations.add_columns(migrator, "client", half_done=CharField(null=True))
+    raise RuntimeError("step 3 failed half-way")
+
+
+def test_a_failing_step_rolls_the_whole_upgrade_back(database_url, make_app, monkeypatch):
+    build_early_version_1(database_url)
+    early = schema_of(database_url)
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, migrations.Step(3, "broken", _broken_step)])
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 3)
+
+    with pytest.raises(RuntimeError, match="half-way"):
+        make_app()  # the app's start runs the same upgrade as init-db
+
+    _close()
+    assert schema_of(database_url) == early  # step 2's columns too: one transaction
+    assert versions(database_url) == [1]
+    with db.connection_context():
+        assert Client.select(Client.name).where(Client.email == "alex@example.com").scalar() == "Alex Morgan"
+        if is_sqlite():
+            assert db.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
+
+
+def test_a_new_database_records_the_current_version_and_a_newer_one_is_refused(database_url, make_app):
+    app = make_app()
+    assert versions(database_url) == [migrations.SCHEMA_VERSION]
+    with app.app_context(), db.connection_context():
+        SchemaVersion.create(version=migrations.SCHEMA_VERSION + 1, applied_at=THEN)
+        with pytest.raises(migrations.SchemaError, match="newer than this Portico"):
+            create_schema()
