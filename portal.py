@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 from apscheduler.schedulers.background import BackgroundScheduler
-from flask import Flask, abort, render_template, request
+from flask import Flask, abort, g, render_template, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -23,7 +23,8 @@ from werkzeug.routing import IntegerConverter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from practice import jobs, reminders  # noqa: F401  (reminders follow appointment changes)
-from practice.models import Client, Clinician, Practice, create_schema, db, is_sqlite, open_database
+from practice.models import (Client, Clinician, Practice, create_schema, db, end_request_memo, is_sqlite,
+                             open_database, start_request_memo)
 
 login_manager = LoginManager()
 mail = Mail()
@@ -210,9 +211,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     @app.before_request
     def _connect():
         db.connect(reuse_if_open=True)
+        g.request_memo = start_request_memo()
 
     @app.teardown_request
     def _close(exc):
+        if "request_memo" in g:
+            end_request_memo(g.pop("request_memo"))
         # SQLite keeps its connection (one per thread): opening one cost more than most
         # requests (pragmas, and a WAL checkpoint at the last close). Pools take theirs back.
         if not is_sqlite() and not db.is_closed():

@@ -1,5 +1,6 @@
 """The tables, bound to one database proxy that create_app() points at a real database."""
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 import psycopg2
 from peewee import (
@@ -78,6 +79,17 @@ class BaseModel(Model):
 
 
 _CURRENT_PRACTICE_SQL = {}
+# Within one request the practice row is read once, however many rules consult it.
+_request_memo: ContextVar[dict | None] = ContextVar("portico_request_memo", default=None)
+
+
+def start_request_memo():
+    """Open a scope for per-request memos; the web layer does this around each request."""
+    return _request_memo.set({})
+
+
+def end_request_memo(token) -> None:
+    _request_memo.reset(token)
 
 
 class Practice(BaseModel):
@@ -107,12 +119,18 @@ class Practice(BaseModel):
     def current(cls) -> "Practice":
         # Read on nearly every request: building this query's SQL for 17 columns cost more
         # than running it, so the SQL is built once per kind of database.
+        memo = _request_memo.get()
+        if memo is not None and "practice" in memo:
+            return memo["practice"]
         key = type(db.obj)
         if key not in _CURRENT_PRACTICE_SQL:
             _CURRENT_PRACTICE_SQL[key] = cls.select().where(cls.id == 1).sql()
         sql, params = _CURRENT_PRACTICE_SQL[key]
         rows = list(cls.raw(sql, *params))
-        return rows[0] if rows else cls(id=1)
+        practice = rows[0] if rows else cls(id=1)
+        if memo is not None:
+            memo["practice"] = practice
+        return practice
 
 
 class Clinician(BaseModel):
