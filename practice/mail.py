@@ -49,7 +49,7 @@ class TimeoutConnection(Connection):
 @functools.cache
 def tls_context() -> ssl.SSLContext:
     """One verifying context per process: loading the system's CA certificates costs tens of
-    milliseconds, which per connection (every batch) was most of the mail tick's time."""
+    milliseconds, which once per connection (every 20 messages) was a third of the mail tick."""
     return ssl.create_default_context()
 
 

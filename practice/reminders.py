@@ -133,9 +133,10 @@ def send_due_reminders(now: datetime | None = None, *, code_key: bytes, batch: i
     """The reminder tick: queue the mail of every due reminder (each exactly once: the
     pending -> queued UPDATE decides). A reminder whose appointment has begun is missed."""
     now = now or utcnow()
-    practice = Practice.current()
+    claimed = claim_due_reminders(now, batch)
+    practice = Practice.current() if claimed else None
     queued = 0
-    for reminder_id in claim_due_reminders(now, batch):
+    for reminder_id in claimed:
         with write_transaction():
             reminder = _with_appointment(reminder_id)
             if reminder is None or reminder.status != "pending":
