@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from . import audit
 from .clock import utcnow
-from .models import Client, Link, Practice, write_transaction
+from .models import Client, Link, Practice, is_sqlite, write_transaction
 
 MAX_CODE_ATTEMPTS = 5
 SAFE_TARGET_PREFIXES = ("/portal",)
@@ -74,6 +74,11 @@ def issue_link(client: Client, reason: str, *, code_key: bytes, target: str = "/
     code = f"{secrets.randbelow(10**6):06d}"
     token_hash = hash_token(token)
     with write_transaction():
+        if not is_sqlite():
+            # Two links issued at once for one client: each must see the other's row when
+            # it revokes "every earlier" one, so the second waits for the first to commit.
+            # (SQLite's IMMEDIATE transaction already lets one writer in at a time.)
+            Client.select(Client.id).where(Client.id == client.id).for_update().execute()
         link = Link.create(
             client=client,
             token_hash=token_hash,

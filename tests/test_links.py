@@ -243,3 +243,25 @@ def test_each_email_has_its_own_message_id(app, client, alex, smtp_server, trave
     first, second = smtp_server.to("alex@example.com")
     assert first["Message-ID"] != second["Message-ID"]
     assert first["Subject"] != second["Subject"]
+
+
+def test_links_issued_at_the_same_moment_leave_exactly_one_live(app, alex):
+    """A clinician's 'send link' and the client's own request racing, on either database:
+    whichever commits last must still have replaced the other."""
+    import threading
+    from practice.models import db
+    for _ in range(10):
+        barrier = threading.Barrier(2)
+
+        def issue():
+            with db.connection_context():
+                barrier.wait()
+                issue_link(alex, "client_request", code_key=KEY)
+
+        threads = [threading.Thread(target=issue) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        live = Link.select().where((Link.client == alex) & Link.used_at.is_null() & Link.revoked_at.is_null())
+        assert live.count() == 1
