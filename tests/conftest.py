@@ -7,6 +7,7 @@ import re
 import socket
 import threading
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -251,3 +252,66 @@ def clinic_csrf(client) -> str:
     match = re.search(r'"X-CSRFToken": "([^"]+)"', html) or CSRF_INPUT.search(html)
     assert match, "no CSRF token on /clinic/calendar"
     return match.group(1)
+
+
+# ---- browser tests: headless Debian Chromium driven by Playwright -------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.fixture
+def live_portal_config():
+    """Extra configuration for `live_portal`; a test module overrides this fixture."""
+    return {}
+
+
+@pytest.fixture
+def live_portal(make_app, live_portal_config):
+    """The portal on a real port, served from a thread, so the links it emails open in the
+    browser: (app, base_url)."""
+    from werkzeug.serving import make_server
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    app = make_app(PORTAL_BASE_URL=base_url, **live_portal_config)
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-portal", daemon=True)
+    thread.start()
+    yield app, base_url
+    server.shutdown()
+    thread.join(timeout=10)
+    server.server_close()
+
+
+@pytest.fixture
+def chromium_args():
+    """Extra Chromium switches (a fake camera, say); a test module overrides this fixture."""
+    return []
+
+
+@pytest.fixture
+def chromium(chromium_args):
+    """Debian's Chromium (never a browser Playwright downloads); skipped where it is not
+    installed, unless PORTICO_REQUIRE_BROWSER says it must be there."""
+    if not os.access(CHROMIUM, os.X_OK):
+        if os.environ.get("PORTICO_REQUIRE_BROWSER"):
+            pytest.fail(f"{CHROMIUM} is required here (PORTICO_REQUIRE_BROWSER) but missing")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=CHROMIUM_ARGS + chromium_args)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium):
+    """One page in a fresh desktop-sized context."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(10_000)
+    yield context.new_page()
+    context.close()

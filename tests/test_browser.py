@@ -1,24 +1,16 @@
 """The client's sign-in journey in a real browser: headless Debian Chromium, driven by
 Playwright, against the portal served from a thread of this test process."""
-import os
 import re
-import threading
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
-from werkzeug.serving import make_server
+from playwright.sync_api import expect
 
 from practice.clients import add_client
 from practice.models import Practice
-from tests.conftest import code_from, deliver, free_port, text_part
+from tests.conftest import ARTIFACTS, code_from, deliver, text_part
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 375, "height": 812}
 
@@ -27,37 +19,6 @@ PHONE = {"width": 375, "height": 812}
 def database_url(tmp_path):
     """The browser journey runs once, on SQLite: the database rules are tested elsewhere."""
     return f"sqlite:///{tmp_path / 'portico.db'}"
-
-
-@pytest.fixture
-def live_portal(make_app):
-    """The portal on a real port, so that the links it emails open in the browser."""
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    app = make_app(PORTAL_BASE_URL=base_url)
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-portal", daemon=True)
-    thread.start()
-    yield app, base_url
-    server.shutdown()
-    thread.join(timeout=10)
-    server.server_close()
-
-
-@pytest.fixture
-def page():
-    if not os.access(CHROMIUM, os.X_OK):
-        if os.environ.get("PORTICO_REQUIRE_BROWSER"):
-            pytest.fail(f"{CHROMIUM} is required here (PORTICO_REQUIRE_BROWSER) but missing")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport=DESKTOP)
-        context.set_default_timeout(10_000)
-        yield context.new_page()
-        context.close()
-        browser.close()
 
 
 def latest_mail(smtp_server, address, count):

@@ -1,64 +1,23 @@
 """A client fills in and submits the intake questionnaire in a real browser: headless Debian
 Chromium, driven by Playwright, against the portal served from a thread of this test process."""
 import json
-import os
 import re
-import threading
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
-from werkzeug.serving import make_server
+from playwright.sync_api import expect
 
 from practice.clients import add_client
 from practice.clinicians import create_clinician
 from practice.documents import share_documents
 from practice.models import DocumentShare, DocumentTemplate
-from tests.conftest import PASSWORD, deliver, free_port, text_part
+from tests.conftest import ARTIFACTS, PASSWORD, deliver, text_part
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-
 
 @pytest.fixture
 def database_url(tmp_path):
     """The browser journey runs once, on SQLite: the database rules are tested elsewhere."""
     return f"sqlite:///{tmp_path / 'portico.db'}"
-
-
-@pytest.fixture
-def live_portal(make_app):
-    """The portal on a real port, so that the link it emails opens in the browser."""
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    app = make_app(PORTAL_BASE_URL=base_url)
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-portal", daemon=True)
-    thread.start()
-    yield app, base_url
-    server.shutdown()
-    thread.join(timeout=10)
-    server.server_close()
-
-
-@pytest.fixture
-def page():
-    if not os.access(CHROMIUM, os.X_OK):
-        if os.environ.get("PORTICO_REQUIRE_BROWSER"):
-            pytest.fail(f"{CHROMIUM} is required here (PORTICO_REQUIRE_BROWSER) but missing")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(10_000)
-        yield context.new_page()
-        context.close()
-        browser.close()
 
 
 def test_client_fills_in_and_submits_the_intake_form(live_portal, page, smtp_server):

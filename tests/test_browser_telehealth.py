@@ -2,14 +2,10 @@
 camera and microphone, driven by Playwright, against the portal served from a thread of this
 test process. Time cannot be frozen across a browser, so the appointment is booked around the
 real clock, and "time passes the window" is the appointment's end moved into the past."""
-import os
-import threading
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
-from werkzeug.serving import make_server
+from playwright.sync_api import expect
 
 from practice.appointments import create_appointment, move_appointment
 from practice.clients import add_client
@@ -17,15 +13,10 @@ from practice.clinicians import create_clinician
 from practice.clock import utcnow
 from practice.models import Appointment, AuditEvent, Practice
 from practice.telehealth import join_url
-from tests.conftest import PASSWORD, free_port
+from tests.conftest import ARTIFACTS, PASSWORD
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CONNECTING = 30_000  # ms: ICE on loopback takes a moment on a busy two-core machine
 # Their picture has arrived and is moving (the time stamp is the one it had a moment ago).
 REMOTE_PLAYING = """since => {
@@ -41,30 +32,14 @@ def database_url(tmp_path):
 
 
 @pytest.fixture
-def live_portal(make_app):
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    app = make_app(PORTAL_BASE_URL=base_url, TELEHEALTH_POLL_SECONDS=2)
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-portal", daemon=True)
-    thread.start()
-    yield app, base_url
-    server.shutdown()
-    thread.join(timeout=10)
-    server.server_close()
+def live_portal_config():
+    return {"TELEHEALTH_POLL_SECONDS": 2}
 
 
 @pytest.fixture
-def chromium():
-    if not os.access(CHROMIUM, os.X_OK):
-        if os.environ.get("PORTICO_REQUIRE_BROWSER"):
-            pytest.fail(f"{CHROMIUM} is required here (PORTICO_REQUIRE_BROWSER) but missing")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+def chromium_args():
+    """A fake camera and microphone, and no permission prompt for them."""
+    return ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 
 
 def open_browser(chromium, script_errors):
