@@ -31,7 +31,10 @@ def client_for_feed(token: str, secret: bytes) -> Client | None:
     """The client whose live feed token this is; None for anything else (a sign-in or
     telehealth token, a revoked feed, an archived client)."""
     client_id, _, digest = (token or "").partition(".")
-    if not client_id.isdigit() or not digest or len(token) > 200:
+    # ASCII digits only ("²".isdigit() is true, int("²") fails), within an integer column.
+    if not (client_id.isascii() and client_id.isdigit()) or len(client_id) > 9:
+        return None
+    if not digest or not digest.isascii() or len(token) > 200:
         return None
     client = Client.get_or_none(Client.id == int(client_id))
     if client is None or not client.feed_nonce or client.archived_at is not None:
@@ -45,25 +48,38 @@ def revoke_feed(client: Client) -> None:
     client.feed_nonce = None
 
 
-def feed_calendar(client: Client, *, host: str, join_url=None) -> bytes:
-    practice = Practice.current()
+def new_calendar(practice: Practice) -> Calendar:
     calendar = Calendar()
     calendar.add("prodid", "-//Portico//client portal//EN")
     calendar.add("version", "2.0")
     calendar.add("x-wr-calname", practice.name)
+    return calendar
+
+
+def appointment_event(appointment: Appointment, practice: Practice, *, host: str, join_url: str | None) -> Event:
+    """One appointment as a calendar event: the same UID wherever it appears (emails, the
+    feed), a SEQUENCE that grows with every change, and nothing clinical."""
+    cancelled = appointment.status == "cancelled"
+    event = Event()
+    event.add("uid", f"appointment-{appointment.id}@{host}")
+    event.add("sequence", appointment.sequence)
+    event.add("dtstamp", utcnow().replace(tzinfo=timezone.utc))
+    event.add("dtstart", appointment.starts_at.replace(tzinfo=timezone.utc))
+    event.add("dtend", appointment.ends_at.replace(tzinfo=timezone.utc))
+    event.add("summary", f"Appointment with {practice.name}")
+    event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+    if join_url:
+        event.add("location", vText(join_url))
+        event.add("description", f"Join the video session: {join_url}")
+    else:
+        event.add("location", vText(practice.name))
+    return event
+
+
+def feed_calendar(client: Client, *, host: str, join_url=None) -> bytes:
+    practice = Practice.current()
+    calendar = new_calendar(practice)
     for appointment in Appointment.upcoming_for(client, utcnow()):
-        event = Event()
-        event.add("uid", f"appointment-{appointment.id}@{host}")
-        event.add("sequence", appointment.sequence)
-        event.add("dtstamp", utcnow().replace(tzinfo=timezone.utc))
-        event.add("dtstart", appointment.starts_at.replace(tzinfo=timezone.utc))
-        event.add("dtend", appointment.ends_at.replace(tzinfo=timezone.utc))
-        event.add("summary", f"Appointment with {practice.name}")
-        if appointment.kind == "telehealth" and join_url is not None:
-            url = join_url(appointment)
-            event.add("location", vText(url))
-            event.add("description", f"Join the video session: {url}")
-        else:
-            event.add("location", vText(practice.name))
-        calendar.add_component(event)
+        url = join_url(appointment) if appointment.kind == "telehealth" and join_url is not None else None
+        calendar.add_component(appointment_event(appointment, practice, host=host, join_url=url))
     return calendar.to_ical()

@@ -7,12 +7,12 @@ through the outbox; booking, moving, cancelling and changing the offsets keep th
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event, vText
 from urllib.parse import urlsplit
 from flask import current_app
 
 from .appointments import CHANGE_LISTENERS, KINDS
 from .clock import to_local, utcnow
+from .feeds import appointment_event, new_calendar
 from .links import issue_link
 from .mail import external_url, queue_email
 from .models import Appointment, Client, Clinician, Practice, Reminder, is_sqlite, write_transaction
@@ -215,25 +215,8 @@ def telehealth_join_url(appointment: Appointment) -> str:
 
 
 def appointment_ics(appointment: Appointment, practice: Practice, join_url: str | None) -> str:
-    """The same UID for the same appointment; SEQUENCE grows with every move or cancel."""
-    calendar = Calendar()
-    calendar.add("prodid", "-//Portico//client portal//EN")
-    calendar.add("version", "2.0")
-    cancelled = appointment.status == "cancelled"
-    calendar.add("method", "CANCEL" if cancelled else "PUBLISH")
-    event = Event()
+    calendar = new_calendar(practice)
+    calendar.add("method", "CANCEL" if appointment.status == "cancelled" else "PUBLISH")
     host = urlsplit(current_app.config["PORTAL_BASE_URL"]).hostname or "portico"
-    event.add("uid", f"appointment-{appointment.id}@{host}")
-    event.add("sequence", appointment.sequence)
-    event.add("dtstamp", utcnow().replace(tzinfo=timezone.utc))
-    event.add("dtstart", appointment.starts_at.replace(tzinfo=timezone.utc))
-    event.add("dtend", appointment.ends_at.replace(tzinfo=timezone.utc))
-    event.add("summary", f"Appointment with {practice.name}")
-    event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
-    if join_url:
-        event.add("location", vText(join_url))
-        event.add("description", f"Join the video session: {join_url}")
-    else:
-        event.add("location", vText(practice.name))
-    calendar.add_component(event)
+    calendar.add_component(appointment_event(appointment, practice, host=host, join_url=join_url))
     return calendar.to_ical().decode()
