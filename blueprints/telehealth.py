@@ -2,6 +2,7 @@
 clinician), the video room, and its signalling: short POSTs and a bounded long-poll."""
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from flask import Blueprint, abort, current_app, jsonify, make_response, redirect, render_template, request, url_for
@@ -215,7 +216,9 @@ def clinician_signals(appointment_id):
 
 def _signals(place: Place):
     """POST passes one message to the other side; GET waits (bounded) for messages to this page."""
-    data = (request.get_json(silent=True) or {}) if request.method == "POST" else request.args
+    data = request.get_json(silent=True) if request.method == "POST" else request.args
+    if not isinstance(data, Mapping):
+        return jsonify(error="expected a JSON object"), 400
     connection = data.get("connection")
     if place.retired:
         return _gone("cancelled")

@@ -63,7 +63,10 @@ def find_join_link(token: str, secret: str) -> JoinLink | None:
     """The appointment a token opens, or None: tampered, foreign, or revoked. A link from
     before a cancellation is still found (retired), so that its page can say "cancelled"."""
     appointment_id, _, mac = (token or "").partition(".")
-    if not appointment_id.isdigit() or len(appointment_id) > 12 or not mac or len(mac) > 64:
+    # ASCII digits only ("²".isdigit() is true, int("²") fails), within an integer column.
+    if not (appointment_id.isascii() and appointment_id.isdigit()) or len(appointment_id) > 9:
+        return None
+    if not mac or len(mac) > 64 or not mac.isascii():
         return None
     appointment = Appointment.get_or_none(Appointment.id == int(appointment_id))
     if appointment is None:
@@ -272,6 +275,12 @@ def _take_seat(appointment, role, seat, key_hash, now) -> bool:
     return True
 
 
+def _same_connection(seat: RoomSeat, connection) -> bool:
+    """The page's connection id (from a form or a query string: any text at all) is this seat's."""
+    return isinstance(connection, str) and bool(connection) and hmac.compare_digest(
+        seat.connection.encode(), connection.encode())
+
+
 def speaking_seat(appointment: Appointment, role: str, seat_key: str | None, connection: str | None,
                   *, now: datetime | None = None) -> RoomSeat:
     """The seat this room page speaks for, touched as seen; NotInRoom when it no longer does.
@@ -282,7 +291,7 @@ def speaking_seat(appointment: Appointment, role: str, seat_key: str | None, con
     seat = _seat(appointment, role)
     if seat is None or not seat_key or not hmac.compare_digest(seat.key_hash, _hash(seat_key)):
         raise NotInRoom("elsewhere" if seat is not None else "left")
-    if not connection or not hmac.compare_digest(seat.connection, connection):
+    if not _same_connection(seat, connection):
         raise NotInRoom("elsewhere")
     if seat.left_at is not None:
         raise NotInRoom("left")
@@ -301,7 +310,7 @@ def leave_room(appointment: Appointment, role: str, seat_key: str | None, connec
     how = "page_closed" if how == "page_closed" else "left"
     seat = _seat(appointment, role)
     if (seat is None or not seat_key or not connection or not hmac.compare_digest(seat.key_hash, _hash(seat_key))
-            or not hmac.compare_digest(seat.connection, connection)):
+            or not _same_connection(seat, connection)):
         return False
     with write_transaction():
         if seat.left_at is not None:
@@ -322,10 +331,12 @@ class BadSignal(ValueError):
 def send_signal(seat: RoomSeat, kind: str, body: str = "", to: str | None = None,
                 now: datetime | None = None) -> RoomSignal:
     """Pass a message to the other side of the room (to one page of it when `to` is given)."""
-    if kind not in SIGNAL_KINDS:
-        raise BadSignal(f"unknown kind {kind!r}")
+    if not isinstance(kind, str) or kind not in SIGNAL_KINDS:
+        raise BadSignal(f"unknown kind {kind!r}"[:100])
     if not isinstance(body, str) or len(body) > MAX_SIGNAL_BODY:
         raise BadSignal("body too big")
+    if "\x00" in body:  # never in SDP or ICE, and PostgreSQL cannot store it
+        raise BadSignal("body holds a NUL character")
     if to is not None and (not isinstance(to, str) or len(to) > 64):
         raise BadSignal("bad recipient")
     return RoomSignal.create(appointment=seat.appointment_id, recipient=other_role(seat.role),

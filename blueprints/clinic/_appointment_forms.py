@@ -12,8 +12,9 @@ from practice.appointments import (KINDS, AppointmentError, OverlapWarning, crea
                                    move_appointment)
 from practice.models import Appointment, Client, Clinician
 
-TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(?::[0-5]\d(?:\.\d+)?)?$")
-DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+TIME = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])(?::[0-5][0-9](?:\.[0-9]+)?)?$")
+DATE = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$")
+FIRST_YEAR, LAST_YEAR = 1970, 2200
 
 
 def parse_time(raw: str | None) -> time | None:
@@ -31,6 +32,8 @@ def parse_date(raw: str | None) -> date:
     if not match:
         raise ValidationError("Enter a date like 2026-03-09.")
     year, month, day = (int(part) for part in match.groups())
+    if not FIRST_YEAR <= year <= LAST_YEAR:  # the calendar's arithmetic stays inside datetime's range
+        raise ValidationError(f"Enter a date from {FIRST_YEAR} to {LAST_YEAR}.")
     if not 1 <= month <= 12:
         raise ValidationError(f"{raw} is not a date: there is no month {month}.")
     try:

@@ -14,7 +14,8 @@ from .._htmx import redirect_to
 from . import bp
 from ._access import admin_required, signed_in_clinician
 
-HHMM = Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", message="Use a 24-hour time like 21:00.")
+# ASCII digits and no trailing newline (\d and $ would let "٢١:٠٠" and "21:00\n" be stored).
+HHMM = Regexp(r"^([01][0-9]|2[0-3]):[0-5][0-9]\Z", message="Use a 24-hour time like 21:00.")
 
 
 def _number(label, low, high, unit):
