@@ -88,10 +88,12 @@ class RowId(IntegerConverter):
 def _refuse_nul_characters():
     """No field, query argument or path of ours ever holds a NUL, and PostgreSQL cannot store
     one: refuse the request before any view sees it."""
-    values = [*request.args.values(), *request.form.values(), *request.args, *request.form,
-              *(value for value in (request.view_args or {}).values() if isinstance(value, str)),
-              request.user_agent.string]
-    if any("\x00" in value for value in values):
+    texts = [request.user_agent.string]
+    texts += [value for value in (request.view_args or {}).values() if isinstance(value, str)]
+    for given in (request.args, request.form):
+        for name, values in given.lists():  # every value of a repeated name, not just the first
+            texts += [name, *values]
+    if any("\x00" in text for text in texts):
         abort(400)
 
 

@@ -423,6 +423,7 @@ FOUND = {
     "booking in year 9999": ("admin", "POST", "/clinic/appointments/new", lambda s: _booking(s, date="9999-12-31"), 422),
     # A NUL reaching PostgreSQL raises ValueError in psycopg2.
     "search with a NUL": ("admin", "GET", "/clinic/clients?q=a%00b", None, 400),
+    "a NUL in a repeated argument": ("admin", "GET", "/clinic/clients?q=a&q=b%00", None, 400),
     "code with a NUL in the address": ("anon", "POST", "/sign-in/code",
                                        {"email": "alex@example.com\x00", "code": "123456"}, 400),
     "clinician sign-in with a NUL": ("anon", "POST", "/clinic/sign-in", {"email": "kim@example.com\x00",
