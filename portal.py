@@ -23,7 +23,7 @@ from werkzeug.routing import IntegerConverter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from practice import jobs, reminders  # noqa: F401  (reminders follow appointment changes)
-from practice.models import (Client, Clinician, Practice, create_schema, db, end_request_memo, is_sqlite,
+from practice.models import (Practice, create_schema, db, end_request_memo, is_sqlite,
                              open_database, start_request_memo)
 
 login_manager = LoginManager()
@@ -33,6 +33,7 @@ htmx = Htmx()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 scheduler = None  # started by `serve` or `worker` only, never at import or in create_app
 
+TOKEN_PATH_PREFIXES = ("/s/", "/t/", "/feed/")  # sign-in, telehealth join, calendar feed
 TOKEN_IN_PATH = re.compile(r"(/(?:s|t|feed)/)[^\s/?\"']+")
 
 
@@ -268,6 +269,10 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     @app.after_request
     def _security_headers(response):
+        if request.path.startswith(TOKEN_PATH_PREFIXES):
+            # A token in the URL is a credential: keep it out of caches and search engines.
+            response.headers["Cache-Control"] = "no-store"
+            response.headers["X-Robots-Tag"] = "noindex"
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")

@@ -56,15 +56,6 @@ class ContinueForm(FlaskForm):
 def init_app(app):
     init_login(login_manager)
 
-    @app.after_request
-    def _private_link_pages(response):
-        # A token in the URL must not leak through Referer, caches or search engines.
-        if request.path.startswith("/s/"):
-            response.headers["Referrer-Policy"] = "no-referrer"
-            response.headers["Cache-Control"] = "no-store"
-            response.headers["X-Robots-Tag"] = "noindex"
-        return response
-
 
 def _lifetime(practice) -> str:
     return describe_duration(timedelta(minutes=practice.sign_in_link_minutes))

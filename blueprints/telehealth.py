@@ -75,16 +75,6 @@ def _clinician_place(appointment_id: int) -> Place:
     return Place(appointment, "clinician", {"appointment_id": appointment_id})
 
 
-@bp.after_app_request
-def _private_link_pages(response):
-    # The join link is a credential: keep it out of Referer, caches and search engines.
-    if request.path.startswith("/t/"):
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["X-Robots-Tag"] = "noindex"
-    return response
-
-
 # ---- the join page ------------------------------------------------------------------------
 
 @bp.route("/t/<token>", methods=["GET", "POST"])
