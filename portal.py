@@ -30,8 +30,36 @@ login_manager = LoginManager()
 mail = Mail()
 csrf = CSRFProtect()
 htmx = Htmx()
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
 scheduler = None  # started by `serve` or `worker` only, never at import or in create_app
+RATE_LIMITS = "_portico_rate_limits"
+
+
+def rate_limit(config_name: str, **options):
+    """Declares a limit, read from app.config[config_name], for the view it decorates.
+
+    Each app gets its own Limiter in create_app (see _apply_rate_limits): flask-limiter keeps
+    storage, key prefix and on/off on the Limiter itself, so one module-level Limiter would
+    carry those from one app to the next (several apps per test run, or per embedding process).
+    """
+    def declare(view):
+        view.__dict__.setdefault(RATE_LIMITS, []).append((config_name, options))
+        return view
+    return declare
+
+
+def _apply_rate_limits(app: Flask) -> None:
+    app_limiter = Limiter(key_func=get_remote_address, default_limits=[])
+    app_limiter.init_app(app)
+    if not app_limiter.enabled:  # RATELIMIT_ENABLED=False
+        return
+    # The limits hold their Limiter weakly; the app must keep it alive.
+    app.extensions["portico_limiter"] = app_limiter
+    for endpoint, view in list(app.view_functions.items()):
+        limited = view
+        for config_name, options in getattr(view, RATE_LIMITS, ()):
+            limited = app_limiter.limit(lambda name=config_name: app.config[name], **options)(limited)
+        app.view_functions[endpoint] = limited
+
 
 TOKEN_PATH_PREFIXES = ("/s/", "/t/", "/feed/")  # sign-in, telehealth join, calendar feed
 TOKEN_IN_PATH = re.compile(r"(/(?:s|t|feed)/)[^\s/?\"']+")
@@ -195,7 +223,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     mail.init_app(app)
     csrf.init_app(app)
     htmx.init_app(app)
-    limiter.init_app(app)
 
     from blueprints import clinic, devmail, documents, feed, meta, portal_home, signin, telehealth
     app.register_blueprint(meta.bp)
@@ -208,6 +235,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.config["MAIL_SERVER"]:
         app.register_blueprint(devmail.bp)
     signin.init_app(app)
+    _apply_rate_limits(app)
 
     app.before_request(_refuse_nul_characters)
 
@@ -492,7 +520,7 @@ def restore(path, yes):
 
 
 if __name__ == "__main__":
-    # Run the CLI from the importable module, so that `portal.limiter`, `portal.scheduler`
+    # Run the CLI from the importable module, so that `portal.login_manager`, `portal.scheduler`
     # and friends exist once, not twice (as __main__ and as portal).
     from portal import cli as portal_cli
     portal_cli()

@@ -13,7 +13,7 @@ from practice.mail import describe_duration
 from practice.models import Client, Practice
 from practice.sessions import WARN_BEFORE_IDLE, check_session, end_session, idle_deadline
 from practice.sign_in import request_sign_in_link
-from portal import limiter, login_manager, wake_mail_job
+from portal import login_manager, rate_limit, wake_mail_job
 
 from ._auth import client_required, cookie_name, current_session, ended_session, forget_cookie, init_login, sign_in
 from ._htmx import redirect_to, vary, wants_fragment
@@ -61,12 +61,8 @@ def _lifetime(practice) -> str:
     return describe_duration(timedelta(minutes=practice.sign_in_link_minutes))
 
 
-def _config_limit(name):
-    return lambda: current_app.config[name]
-
-
 @bp.route("/sign-in", methods=["GET", "POST"])
-@limiter.limit(_config_limit("SIGN_IN_IP_LIMIT"), methods=["POST"])
+@rate_limit("SIGN_IN_IP_LIMIT", methods=["POST"])
 def sign_in_page():
     practice = Practice.current()
     form = SignInForm()
@@ -95,7 +91,7 @@ def _answer(page: str, fragment: str, status: int, **context):
 
 
 @bp.post("/sign-in/code")
-@limiter.limit(_config_limit("CODE_IP_LIMIT"))
+@rate_limit("CODE_IP_LIMIT")
 def code_enter():
     practice = Practice.current()
     form = CodeForm()
@@ -117,7 +113,7 @@ def code_enter():
 
 
 @bp.route("/s/<token>", methods=["GET", "HEAD", "POST"])
-@limiter.limit(_config_limit("SIGN_IN_IP_LIMIT"), methods=["POST"])
+@rate_limit("SIGN_IN_IP_LIMIT", methods=["POST"])
 def link_open(token):
     practice = Practice.current()
     form = ContinueForm()

@@ -2,6 +2,7 @@
 
 * with RATELIMIT_STORAGE_URI on Redis, two gunicorn processes count against one limit;
 * with Redis unreachable, each process falls back to counting in memory (no 500s);
+* every app has its own limiter: one app's settings never leak into the next;
 * the client address comes from X-Forwarded-For only when PORTAL_PROXY_COUNT says a proxy
   sets it; otherwise the header is ignored, so nobody escapes a limit by sending one.
 """
@@ -92,10 +93,6 @@ def test_two_gunicorn_processes_share_one_sign_in_limit_in_redis(database_url, r
     assert keys, "the counters were not in Redis"
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "passes alone; after the fuzz and deployment tests in one run the in-memory fallback let a "
-    "4th request through: flask-limiter keeps its storage on the module-level Limiter, shared "
-    "by every app a test run builds. To be made order-independent."))
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_with_redis_unreachable_each_process_counts_in_memory(make_app):
     app = make_app(RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{free_port()}/0", SIGN_IN_IP_LIMIT="3 per minute")
@@ -103,6 +100,21 @@ def test_with_redis_unreachable_each_process_counts_in_memory(make_app):
     form = {"email": "alex@example.com", "csrf_token": csrf_token(client)}
     statuses = [client.post("/sign-in", data=form).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_each_app_keeps_its_own_limits_whatever_an_earlier_app_was_given(make_app):
+    # An app with limits off, then one whose Redis is down: neither may change the next app.
+    make_app(RATELIMIT_ENABLED=False)
+    unreachable = make_app(RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{free_port()}/0")
+    client = unreachable.test_client()
+    form = {"email": "alex@example.com", "csrf_token": csrf_token(client)}
+    client.post("/sign-in", data=form)
+
+    app = make_app(SIGN_IN_IP_LIMIT="2 per minute")
+    client = app.test_client()
+    form = {"email": "alex@example.com", "csrf_token": csrf_token(client)}
+    assert [client.post("/sign-in", data=form).status_code for _ in range(3)] == [200, 200, 429]
 
 
 def _ask(client, token, forwarded_for):

@@ -6,7 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
-from portal import limiter
+from portal import rate_limit
 from practice import audit
 from practice.clinicians import MIN_PASSWORD_LENGTH, check_password, set_up_practice
 from practice.models import Clinician, Practice
@@ -75,8 +75,8 @@ def setup():
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["CLINIC_SIGN_IN_IP_LIMIT"], methods=["POST"])
-@limiter.limit(lambda: current_app.config["CLINIC_SIGN_IN_ACCOUNT_LIMIT"], methods=["POST"], key_func=_email_key)
+@rate_limit("CLINIC_SIGN_IN_IP_LIMIT", methods=["POST"])
+@rate_limit("CLINIC_SIGN_IN_ACCOUNT_LIMIT", methods=["POST"], key_func=_email_key)
 def sign_in():
     practice = Practice.current()
     form = SignInForm()
