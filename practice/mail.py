@@ -6,6 +6,7 @@ each outcome; SMTP being down loses nothing.
 """
 import functools
 import logging
+import secrets
 import smtplib
 import socket
 import ssl
@@ -78,7 +79,9 @@ def queue_email(*, to: str, subject: str, template: str, kind: str, client=None,
         text_body=render_template(f"email/{template}.txt", **context),
         html_body=render_template(f"email/{template}.html", **context),
         reply_to=practice.contact_email or current_app.config.get("MAIL_DEFAULT_SENDER"),
-        message_id=make_msgid(idstring=kind.replace("_", "-"), domain=domain),
+        # make_msgid alone adds only 17 random bits to the time: mail queued in one
+        # centisecond (a batch of reminders) could collide, and the column is unique.
+        message_id=make_msgid(idstring=f'{kind.replace("_", "-")}.{secrets.token_hex(8)}', domain=domain),
         kind=kind,
         client=client,
         link=link,

@@ -1,4 +1,5 @@
 """The outbox and the mail job: nothing lost when SMTP is down, no hangs, no token kept."""
+import random
 import shutil
 import socket
 import ssl
@@ -40,6 +41,16 @@ def test_sent_sign_in_mail_keeps_no_token_in_the_outbox(app, client, alex, smtp_
     row = Email.get()
     assert row.status == "sent" and row.transport == "smtp"
     assert token not in row.text_body + row.html_body and row.text_body == SCRUBBED
+
+
+def test_message_ids_stay_distinct_when_the_clock_stands_still_and_random_is_reseeded(app):
+    # make_msgid draws from `random`, which Hypothesis (or any library) may reseed; the
+    # clock stands still here. The column is unique: a repeat would lose the mail with a 500.
+    ids = set()
+    for n in range(3):
+        random.seed(0)
+        ids.add(queue_note(app, f"client{n}@example.com").message_id)
+    assert len(ids) == 3
 
 
 def test_smtp_down_keeps_mail_queued_and_retries_with_backoff(make_app, smtp_server, traveller):
