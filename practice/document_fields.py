@@ -21,7 +21,7 @@ CHOICE_TYPES = ("single_choice", "multiple_choice")
 MAX_LENGTH = {"short_text": 200, "long_text": 5000, "signature": 200}
 DRAFT_MAX_LENGTH = 20000  # a draft keeps more than the limit, so nothing typed is cut off before Submit
 MAX_OPTIONS = 30
-KEY = re.compile(r"^f\d{1,4}$")
+KEY = re.compile(r"\Af[0-9]{1,4}\Z")  # ASCII digits only, and no "f1\n": `$` lets a newline through
 EARLIEST, LATEST = date(1900, 1, 1), date(2100, 12, 31)
 
 # A read-and-acknowledge document asks exactly this: tick the box, and sign.

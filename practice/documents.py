@@ -18,7 +18,7 @@ from .document_fields import (ACKNOWLEDGE_FIELDS, AnswersInvalid, clean_fields, 
 from .links import issue_link
 from .mail import describe_duration, external_url, queue_email
 from .models import (Client, Clinician, DocumentShare, DocumentTemplate, DocumentVersion, Link, Practice, Session,
-                     write_transaction)
+                     is_sqlite, write_transaction)
 
 KINDS = {"form": "Form to fill in", "acknowledge": "Read and acknowledge"}
 # A draft posted by a browser whose session has just timed out is still kept (see draft_keeper).
@@ -144,7 +144,9 @@ def share_documents(client: Client, template_ids: list, *, by: Clinician, code_k
         try:
             template_id = int(raw)
         except (TypeError, ValueError):
-            raise DocumentError("That document is not available to share.", "templates") from None
+            template_id = None
+        if template_id is None or not 0 < template_id < 2**31:  # past any id column's range: no such document
+            raise DocumentError("That document is not available to share.", "templates")
         if template_id not in wanted:
             wanted.append(template_id)
     if not wanted:
@@ -154,6 +156,11 @@ def share_documents(client: Client, template_ids: list, *, by: Clinician, code_k
         raise DocumentError("One of those documents is no longer available to share. Please choose again.",
                             "templates")
     with write_transaction():
+        # Two clinicians sharing at once: the second waits here until the first commits, then
+        # finds its share open and sends that again instead of making another. (Locking first
+        # also keeps the two from deadlocking when issue_link locks the row below. SQLite's
+        # IMMEDIATE transaction already lets one writer in at a time.)
+        _lock_client(client)
         shares = []
         for template in templates:
             share = _outstanding(client, template) or DocumentShare.create(
@@ -163,6 +170,11 @@ def share_documents(client: Client, template_ids: list, *, by: Clinician, code_k
         audit.record("documents_shared", client=client, clinician=by, link=link, at=now,
                      detail=", ".join(s.version.title for s in shares))
     return shares
+
+
+def _lock_client(client: Client) -> None:
+    if not is_sqlite():
+        Client.select(Client.id).where(Client.id == client.id).for_update().execute()
 
 
 def _outstanding(client: Client, template: DocumentTemplate) -> DocumentShare | None:

@@ -4,12 +4,13 @@ unshare, and nobody reading another client's documents."""
 import html
 import json
 import re
+import threading
 
 import pytest
 
 from practice.clients import add_client
 from practice.documents import create_template, share_documents
-from practice.models import AuditEvent, DocumentShare, DocumentTemplate, DocumentVersion, Email, Link, Session
+from practice.models import AuditEvent, DocumentShare, DocumentTemplate, DocumentVersion, Email, Link, Session, db
 from tests.conftest import (clinic_csrf, clinic_sign_in, continue_with, csrf_token, deliver, mailed_link, text_part,
                             token_from)
 
@@ -196,6 +197,35 @@ def test_the_share_form_says_what_is_wrong(clinic, alex, chosen, message):
     assert response.status_code == 422
     assert error_beside(response.get_data(as_text=True), "templates") == message
     assert Email.select().count() == 0 and DocumentShare.select().count() == 0
+
+
+def test_two_clinicians_sharing_the_same_document_at_the_same_instant_make_one_open_share(app, alex, dana, kim):
+    """Each looks for an open share before making one: without a lock both could see none
+    (PostgreSQL's READ COMMITTED) and make two. Time is frozen, so both share at one instant."""
+    intake = template("Intake questionnaire").id
+    for attempt in range(5):
+        barrier = threading.Barrier(2)
+        errors = []
+
+        def share(clinician):
+            try:
+                with app.app_context(), db.connection_context():
+                    barrier.wait()
+                    share_documents(alex, [intake], by=clinician, code_key=b"test-secret-key")
+            except Exception as error:  # noqa: BLE001 - reported by the assertion below
+                errors.append(error)
+
+        threads = [threading.Thread(target=share, args=(who,)) for who in (dana, kim)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert errors == []
+        open_shares = DocumentShare.select().where(
+            (DocumentShare.client == alex) & DocumentShare.completed_at.is_null() & DocumentShare.unshared_at.is_null())
+        assert open_shares.count() == 1, f"attempt {attempt}"
+        live = Link.select().where((Link.client == alex) & Link.used_at.is_null() & Link.revoked_at.is_null())
+        assert live.count() == 1 and open_shares.get().link_id == live.get().id
 
 
 def test_an_archived_template_is_no_longer_offered_but_what_was_shared_stays(clinic, alex, intake_shared):

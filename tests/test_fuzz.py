@@ -17,10 +17,12 @@ from portal import create_app
 from practice.appointments import create_appointment
 from practice.clients import add_client
 from practice.clock import utcnow
+from practice.documents import share_documents
 from practice.feeds import feed_token
 from practice.links import issue_link
-from practice.models import (ALL_MODELS, Appointment, Client, Clinician, Email, Link, Practice, RoomSignal,
-                             SchemaVersion, Session, SignInRequest, create_schema, db)
+from practice.models import (ALL_MODELS, Appointment, Client, Clinician, DocumentShare, DocumentTemplate,
+                             DocumentVersion, Email, Link, Practice, RoomSignal, SchemaVersion, Session,
+                             SignInRequest, create_schema, db)
 from practice.sessions import start_session
 from practice.telehealth import telehealth_token
 from tests.conftest import CSRF_INPUT, PASSWORD, _database_url
@@ -91,11 +93,16 @@ def site(fuzz_app):
     now = utcnow().replace(second=0, microsecond=0)
     appointment = create_appointment(clinician=dana, client=alex, starts_at=now - timedelta(minutes=5),
                                      ends_at=now + timedelta(minutes=45), kind="telehealth")
+    intake = DocumentTemplate.get(DocumentTemplate.title == "Intake questionnaire")
+    consent = DocumentTemplate.get(DocumentTemplate.title == "Informed consent")
     with app.app_context():
+        # Shared first: sharing issues a link, which would replace the sign-in link below.
+        intake_share, consent_share = share_documents(alex, [intake.id, consent.id], by=dana, code_key=KEY)
         issued = issue_link(alex, "client_request", code_key=KEY)
         feed = feed_token(alex, KEY)
     site = dict(app=app, dana=dana, kim=kim, alex=alex, sam=sam, appointment=appointment, sign_in_token=issued.token,
-                join_token=telehealth_token(appointment, app.config["SECRET_KEY"]), feed_token=feed)
+                join_token=telehealth_token(appointment, app.config["SECRET_KEY"]), feed_token=feed,
+                intake=intake, consent=consent, intake_share=intake_share, consent_share=consent_share)
     site["browsers"] = {}
     for who, person in (("anon", None), ("client", alex), ("admin", dana), ("clinician", kim)):
         browser = app.test_client()
@@ -120,7 +127,8 @@ def stored() -> dict:
     """What a refused submission must leave exactly as it was."""
     return {
         "counts": {model.__name__: model.select().count()
-                   for model in (Client, Clinician, Appointment, Link, Session, Email, SignInRequest, RoomSignal)},
+                   for model in (Client, Clinician, Appointment, Link, Session, Email, SignInRequest, RoomSignal,
+                                 DocumentTemplate, DocumentVersion, DocumentShare)},
         "practice": Practice.select().dicts().get() if Practice.select().exists() else None,
         "clients": list(Client.select(Client.id, Client.name, Client.email, Client.phone, Client.timezone,
                                       Client.clinician, Client.archived_at).order_by(Client.id).tuples()),
@@ -128,7 +136,20 @@ def stored() -> dict:
                                                 Appointment.kind, Appointment.status, Appointment.clinician)
                              .order_by(Appointment.id).tuples()),
         "live_sessions": Session.select().where(Session.ended_at.is_null()).count(),
+        "templates": list(DocumentTemplate.select(DocumentTemplate.id, DocumentTemplate.title,
+                                                  DocumentTemplate.version, DocumentTemplate.archived_at)
+                          .order_by(DocumentTemplate.id).tuples()),
+        # Not the draft: an answer refused (422) is kept as the draft, so that nothing typed is lost.
+        "shares": list(DocumentShare.select(DocumentShare.id, DocumentShare.version, DocumentShare.link,
+                                            DocumentShare.answers_json, DocumentShare.completed_at,
+                                            DocumentShare.unshared_at).order_by(DocumentShare.id).tuples()),
     }
+
+
+def reopen_shares():
+    """Every example of a document form starts from open shares: one that submitted or
+    unshared would otherwise leave the rest of the examples only "already done" to test."""
+    DocumentShare.update(completed_at=None, answers_json=None, unshared_at=None, unshared_by=None).execute()
 
 
 def assert_clean(response):
@@ -143,6 +164,9 @@ def assert_nothing_nul_stored():
         assert not any(isinstance(value, str) and "\x00" in value for value in row)
     for row in Practice.select().tuples():
         assert not any(isinstance(value, str) and "\x00" in value for value in row)
+    for model in (DocumentTemplate, DocumentVersion, DocumentShare):  # JSON columns hold a NUL as \u0000
+        for row in model.select().tuples():
+            assert not any(isinstance(value, str) and ("\x00" in value or "\\u0000" in value) for value in row)
 
 
 # ---- every form ---------------------------------------------------------------------------
@@ -178,6 +202,36 @@ def _forms(s) -> dict:
                            lambda hours: ", ".join(map(str, hours)))}
     leave = {"connection": "0" * 32, "how": "left"}
     leave_fields = {"connection": TEXT, "how": st.sampled_from(["page_closed", "left"])}
+    # The client's documents: the intake form (every kind of field) and the consent to acknowledge.
+    intake, consent = s["intake_share"], s["consent_share"]
+    answers = {"f1": "Alex Morgan", "f2": "1990-04-21", "f3": "", "f4": "Sam Morgan, 07700 900123",
+               "f5": "Trouble sleeping.", "f6": "No", "f7": ["Email", "Text message"], "f8": "", "f9": "Alex Morgan"}
+    choices = st.lists(st.one_of(st.sampled_from(["Yes", "No", "Not sure", "Email", "Phone call", "Text message"]),
+                                 HOSTILE), max_size=4)
+    answer_fields = {"f1": TEXT, "f2": st.one_of(dates(), HOSTILE), "f3": TEXT, "f4": TEXT, "f5": TEXT,
+                     "f6": st.one_of(choices, HOSTILE), "f7": choices, "f8": TEXT, "f9": TEXT,
+                     "f99": TEXT, "acknowledged": st.sampled_from(["yes", "no", "on"])}
+    acknowledged = {"acknowledged": "yes", "signature": "Alex Morgan"}
+    acknowledge_fields = {"acknowledged": st.one_of(st.sampled_from(["yes", "no", "on"]),
+                                                    st.lists(HOSTILE, max_size=3)),
+                          "signature": TEXT}
+    # A template: its fields, and one question's (the editor names them questions-<n>-<name>).
+    template = {"title": "Release form", "kind": "form", "body": "Please answer.", "questions-0-key": "",
+                "questions-0-question": "Your name", "questions-0-answer_type": "short_text",
+                "questions-0-required": "y", "questions-0-choices": ""}
+    template_fields = {
+        "title": TEXT, "kind": st.sampled_from(["form", "acknowledge", "poll"]), "body": TEXT,
+        "questions-0-key": st.sampled_from(["", "f1", "f9", "f1\n", "f9999", "f99999", "f\u0661", "g1", "f-1"]),
+        "questions-0-question": TEXT, "questions-0-answer_type": st.sampled_from(["short_text", "single_choice",
+                                                                                 "multiple_choice", "date", "x"]),
+        "questions-0-required": st.sampled_from(["y", "", "no"]),
+        "questions-0-choices": st.lists(st.one_of(TEXT, HOSTILE), max_size=40).map("\n".join),
+        "questions-0-remove": st.just("y"), "add_question": st.just("1"),
+        "questions-1-question": TEXT, "questions-1-answer_type": st.sampled_from(["long_text", "signature"]),
+        "questions-99999-question": TEXT,
+    }
+    share_ids = st.lists(st.one_of(st.sampled_from([str(s["intake"].id), str(s["consent"].id)]), ids, HOSTILE),
+                         max_size=4)
     return {
         "sign-in": ("anon", "/sign-in", {"email": "alex@example.com"}, {"email": emails}),
         "sign-in-code": ("anon", "/sign-in/code", {"email": "alex@example.com", "code": "123456"},
@@ -210,6 +264,19 @@ def _forms(s) -> dict:
         "telehealth-leave": ("anon", f"/t/{s['join_token']}/leave", leave, leave_fields),
         "clinician-join": ("admin", f"/clinic/appointments/{a.id}/join", {}, {}),
         "clinician-leave": ("admin", f"/clinic/appointments/{a.id}/leave", leave, leave_fields),
+        "document-draft": ("client", f"/portal/documents/{intake.id}/draft", answers, answer_fields),
+        "document-submit": ("client", f"/portal/documents/{intake.id}", answers, answer_fields),
+        "document-acknowledge": ("client", f"/portal/documents/{consent.id}", acknowledged, acknowledge_fields),
+        "document-template-new": ("admin", "/clinic/documents/new", template, template_fields),
+        "document-template-new-as-clinician": ("clinician", "/clinic/documents/new", template, template_fields),  # 403
+        "document-template-edit": ("admin", f"/clinic/documents/{s['intake'].id}/edit",
+                                   {**template, "questions-0-key": "f1"}, template_fields),
+        "document-share": ("admin", f"/clinic/clients/{alex.id}/documents/share", {"template": str(s["intake"].id)},
+                           {"template": share_ids}),
+        "document-share-as-clinician": ("clinician", f"/clinic/clients/{alex.id}/documents/share",  # not kim's: 404
+                                        {"template": str(s["intake"].id)}, {"template": share_ids}),
+        "document-resend": ("admin", f"/clinic/clients/{alex.id}/documents/{intake.id}/resend", {}, {}),
+        "document-unshare": ("admin", f"/clinic/clients/{alex.id}/documents/{intake.id}/unshare", {}, {}),
     }
 
 
@@ -217,7 +284,10 @@ FORM_NAMES = ["sign-in", "sign-in-code", "link-continue", "sign-out", "keep-aliv
               "clinic-sign-out", "appointment-new", "appointment-edit", "appointment-extend", "appointment-end",
               "appointment-cancel", "client-add", "client-add-as-clinician", "client-edit", "client-send-link",
               "client-invite", "client-sign-out-everywhere", "client-archive", "client-restore", "settings",
-              "settings-as-clinician", "telehealth-join", "telehealth-leave", "clinician-join", "clinician-leave"]
+              "settings-as-clinician", "telehealth-join", "telehealth-leave", "clinician-join", "clinician-leave",
+              "document-draft", "document-submit", "document-acknowledge", "document-template-new",
+              "document-template-new-as-clinician", "document-template-edit", "document-share",
+              "document-share-as-clinician", "document-resend", "document-unshare"]
 
 # Fields nobody asked for, sent alongside: they must be ignored.
 EXTRA = st.dictionaries(st.sampled_from(["id", "is_admin", "clinician_id", "archived_at", "next", "target"]),
@@ -241,8 +311,9 @@ def test_every_form_survives_hostile_values(site, name):
     @FUZZ
     @given(data=st.data(), extra=EXTRA, htmx=st.booleans())
     def submit(data, extra, htmx):
+        reopen_shares()
         before = stored()
-        headers = {"HX-Request": "true"} if htmx else {}
+        headers = {"HX-Request": "true", "HX-Trigger": "document-form"} if htmx else {}
         values = {**extra, **spoiled(data, good, fields), "csrf_token": browser.csrf}
         response = browser.post(path, data=values, headers=headers)
         assert_clean(response)
@@ -381,7 +452,9 @@ def test_every_path_parameter_survives_hostile_values(site, rule):
 def test_every_post_path_parameter_survives_hostile_values(site):
     """The same for the POST-only routes, with a valid CSRF token so the value reaches the view."""
     browser = site["browsers"]["admin"]
-    rules = ["/s/{}", "/t/{}", "/t/{}/leave", "/clinic/appointments/{}/extend", "/clinic/clients/{}/send-link"]
+    rules = ["/s/{}", "/t/{}", "/t/{}/leave", "/clinic/appointments/{}/extend", "/clinic/clients/{}/send-link",
+             "/clinic/documents/{}/edit", "/clinic/clients/{}/documents/share", "/clinic/clients/1/documents/{}/resend",
+             "/clinic/clients/1/documents/{}/unshare"]
 
     @FUZZ
     @given(rule=st.sampled_from(rules), value=PATH_VALUES)
@@ -437,6 +510,11 @@ FOUND = {
     # The room's connection id compared with hmac.compare_digest: non-ASCII raised TypeError.
     "room poll with a non-ASCII connection": ("seated", "GET", "/t/{join}/signals?connection=%C3%A9", None, 409),
     "leave with a non-ASCII connection": ("seated", "POST", "/t/{join}/leave", {"connection": "é"}, 303),
+    # A template id past the integer column, in the share form.
+    "sharing a template with a huge id": ("admin", "POST", "/clinic/clients/{alex}/documents/share",
+                                          {"template": "9" * 400}, 422),
+    "sharing a template one past PostgreSQL's integer": ("admin", "POST", "/clinic/clients/{alex}/documents/share",
+                                                         {"template": "2147483648"}, 422),
 }
 SIGNALS_FOUND = {
     # JSON that is not an object, or an object whose values are not strings.
