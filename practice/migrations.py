@@ -62,8 +62,15 @@ def _columns_of_early_version_1(migrator: SchemaMigrator) -> None:
     add_columns(migrator, "email", ics=TextField(null=True))
 
 
+def _reminder_claim_lease(migrator: SchemaMigrator) -> None:
+    # A database from before reminders has no reminder table yet: the models create it whole.
+    if db.table_exists("reminder"):
+        add_columns(migrator, "reminder", claimed_until=DateTimeField(null=True))
+
+
 MIGRATIONS = [
     Step(2, "columns that early version-1 databases lack", _columns_of_early_version_1),
+    Step(3, "a lease on claimed reminders, so that two workers split them", _reminder_claim_lease),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -8,18 +8,22 @@ from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from urllib.parse import urlsplit
+
 from flask import current_app
+from peewee import Case
 
 from .appointments import CHANGE_LISTENERS, KINDS
 from .clock import to_local, utcnow
 from .feeds import appointment_event, new_calendar
 from .links import issue_link
-from .mail import external_url, queue_email
-from .models import Appointment, Client, Clinician, Practice, Reminder, is_sqlite, write_transaction
+from .mail import compose_email, external_url, queue_emails
+from .models import Appointment, Client, Clinician, Email, Practice, Reminder, is_sqlite, write_transaction
 from .settings import SETTINGS_LISTENERS
 
 BEFORE_QUIET_HOURS = timedelta(minutes=10)  # "just before" the client's quiet hours begin
-BATCH = 200
+BATCH = 200  # reminders claimed per tick
+CHUNK = 50  # reminders queued per write transaction
+LEASE = timedelta(minutes=2)  # how long a claim holds, unless configured (see lease())
 
 
 def client_zone(appointment: Appointment, practice: Practice) -> str:
@@ -114,45 +118,73 @@ CHANGE_LISTENERS.append(on_appointment_change)
 SETTINGS_LISTENERS.append(on_settings_change)
 
 
+def lease() -> timedelta:
+    """How long a claim holds: the outbox's lease (MAIL_LEASE_SECONDS) unless set apart."""
+    config = current_app.config
+    seconds = config.get("REMINDER_LEASE_SECONDS") or config.get("MAIL_LEASE_SECONDS")
+    return timedelta(seconds=seconds) if seconds else LEASE
+
+
 def claim_due_reminders(now: datetime, batch: int = BATCH) -> list[int]:
-    query = Reminder.due(now).limit(batch)
-    if not is_sqlite():
-        query = query.for_update("FOR UPDATE SKIP LOCKED")
+    """Reserve up to `batch` due reminders for this tick until now + the lease: other ticks
+    skip them, so two workers split what is due, and take them once the lease is over if
+    this tick died before queueing them. Atomic: SKIP LOCKED on PostgreSQL, the write lock
+    on SQLite."""
     with write_transaction():
-        return [r.id for r in query]
-
-
-def _with_appointment(reminder_id: int) -> Reminder | None:
-    """The reminder with its appointment, client and clinician, in one query."""
-    return (Reminder.select(Reminder, Appointment, Client, Clinician)
-            .join(Appointment).join(Client).switch(Appointment).join(Clinician)
-            .where(Reminder.id == reminder_id).get_or_none())
+        query = Reminder.due(now).columns(Reminder.id).limit(batch)
+        if not is_sqlite():
+            query = query.for_update("FOR UPDATE SKIP LOCKED")
+        ids = [row_id for (row_id,) in query.tuples()]
+        if ids:
+            Reminder.update(claimed_until=now + lease()).where(Reminder.id.in_(ids)).execute()
+    return ids
 
 
 def send_due_reminders(now: datetime | None = None, *, code_key: bytes, batch: int = BATCH) -> int:
-    """The reminder tick: queue the mail of every due reminder (each exactly once: the
-    pending -> queued UPDATE decides). A reminder whose appointment has begun is missed."""
+    """The reminder tick: queue the mail of every due reminder, each exactly once. The
+    claim spreads the work; the pending -> queued UPDATE, under the row's lock, decides.
+    A reminder whose appointment has begun is missed."""
     now = now or utcnow()
-    claimed = claim_due_reminders(now, batch)
+    return queue_claimed_reminders(claim_due_reminders(now, batch), now, code_key=code_key)
+
+
+def queue_claimed_reminders(claimed: list[int], now: datetime, *, code_key: bytes) -> int:
+    """Queue the mail of the claimed reminders still pending; returns how many were queued."""
     practice = Practice.current() if claimed else None
     queued = 0
-    for reminder_id in claimed:
+    # A few dozen per transaction: one commit for many rows, yet short write locks.
+    for start in range(0, len(claimed), CHUNK):
         with write_transaction():
-            reminder = _with_appointment(reminder_id)
-            if reminder is None or reminder.status != "pending":
-                continue
-            appointment = reminder.appointment
-            status = ("cancelled" if appointment.status == "cancelled"
-                      else "missed" if now >= appointment.starts_at else "queued")
-            taken = Reminder.update(status=status, done_at=now).where(
-                (Reminder.id == reminder.id) & (Reminder.status == "pending")).execute()
-            if not taken or status != "queued":
-                continue
-            email = queue_appointment_email(appointment, "reminder", now=now, code_key=code_key,
-                                            practice=practice)
-            Reminder.update(email=email).where(Reminder.id == reminder.id).execute()
-            queued += 1
+            queued += _queue_reminders(claimed[start:start + CHUNK], now, code_key, practice)
     return queued
+
+
+def _queue_reminders(ids: list[int], now: datetime, code_key: bytes, practice: Practice) -> int:
+    """Inside a write transaction: queue the mail of those of `ids` still pending."""
+    query = (Reminder.select(Reminder, Appointment, Client, Clinician)
+             .join(Appointment).join(Client).switch(Appointment).join(Clinician)
+             .where(Reminder.id.in_(ids) & (Reminder.status == "pending")).order_by(Reminder.id))
+    if not is_sqlite():
+        query = query.for_update(of=Reminder)  # a tick whose lease ran out waits, then finds them queued
+    outcomes = {"queued": [], "cancelled": [], "missed": []}
+    for reminder in query:
+        appointment = reminder.appointment
+        status = ("cancelled" if appointment.status == "cancelled"
+                  else "missed" if now >= appointment.starts_at else "queued")
+        outcomes[status].append(reminder)
+    for status in ("cancelled", "missed"):
+        if outcomes[status]:
+            Reminder.update(status=status, done_at=now, claimed_until=None).where(
+                Reminder.id.in_([r.id for r in outcomes[status]])).execute()
+    to_queue = outcomes["queued"]
+    if not to_queue:
+        return 0
+    email_ids = queue_emails([compose_appointment_email(r.appointment, "reminder", now=now, code_key=code_key,
+                                                        practice=practice) for r in to_queue])
+    Reminder.update(status="queued", done_at=now, claimed_until=None,
+                    email=Case(Reminder.id, [(r.id, email_id) for r, email_id in zip(to_queue, email_ids)])).where(
+        Reminder.id.in_([r.id for r in to_queue])).execute()
+    return len(to_queue)
 
 
 # ---- composing ----------------------------------------------------------------------------
@@ -172,9 +204,16 @@ def describe_when(moment: datetime, zone: str) -> str:
 
 
 def queue_appointment_email(appointment: Appointment, kind: str, *, now: datetime,
-                            code_key: bytes | None = None, practice: Practice | None = None):
-    """Queue a reminder or notice. Minimum necessary: date, time, clinician, in person or
-    telehealth; no diagnosis or service. Links are ones that still work at the appointment."""
+                            code_key: bytes | None = None, practice: Practice | None = None) -> Email:
+    """Queue a reminder or notice in the outbox."""
+    return Email.create(**compose_appointment_email(appointment, kind, now=now, code_key=code_key,
+                                                    practice=practice))
+
+
+def compose_appointment_email(appointment: Appointment, kind: str, *, now: datetime,
+                              code_key: bytes | None = None, practice: Practice | None = None) -> dict:
+    """A reminder's or notice's outbox row. Minimum necessary: date, time, clinician, in person
+    or telehealth; no diagnosis or service. Links are ones that still work at the appointment."""
     practice = practice or Practice.current()
     client = appointment.client
     zone = client_zone(appointment, practice)
@@ -187,7 +226,7 @@ def queue_appointment_email(appointment: Appointment, kind: str, *, now: datetim
         issued = issue_link(client, "reminder", code_key=code_key, now=now)
         link, portal_url = issued.link, external_url("signin.link_open", token=issued.token)
     local_start, local_end = to_local(appointment.starts_at, zone), to_local(appointment.ends_at, zone)
-    return queue_email(
+    return compose_email(
         practice=practice,
         to=client.email,
         subject=SUBJECTS[kind].format(when=describe_when(appointment.starts_at, zone)),

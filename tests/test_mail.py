@@ -5,12 +5,14 @@ import socket
 import ssl
 import subprocess
 import threading
+from email import message_from_bytes, policy
 
 import pytest
 from aiosmtpd.controller import Controller
+from flask_mail import Message
 
 from practice.clients import add_client
-from practice.mail import SCRUBBED, backoff, claim_due_mail, queue_email
+from practice.mail import SCRUBBED, _as_message, backoff, claim_due_mail, queue_email
 from practice.models import Email
 from practice.sign_in import send_link
 from tests.conftest import Inbox, ask_for_link, deliver, free_port, mailed_link
@@ -76,6 +78,37 @@ def test_smtp_down_keeps_mail_queued_and_retries_with_backoff(make_app, smtp_ser
 def test_backoff_grows_and_is_capped():
     assert [backoff(n).total_seconds() for n in (1, 2, 3)] == [30, 60, 120]
     assert backoff(20).total_seconds() == 3600
+
+
+@pytest.mark.parametrize("subject, sender", [
+    ("Reminder: your appointment on Tue 1 Dec at 3:00 PM", "portal@portal.test"),
+    ("Welcome to Zoë's Counselling & Psychotherapy client portal (sent Tue 1 Dec at 3:00 PM)",
+     "Zoë's Counselling and Psychotherapy Practice of Greater Manchester <portal@portal.test>"),
+    ("A subject with a word too long to fold: " + "x" * 80, "portal@portal.test"),
+])
+def test_sent_mail_says_what_flask_mail_would_have_said(app, subject, sender):
+    # The mail job writes messages with compat32 rather than Flask-Mail's policy.SMTP (for
+    # speed): a mail client must read the very same headers, parts and attachment.
+    app.config["MAIL_DEFAULT_SENDER"] = sender
+    queue_note(app, "alex@example.com", subject=subject)
+    with app.app_context():
+        ours = _as_message(Email.get())
+        ours.date = 1_700_000_000
+        theirs = Message(subject=ours.subject, recipients=ours.recipients, body=ours.body, html=ours.html,
+                         reply_to=ours.reply_to, sender=ours.sender, date=ours.date)
+        theirs.msgId = ours.msgId
+        theirs.attach("appointment.ics", "text/calendar; charset=utf-8", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")
+        ours.attach("appointment.ics", "text/calendar; charset=utf-8", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")
+        read = [message_from_bytes(m.as_bytes(), policy=policy.default) for m in (ours, theirs)]
+        raw = ours.as_bytes()
+    assert b"\n" not in raw.replace(b"\r\n", b"") and max(map(len, raw.split(b"\r\n"))) <= 998
+    for header in ("Subject", "From", "To", "Reply-To", "Message-ID", "Date", "MIME-Version"):
+        assert read[0][header] == read[1][header]
+    assert read[0]["Subject"] == subject
+    assert message_from_bytes(raw)["Message-ID"] == ours.msgId  # as written, unfolded
+    parts = [[(p.get_content_type(), p.get_filename(), p.get_content()) for p in m.walk() if not p.is_multipart()]
+             for m in read]
+    assert parts[0] == parts[1] and [p[0] for p in parts[0]] == ["text/plain", "text/html", "text/calendar"]
 
 
 def test_one_refused_recipient_does_not_stop_the_batch(app, smtp_server):

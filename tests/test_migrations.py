@@ -7,7 +7,7 @@ repository's own instance/portico.db from then had these tables, without these c
 import os
 import subprocess
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg2
@@ -17,8 +17,13 @@ from playhouse.migrate import SchemaMigrator, migrate
 
 from portal import create_app
 from practice import migrations
-from practice.models import (AuditEvent, Client, Clinician, Email, Link, Practice, SchemaVersion, Session,
-                             SignInRequest, create_schema, db, is_sqlite, open_database)
+from practice import jobs
+from practice.appointments import create_appointment
+from practice.clients import add_client
+from practice.clinicians import create_clinician
+from practice.clock import utcnow
+from practice.models import (AuditEvent, Client, Clinician, Email, Link, Practice, Reminder, SchemaVersion,
+                             Session, SignInRequest, create_schema, db, is_sqlite, open_database)
 from tests.conftest import continue_with, mailed_link
 
 REPO = Path(__file__).resolve().parent.parent
@@ -151,7 +156,7 @@ def test_init_db_upgrades_an_early_version_1_database_keeping_its_data(
 
     assert schema_of(database_url) == fresh_schema
     app = make_app(PORTAL_CREATE_SCHEMA=False)  # what init-db left, untouched by the app's own start
-    assert versions(database_url) == [1, 2]
+    assert versions(database_url) == [1, 2, 3]
     with app.app_context(), db.connection_context():
         practice = Practice.current()
         assert (practice.name, practice.timezone, practice.contact_email) == (
@@ -176,31 +181,32 @@ def test_processes_starting_together_upgrade_once_and_a_restart_changes_nothing(
     run_init_db(database_url, database_url)  # two at once: one upgrades, the other waits, then finds it done
     upgraded = schema_of(database_url)
     assert upgraded == fresh_schema
-    assert versions(database_url) == [1, 2]
+    assert versions(database_url) == [1, 2, 3]
 
     make_app()  # a start runs the upgrade again: nothing to do
 
     _close()
     assert schema_of(database_url) == upgraded
-    assert versions(database_url) == [1, 2]
+    assert versions(database_url) == [1, 2, 3]
 
 
 def _broken_step(migrator):
     migrations.add_columns(migrator, "client", half_done=CharField(null=True))
-    raise RuntimeError("step 3 failed half-way")
+    raise RuntimeError("the last step failed half-way")
 
 
 def test_a_failing_step_rolls_the_whole_upgrade_back(database_url, make_app, monkeypatch):
     build_early_version_1(database_url)
     early = schema_of(database_url)
-    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, migrations.Step(3, "broken", _broken_step)])
-    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 3)
+    broken = migrations.Step(migrations.SCHEMA_VERSION + 1, "broken", _broken_step)
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, broken])
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", broken.version)
 
     with pytest.raises(RuntimeError, match="half-way"):
         make_app()  # the app's start runs the same upgrade as init-db
 
     _close()
-    assert schema_of(database_url) == early  # step 2's columns too: one transaction
+    assert schema_of(database_url) == early  # the earlier steps' columns too: one transaction
     assert versions(database_url) == [1]
     with db.connection_context():
         assert Client.select(Client.name).where(Client.email == "alex@example.com").scalar() == "Alex Morgan"
@@ -215,3 +221,38 @@ def test_a_new_database_records_the_current_version_and_a_newer_one_is_refused(d
         SchemaVersion.create(version=migrations.SCHEMA_VERSION + 1, applied_at=THEN)
         with pytest.raises(migrations.SchemaError, match="newer than this Portico"):
             create_schema()
+
+
+def build_version_2(make_app) -> None:
+    """A database as the last version-2 Portico left it: reminders without a claim lease,
+    one of them pending for an appointment two days out."""
+    app = make_app()
+    with app.app_context(), db.connection_context():
+        dana = create_clinician("dana@example.com", "Dana Hale", "a long password 1234", is_admin=True)
+        Practice.update(reminder_offsets="24").execute()
+        start = utcnow().replace(second=0, microsecond=0) + timedelta(days=2)
+        create_appointment(clinician=dana, client=add_client("alex@example.com", "Alex Morgan"),
+                           starts_at=start, ends_at=start + timedelta(minutes=50), kind="telehealth")
+        migrate(SchemaMigrator.from_database(db.obj).drop_column("reminder", "claimed_until"))
+        SchemaVersion.delete().execute()
+        SchemaVersion.create(version=2, applied_at=THEN)
+    _close()
+
+
+def test_init_db_upgrades_a_version_2_database_with_a_reminder_lease_keeping_its_reminders(
+        database_url, fresh_schema, make_app, smtp_server):
+    build_version_2(make_app)
+    assert "claimed_until" not in schema_of(database_url)["reminder"][0]
+
+    run_init_db(database_url)
+
+    assert schema_of(database_url) == fresh_schema
+    assert versions(database_url) == [2, 3]
+    app = make_app(PORTAL_CREATE_SCHEMA=False)
+    with app.app_context(), db.connection_context():
+        (reminder,) = Reminder.select()
+        assert (reminder.status, reminder.claimed_until) == ("pending", None)
+        Reminder.update(due_at=utcnow() - timedelta(minutes=1)).execute()
+    # The upgraded database claims and sends its reminder.
+    assert jobs.reminder_tick(app) == 1 and jobs.mail_tick(app) == 1
+    assert [m["Subject"].split(":")[0] for m in smtp_server.messages] == ["Reminder"]

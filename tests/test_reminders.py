@@ -10,7 +10,7 @@ from practice import jobs
 from practice.appointments import cancel_appointment, create_appointment, move_appointment
 from practice.clients import add_client
 from practice.models import Email, Practice, Reminder
-from practice.reminders import out_of_quiet_hours
+from practice.reminders import LEASE, claim_due_reminders, out_of_quiet_hours, queue_claimed_reminders
 from practice.settings import update_settings
 from tests.conftest import START, text_part
 
@@ -258,3 +258,54 @@ def test_a_new_end_before_the_day_is_sent_so_calendars_stay_right(app, dana, sam
     practice_week.tick()
     assert practice_week.subjects() == ["Moved: your appointment is now on Sat 7 Mar at 9:00 AM"]
     assert Reminder.select().where(Reminder.status == "pending").count() == 2
+
+
+# ---- claiming: a lease on each claimed reminder --------------------------------------------
+
+def due_reminders(app, dana, count):
+    """`count` appointments five days out, each with its 24 h reminder due now."""
+    with app.app_context():
+        Practice.update(reminder_offsets="24").execute()
+        people = [add_client(f"client{n}@example.com", f"Client {n}") for n in range(count)]
+    for n, person in enumerate(people):
+        book(app, dana, person, START + timedelta(days=5, hours=n))
+    with app.app_context():
+        Reminder.update(due_at=START - timedelta(minutes=1)).execute()
+
+
+def test_two_claimers_get_disjoint_reminders(app, dana, traveller):
+    due_reminders(app, dana, 5)
+    with app.app_context():
+        first = claim_due_reminders(START, batch=3)
+        second = claim_due_reminders(START, batch=10)
+        third = claim_due_reminders(START, batch=10)
+    assert len(first) == 3 and len(second) == 2 and third == []
+    assert not set(first) & set(second)
+
+
+def test_a_claim_whose_lease_expired_is_claimed_again(app, dana, smtp_server, traveller):
+    due_reminders(app, dana, 2)
+    with app.app_context():
+        claimed = claim_due_reminders(START)  # ...and the worker dies before queueing them
+        assert len(claimed) == 2 and claim_due_reminders(START) == []
+    assert jobs.reminder_tick(app) == 0  # held by the lease
+    traveller.shift(LEASE.total_seconds() + 1)
+    assert jobs.reminder_tick(app) == 2
+    jobs.mail_tick(app)
+    assert len(smtp_server.messages) == 2
+    assert {r.status for r in Reminder.select()} == {"queued"}
+
+
+def test_a_reminder_held_by_two_claims_is_sent_once(app, dana, smtp_server, traveller):
+    due_reminders(app, dana, 3)
+    with app.app_context():
+        slow = claim_due_reminders(START)  # a worker stalls past its lease...
+    traveller.shift(LEASE.total_seconds() + 1)
+    assert jobs.reminder_tick(app) == 3  # ...another takes the reminders over and queues them
+    with app.app_context():
+        assert queue_claimed_reminders(slow, START, code_key=b"k") == 0  # the stalled one resumes
+    jobs.reminder_tick(app)
+    jobs.mail_tick(app)
+    assert len(smtp_server.messages) == 3
+    assert len({m["Message-ID"] for m in smtp_server.messages}) == 3
+    assert Email.select().count() == 3
