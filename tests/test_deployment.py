@@ -12,14 +12,11 @@ SMTP server (aiosmtpd), rate limits on Redis when it is there. Through them:
 """
 import os
 import re
-import signal
-import subprocess
 import sys
 import time
 import uuid
 from contextlib import ExitStack
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import requests
@@ -28,21 +25,13 @@ from practice.appointments import create_appointment, move_appointment
 from practice.clock import utcnow
 from practice.models import Appointment, Email, Practice, Reminder, db
 from practice.telehealth import telehealth_token
+from tests._processes import PID_IN_MESSAGE_ID, WorkerProcess, close_test_connections
 from tests.conftest import CSRF_INPUT, free_port, text_part
 from tests.test_concurrent_redemption import running_server
 from tests.test_shared_rate_limits import redis_reachable
 
-REPO = Path(__file__).resolve().parent.parent
 SECRET_KEY = "test-secret-key"  # the make_app fixture's: the test computes join links with it
-PID_IN_MESSAGE_ID = re.compile(r"^<\d+\.(\d+)\.")  # email.utils.make_msgid: <time.pid.random...@domain>
 SIGN_IN_LINK = re.compile(r"http://portal\.test/s/([A-Za-z0-9_\-]+)")
-
-
-def _close_test_connections():
-    if hasattr(db.obj, "close_all"):
-        db.obj.close_all()
-    elif not db.is_closed():
-        db.close()
 
 
 def deployment_env(database_url: str, smtp_port: int) -> dict:
@@ -56,32 +45,6 @@ def deployment_env(database_url: str, smtp_port: int) -> dict:
         env.update(RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379/0",
                    RATELIMIT_KEY_PREFIX=f"portico-test-{uuid.uuid4().hex[:12]}")
     return env
-
-
-class WorkerProcess:
-    """`python portal.py worker`, stopped with SIGTERM as a service manager would."""
-
-    def __init__(self, env: dict, log_path: Path):
-        self.log_path = log_path
-        with open(log_path, "wb") as log:
-            self.process = subprocess.Popen([sys.executable, "portal.py", "worker"], cwd=REPO, env=env,
-                                            stdout=log, stderr=subprocess.STDOUT)
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def check_alive(self) -> None:
-        if self.process.poll() is not None:
-            raise AssertionError(f"worker exited with {self.process.returncode}:\n{self.log()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
 
 
 def wait_for(inbox, worker, matches, what: str, seconds: float = 30):
@@ -109,7 +72,7 @@ def test_two_web_processes_and_a_worker_on_postgres(app, database_url, dana, ale
         # One reminder an hour ahead, and no quiet hours: a reminder booked for an hour and a
         # few seconds from now falls due within seconds, whatever the time of day here.
         Practice.update(reminder_offsets="1", quiet_hours_start="00:00", quiet_hours_end="00:00").execute()
-    _close_test_connections()
+    close_test_connections()
     env = deployment_env(database_url, smtp_server.port)
     ports = [free_port(), free_port()]
     logs = [tmp_path / f"web-{n}.log" for n in range(2)]
@@ -145,7 +108,7 @@ def test_two_web_processes_and_a_worker_on_postgres(app, database_url, dana, ale
             later = create_appointment(clinician=dana, client=alex, starts_at=start,
                                        ends_at=start + timedelta(minutes=50))
             (reminder,) = Reminder.select().where(Reminder.appointment == later)
-        _close_test_connections()
+        close_test_connections()
 
         # ---- the telehealth window, across the two processes
         with app.app_context():
@@ -153,7 +116,7 @@ def test_two_web_processes_and_a_worker_on_postgres(app, database_url, dana, ale
             session = create_appointment(clinician=dana, client=alex, starts_at=now - timedelta(minutes=10),
                                          ends_at=now + timedelta(minutes=40))
             join = f"/t/{telehealth_token(session, SECRET_KEY)}"
-        _close_test_connections()
+        close_test_connections()
         first = requests.Session()
         page = first.get(f"{one}{join}", timeout=30)
         assert page.status_code == 200 and 'data-state="open"' in page.text and ">Join</button>" in page.text
@@ -164,7 +127,7 @@ def test_two_web_processes_and_a_worker_on_postgres(app, database_url, dana, ale
         with app.app_context():
             move_appointment(Appointment.get_by_id(session.id), starts_at=now - timedelta(hours=3),
                              ends_at=now - timedelta(hours=2))  # the window closed 90 minutes ago
-        _close_test_connections()
+        close_test_connections()
         latecomer = requests.Session()
         page = latecomer.get(f"{other}{join}", timeout=30)
         assert page.status_code == 200 and 'data-state="closed"' in page.text and ">Join</button>" not in page.text
@@ -186,7 +149,7 @@ def test_two_web_processes_and_a_worker_on_postgres(app, database_url, dana, ale
         sent = Email.get(Email.message_id == reminder_mail["Message-ID"])
         assert reminder.status == "queued" and sent.queued_at >= reminder.due_at  # not before it was due
         assert (sent.status, sent.transport) == ("sent", "smtp")
-    _close_test_connections()
+    close_test_connections()
     for message in (sign_in_mail, reminder_mail):  # written and sent by the worker, not a web process
         assert int(PID_IN_MESSAGE_ID.match(message["Message-ID"]).group(1)) == worker_pid
     web_logs = [log.read_text(encoding="utf-8", errors="replace") for log in logs]

@@ -11,13 +11,9 @@ results; the workers run on the real clock, and the test's waits are bounded wai
 """
 import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -25,20 +21,11 @@ from practice import mail
 from practice.appointments import create_appointment
 from practice.clients import add_client
 from practice.clock import utcnow
-from practice.models import Email, Practice, Reminder, db
+from practice.models import Email, Practice, Reminder
+from tests._processes import PID_IN_MESSAGE_ID, WorkerProcess, close_test_connections
 
-REPO = Path(__file__).resolve().parent.parent
 SECRET_KEY = "worker-test-secret-key"
 UID = re.compile(r"^UID:appointment-(\d+)@portal\.test\r?$", re.M)
-PID_IN_MESSAGE_ID = re.compile(r"^<\d+\.(\d+)\.")  # email.utils.make_msgid: <time.pid.random...@domain>
-
-
-def _close_test_connections():
-    """The workers own the database now: the test process lets go of it."""
-    if hasattr(db.obj, "close_all"):
-        db.obj.close_all()
-    elif not db.is_closed():
-        db.close()
 
 
 def book_appointments(app, clinician, count: int, *, clients: int = 50) -> list[int]:
@@ -55,7 +42,7 @@ def book_appointments(app, clinician, count: int, *, clients: int = 50) -> list[
                                           ends_at=start + timedelta(minutes=50), kind="telehealth").id)
         assert Reminder.select().where(Reminder.status == "pending").count() == count
         assert Email.select().count() == 0  # booked ahead of the reminder: no confirmation mail
-    _close_test_connections()
+    close_test_connections()
     return ids
 
 
@@ -63,7 +50,7 @@ def make_reminders_due(app) -> None:
     """Every pending reminder due a minute ago, as if its time had just passed."""
     with app.app_context():
         Reminder.update(due_at=utcnow() - timedelta(minutes=1)).where(Reminder.status == "pending").execute()
-    _close_test_connections()
+    close_test_connections()
 
 
 def worker_env(database_url: str, smtp_port: int, **extra) -> dict:
@@ -79,49 +66,6 @@ def worker_env(database_url: str, smtp_port: int, **extra) -> dict:
         **extra,
     )
     return env
-
-
-class Worker:
-    """`python portal.py worker` in its own process, its output in a log file."""
-
-    def __init__(self, env: dict, log_path: Path):
-        self.log_path = log_path
-        with open(log_path, "wb") as log:
-            self.process = subprocess.Popen([sys.executable, "portal.py", "worker"], cwd=REPO, env=env,
-                                            stdout=log, stderr=subprocess.STDOUT)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def wait_ready(self, seconds: float = 60) -> None:
-        """Bounded wait until the worker says its scheduler is running."""
-        deadline = time.monotonic() + seconds
-        while "Portico worker running" not in self.log():
-            self.check_alive()
-            assert time.monotonic() < deadline, f"worker not running after {seconds:.0f}s:\n{self.log()}"
-            time.sleep(0.1)
-
-    def check_alive(self) -> None:
-        if self.process.poll() is not None:
-            raise AssertionError(f"worker exited with {self.process.returncode}:\n{self.log()}")
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        """SIGTERM, as a service manager stops it; the tick in progress finishes first."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
 
 
 def wait_for_mail(inbox, count: int, workers, *, seconds: float, poll: float = 0.05) -> float:
@@ -154,7 +98,7 @@ def test_two_workers_send_each_of_500_due_reminders_exactly_once(app, database_u
     # A reminder tick queues at most 200 (reminders.BATCH): ticking every 2 s rather than 30 s
     # lets the workers get through 500 in seconds; each tick is the same as in production.
     env = worker_env(database_url, smtp_server.port, PORTAL_REMINDER_TICK_SECONDS="2")
-    workers = [Worker(env, tmp_path / f"worker-{n}.log") for n in range(2)]
+    workers = [WorkerProcess(env, tmp_path / f"worker-{n}.log") for n in range(2)]
     try:
         for worker in workers:
             worker.wait_ready()
@@ -180,11 +124,13 @@ def test_two_workers_send_each_of_500_due_reminders_exactly_once(app, database_u
     assert {(e.status, e.attempts, e.transport) for e in emails} == {("sent", 1, "smtp")}
     assert {e.message_id for e in emails} == set(message_ids)
 
-    # Both workers did some of the work: the reminder tick that queued a mail left its pid
+    # Both workers did some of the work, and not by luck: a claim leases the reminders it
+    # takes, so each worker's first tick (2 s apart at most) takes a batch of its own, 200 of
+    # the 500. The reminder tick that queued a mail left its pid
     # in the mail's Message-ID.
     queued_by = Counter(int(PID_IN_MESSAGE_ID.match(m).group(1)) for m in message_ids)
     assert set(queued_by) == {w.pid for w in workers}, queued_by
-    _close_test_connections()
+    close_test_connections()
     print(f"\n500 reminders by two workers in {took:.1f}s; queued per worker: {sorted(queued_by.values())}")
 
 
@@ -197,7 +143,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(app, database_url, dana, smtp_s
     # A short lease, so that what the dead worker had claimed is sent again within seconds.
     env = worker_env(database_url, smtp_server.port, MAIL_LEASE_SECONDS="3")
 
-    first = Worker(env, tmp_path / "worker-killed.log")
+    first = WorkerProcess(env, tmp_path / "worker-killed.log")
     try:
         # Mid-batch: the mail job sends BATCH (20) messages per claim, so 50 is inside one.
         wait_for_mail(smtp_server, 50, [first], seconds=60, poll=0.002)
@@ -207,9 +153,9 @@ def test_a_worker_killed_mid_batch_loses_nothing(app, database_url, dana, smtp_s
     assert arrived_before_restart < KILLED_BATCH, "the worker finished before it could be killed"
     in_flight = {e.message_id for e in Email.select().where(Email.status == "sending")}
     unsent_reminders = Reminder.select().where(Reminder.status == "pending").count()
-    _close_test_connections()
+    close_test_connections()
 
-    second = Worker(env, tmp_path / "worker-restarted.log")
+    second = WorkerProcess(env, tmp_path / "worker-restarted.log")
     try:
         # Until every reminder's mail is marked sent (so it reached the server): what the dead
         # worker had in flight is sent again only once its lease is over.
@@ -218,7 +164,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(app, database_url, dana, smtp_s
             second.check_alive()
             assert time.monotonic() < deadline, (
                 f"{len(smtp_server.messages)} mails after restart\n{second.log()[-3000:]}")
-            _close_test_connections()
+            close_test_connections()
             time.sleep(0.1)
     finally:
         second.stop()
@@ -239,7 +185,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(app, database_url, dana, smtp_s
     emails = list(Email.select())
     assert len(emails) == KILLED_BATCH and {e.status for e in emails} == {"sent"}
     assert {e.message_id for e in emails} == set(counts)
-    _close_test_connections()
+    close_test_connections()
     print(f"\n{database_url.split(':')[0]}: killed after {arrived_before_restart} mails "
           f"({len(in_flight)} in flight, {unsent_reminders} reminders not yet queued); "
           f"{len(duplicates)} re-sent after restart")
