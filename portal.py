@@ -328,10 +328,10 @@ def start_scheduler(app, *, paused: bool = False) -> BackgroundScheduler:
         return scheduler
     scheduler = BackgroundScheduler(timezone="UTC")
     scheduler.add_job(jobs.safe_reminder_tick, "interval", seconds=app.config["PORTAL_REMINDER_TICK_SECONDS"],
-                      args=[app], id="reminders", max_instances=1, coalesce=True,
+                      args=[app], id="reminders", name="reminder tick", max_instances=1, coalesce=True,
                       next_run_time=datetime.now(timezone.utc))
     scheduler.add_job(jobs.safe_mail_tick, "interval", seconds=app.config["PORTAL_MAIL_TICK_SECONDS"],
-                      args=[app], id="mail", max_instances=1, coalesce=True,
+                      args=[app], id="mail", name="mail tick", max_instances=1, coalesce=True,
                       next_run_time=datetime.now(timezone.utc))
     scheduler.start(paused=paused)
     return scheduler
@@ -346,6 +346,8 @@ def stop_scheduler() -> None:
 
 def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Two lines per tick, every 5 s, would bury what matters; a failing tick still logs an error.
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
     install_log_redaction()
 
 
