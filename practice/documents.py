@@ -18,7 +18,7 @@ from .document_fields import (ACKNOWLEDGE_FIELDS, AnswersInvalid, clean_fields, 
 from .links import issue_link
 from .mail import describe_duration, external_url, queue_email
 from .models import (Client, Clinician, DocumentShare, DocumentTemplate, DocumentVersion, Link, Practice, Session,
-                     is_sqlite, write_transaction)
+                     write_transaction)
 
 KINDS = {"form": "Form to fill in", "acknowledge": "Read and acknowledge"}
 # A draft posted by a browser whose session has just timed out is still kept (see draft_keeper).
@@ -160,7 +160,7 @@ def share_documents(client: Client, template_ids: list, *, by: Clinician, code_k
         # finds its share open and sends that again instead of making another. (Locking first
         # also keeps the two from deadlocking when issue_link locks the row below. SQLite's
         # IMMEDIATE transaction already lets one writer in at a time.)
-        _lock_client(client)
+        client.lock()
         shares = []
         for template in templates:
             share = _outstanding(client, template) or DocumentShare.create(
@@ -170,11 +170,6 @@ def share_documents(client: Client, template_ids: list, *, by: Clinician, code_k
         audit.record("documents_shared", client=client, clinician=by, link=link, at=now,
                      detail=", ".join(s.version.title for s in shares))
     return shares
-
-
-def _lock_client(client: Client) -> None:
-    if not is_sqlite():
-        Client.select(Client.id).where(Client.id == client.id).for_update().execute()
 
 
 def _outstanding(client: Client, template: DocumentTemplate) -> DocumentShare | None:

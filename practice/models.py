@@ -172,6 +172,13 @@ class Client(BaseModel):
         query = cls.select()
         return query if clinician.is_admin else query.where(cls.clinician == clinician)
 
+    def lock(self) -> None:
+        """Inside a write transaction: whoever else locks this client (issuing a link, sharing
+        documents) waits until this transaction ends, so each sees the other's rows.
+        SQLite's IMMEDIATE transaction already lets one writer in at a time."""
+        if not is_sqlite():
+            Client.select(Client.id).where(Client.id == self.id).for_update().execute()
+
     # flask-login reads these; a Client is what a client session signs in.
     is_authenticated = True
     is_active = True
