@@ -33,6 +33,7 @@ REFUSALS = {
     "replaced": "replaced by a newer link",
     "expired": "expired",
     "killed": "switched off after too many wrong codes",
+    "email_changed": "switched off by a new email address",
     "not_recognised": "not recognised",
 }
 

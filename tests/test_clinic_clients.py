@@ -206,8 +206,10 @@ def test_a_new_address_switches_off_links_sent_to_the_old_one(app, client, dana,
     signed_in_as(client, dana)
     client.post(f"/clinic/clients/{sam.id}/edit", data=dict(NEW, email="sam.rivera@example.com",
                                                            csrf_token=clinic_csrf(client)))
-    assert continue_with(app.test_client(), token).status_code in (404, 410)
-    assert link_row(client_page(client, sam), 1)[0] == "email_changed"
+    assert continue_with(app.test_client(), token).status_code == 410
+    page = client_page(client, sam)
+    assert link_row(page, 1)[0] == "email_changed"
+    assert "Link 1 refused: switched off by a new email address" in activity(page)
 
 
 # ---- archive -----------------------------------------------------------------------------
