@@ -7,14 +7,17 @@ import secrets
 import sys
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from functools import wraps
 from pathlib import Path
 
 import click
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask, abort, g, render_template, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_login import LoginManager
+from flask_login import LoginManager, current_user
+from flask_login.utils import _user_context_processor
 from flask_mail import Mail
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from htmx_flask import Htmx
@@ -32,6 +35,8 @@ csrf = CSRFProtect()
 htmx = Htmx()
 scheduler = None  # started by `serve` or `worker` only, never at import or in create_app
 RATE_LIMITS = "_portico_rate_limits"
+# flask-limiter settings that limit requests beyond the views that declare limits.
+APP_WIDE_LIMITS = ("RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION", "RATELIMIT_META", "RATELIMIT_IN_MEMORY_FALLBACK")
 
 
 def rate_limit(config_name: str, **options):
@@ -47,18 +52,69 @@ def rate_limit(config_name: str, **options):
     return declare
 
 
+class _ViewLimiter(Limiter):
+    """Portico declares its limits on views only. flask-limiter also runs a pass before every
+    request for default and application-wide limits; with none configured it finds nothing
+    to check, yet cost a GET of the sign-in page more than its database read. Skip that pass
+    then; the views' own limits are checked as before."""
+
+    def __init__(self, *, app_wide: bool, **options):
+        super().__init__(**options)
+        self.app_wide = app_wide
+
+    def _check_request_limit(self, callable_name=None, in_middleware=True):
+        if in_middleware and not self.app_wide:
+            return None
+        return super()._check_request_limit(callable_name, in_middleware)
+
+
 def _apply_rate_limits(app: Flask) -> None:
-    app_limiter = Limiter(key_func=get_remote_address, default_limits=[])
+    app_limiter = _ViewLimiter(app_wide=any(app.config.get(name) for name in APP_WIDE_LIMITS),
+                               key_func=get_remote_address, default_limits=[])
     app_limiter.init_app(app)
     if not app_limiter.enabled:  # RATELIMIT_ENABLED=False
         return
     # The limits hold their Limiter weakly; the app must keep it alive.
     app.extensions["portico_limiter"] = app_limiter
     for endpoint, view in list(app.view_functions.items()):
+        declared = getattr(view, RATE_LIMITS, ())
+        if not declared:
+            continue
         limited = view
-        for config_name, options in getattr(view, RATE_LIMITS, ()):
+        for config_name, options in declared:
             limited = app_limiter.limit(lambda name=config_name: app.config[name], **options)(limited)
-        app.view_functions[endpoint] = limited
+        methods = _limited_methods(declared)
+        app.view_functions[endpoint] = limited if methods is None else _limit_only(methods, view, limited)
+
+
+def _limited_methods(declared) -> frozenset | None:
+    """The methods some declared limit covers, or None when one covers every method."""
+    methods = set()
+    for _, options in declared:
+        if not options.get("methods"):
+            return None
+        methods.update(method.upper() for method in options["methods"])
+    return frozenset(methods)
+
+
+def _limit_only(methods: frozenset, view, limited):
+    """A GET of a page whose limits are for its POST skips flask-limiter altogether."""
+    @wraps(view)  # the same qualified name: flask-limiter finds its limits by it
+    def dispatch(*args, **kwargs):
+        return (limited if request.method in methods else view)(*args, **kwargs)
+    return dispatch
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session (it holds only the CSRF token), with its signer built
+    once per key rather than twice per request."""
+
+    def get_signing_serializer(self, app):
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        cached = app.extensions.get("portico_session_signer")
+        if cached is None or cached[0] != keys:
+            cached = app.extensions["portico_session_signer"] = (keys, super().get_signing_serializer(app))
+        return cached[1]
 
 
 TOKEN_PATH_PREFIXES = ("/s/", "/t/", "/feed/")  # sign-in, telehealth join, calendar feed
@@ -73,11 +129,18 @@ class RedactTokens(logging.Filter):
         return TOKEN_IN_PATH.sub(r"\1…", value) if isinstance(value, str) else value
 
     def filter(self, record):
-        record.msg = self._redact(record.msg)
-        if isinstance(record.args, Mapping):  # gunicorn's access log passes a dict of fields
-            record.args = {key: self._redact(value) for key, value in record.args.items()}
-        elif isinstance(record.args, tuple):
-            record.args = tuple(self._redact(value) for value in record.args)
+        # Format once and redact the line: gunicorn's access log passes every header and
+        # environ value as arguments, and redacting each one cost more than the line itself.
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: redact its parts, and let logging report it
+            record.msg = self._redact(record.msg)
+            if isinstance(record.args, Mapping):
+                record.args = {key: self._redact(value) for key, value in record.args.items()}
+            elif isinstance(record.args, tuple):
+                record.args = tuple(self._redact(value) for value in record.args)
+            return True
+        record.msg, record.args = self._redact(message), None
         return True
 
 
@@ -117,7 +180,7 @@ class RowId(IntegerConverter):
 def _refuse_nul_characters():
     """No field, query argument or path of ours ever holds a NUL, and PostgreSQL cannot store
     one: refuse the request before any view sees it."""
-    texts = [request.user_agent.string]
+    texts = [request.headers.get("User-Agent", "")]
     texts += [value for value in (request.view_args or {}).values() if isinstance(value, str)]
     for given in (request.args, request.form):
         for name, values in given.lists():  # every value of a repeated name, not just the first
@@ -218,8 +281,13 @@ def create_app(test_config: dict | None = None) -> Flask:
         with db.connection_context():
             create_schema()
 
+    app.session_interface = _SessionInterface()
     login_manager.init_app(app)
     login_manager.session_protection = None  # the server-side session row is the protection
+    # flask-login's context processor loads the user for every template rendered, whether
+    # it shows them or not; the proxy gives templates the same `current_user`, loaded lazily.
+    app.template_context_processors[None].remove(_user_context_processor)
+    app.context_processor(lambda: {"current_user": current_user})
     mail.init_app(app)
     csrf.init_app(app)
     htmx.init_app(app)

@@ -8,8 +8,12 @@ keep_sqlite_open  one SQLite connection per worker thread, kept for its life, in
                   connect (+4 pragmas) and close (+ WAL checkpoint, -wal/-shm deleted and
                   recreated when it was the last connection) around every request
 cache_practice    Practice.current() read once per request (it is read up to 3 times)
-practice_ttl      Practice.current() read at most once every 5 s per worker process
+practice_ttl      Practice.current() read at most once every 5 s per worker process (a measure
+                  only: it would serve a changed setting, e.g. a shorter link lifetime, late)
 no_limiter        rate limiting off (RATELIMIT_ENABLED=False), to see what it costs
+
+keep_sqlite_open and cache_practice are in the app now (portal.py's request hooks and the
+request memo in practice/models.py); they stay here to compare against older figures.
 """
 import os
 

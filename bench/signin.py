@@ -574,7 +574,7 @@ def main(argv=None) -> int:
                   f"{time.perf_counter() - started:.1f}s", flush=True)
             if args.profile:
                 args.profile.mkdir(parents=True, exist_ok=True)
-                for old in args.profile.glob("*.prof"):
+                for old in [*args.profile.glob("*.prof"), *args.profile.glob("sample.*.json")]:  # not last run's
                     old.unlink()
                 run_portal(args, db_path, seeded, tmp)
                 print_profiles(args.profile, args.profile_top)

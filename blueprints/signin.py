@@ -29,6 +29,12 @@ ENDED_REASONS = {
 }
 
 
+# The dead-link page's "Send me a new link" form (link_dead.html).
+NEW_LINK_FORM = "new-link-form"
+NEW_LINK_FORM_CONTEXT = dict(form_id=NEW_LINK_FORM, hx_target="#dead-link", button="Send me a new link")
+CODE_FORM_FRAGMENTS = {"code-form": "_sign_in_sent.html"}
+
+
 def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
@@ -67,27 +73,41 @@ def sign_in_page():
     practice = Practice.current()
     form = SignInForm()
     if request.method == "GET":
-        if current_user_is_client():
+        has_session_cookie = cookie_name() in request.cookies  # a first visit has no session to look up
+        if has_session_cookie and current_user_is_client():
             return redirect_to(url_for("portal.home"))
-        ended = ended_session()
+        ended = ended_session() if has_session_cookie else None
         notice = ENDED_REASONS.get(ended.end_reason) if ended else None
         if ended is not None and ended.client_id and not form.email.data:
             form.email.data = ended.client.email
         response = make_response(render_template("sign_in.html", form=form, practice=practice, notice=notice))
         return forget_cookie(response) if ended is not None else response
     if not form.validate_on_submit():
-        return _answer("sign_in.html", "_sign_in_form.html", 422, form=form, practice=practice)
+        if wants_fragment(NEW_LINK_FORM):
+            return _new_link_form_again(form, practice)
+        return _answer("sign_in.html", {"sign-in-form": "_sign_in_form.html"}, 422, form=form, practice=practice)
     request_sign_in_link(form.email.data, ip=request.remote_addr)
     wake_mail_job()  # the client is waiting: send within seconds, not at the next tick
-    code_form = CodeForm(email=form.email.data.strip().lower(), formdata=None)
-    return _answer("sign_in_sent.html", "_sign_in_sent.html", 200, practice=practice,
-                   email=form.email.data.strip(), code_form=code_form, lifetime=_lifetime(practice))
+    # From the dead-link page the answer replaces its heading too, not only the form.
+    return _answer("sign_in_sent.html", {"sign-in-form": "_sign_in_sent.html", NEW_LINK_FORM: "_check_your_email.html"},
+                   200, practice=practice, email=form.email.data.strip(), code_form=None,
+                   code_email=form.email.data.strip().lower(), lifetime=_lifetime(practice))
 
 
-def _answer(page: str, fragment: str, status: int, **context):
-    """The fragment when the sign-in form itself asked via htmx, else the whole page."""
-    template = fragment if wants_fragment("sign-in-form") or wants_fragment("code-form") else page
+def _answer(page: str, fragments: dict[str, str], status: int, **context):
+    """The fragment for the form (by id) that asked via htmx, else the whole page."""
+    template = next((fragment for trigger, fragment in fragments.items() if wants_fragment(trigger)), page)
     return vary(make_response(render_template(template, **context), status))
+
+
+def _new_link_form_again(form, practice):
+    """The dead-link page's form targets its whole block; an invalid address re-renders the
+    form alone, in place, and the page's heading and reason stay."""
+    response = _answer("sign_in.html", {NEW_LINK_FORM: "_sign_in_form.html"}, 422, form=form, practice=practice,
+                       **NEW_LINK_FORM_CONTEXT)
+    response.headers["HX-Retarget"] = f"#{NEW_LINK_FORM}"
+    response.headers["HX-Reswap"] = "outerHTML"
+    return response
 
 
 @bp.post("/sign-in/code")
@@ -97,7 +117,7 @@ def code_enter():
     form = CodeForm()
     context = dict(practice=practice, email=form.email.data or "", code_form=form, lifetime=_lifetime(practice))
     if not form.validate_on_submit():
-        return _answer("sign_in_sent.html", "_sign_in_sent.html", 422, **context)
+        return _answer("sign_in_sent.html", CODE_FORM_FRAGMENTS, 422, **context)
     try:
         link = redeem_code(form.email.data, form.code.data, code_key=_code_key(), ip=request.remote_addr)
     except CodeRejected as rejected:
@@ -108,26 +128,28 @@ def code_enter():
         else:
             form.code.errors.append("That code is not right, or it is no longer valid. "
                                     "Check the newest email from us and try again.")
-        return _answer("sign_in_sent.html", "_sign_in_sent.html", 422, **context)
+        return _answer("sign_in_sent.html", CODE_FORM_FRAGMENTS, 422, **context)
     return sign_in(redirect_to(link.target), client=link.client)
 
 
 @bp.route("/s/<token>", methods=["GET", "HEAD", "POST"])
 @rate_limit("SIGN_IN_IP_LIMIT", methods=["POST"])
 def link_open(token):
-    practice = Practice.current()
-    form = ContinueForm()
     try:
         if request.method == "POST":
-            if not form.validate_on_submit():
+            # CSRFProtect has checked this POST's token before the view (g.csrf_valid); the form,
+            # which would skip its own check then, is only built where that did not happen:
+            # building it signs a fresh token, for a page this answer never shows.
+            if not (g.get("csrf_valid") or ContinueForm().validate_on_submit()):
                 return render_template("error.html", title="This form has expired",
                                        message="Please open the link from your email again."), 400
-            link = redeem_link(token, ip=request.remote_addr)
-            return sign_in(redirect_to(link.target), client=link.client)
+            # The session starts in the transaction that uses the link up.
+            return redeem_link(token, ip=request.remote_addr,
+                               then=lambda link: sign_in(redirect_to(link.target), client=link.client))
         open_link(token, method=request.method, ip=request.remote_addr, agent=request.user_agent.string)
     except LinkRejected as rejected:
-        return _dead_link(rejected, practice)
-    return render_template("link_continue.html", practice=practice, form=form, token=token)
+        return _dead_link(rejected, Practice.current())
+    return render_template("link_continue.html", practice=Practice.current(), form=ContinueForm(), token=token)
 
 
 def _dead_link(rejected: LinkRejected, practice):
@@ -140,11 +162,12 @@ def _dead_link(rejected: LinkRejected, practice):
             "replaced": link.replaced_by.issued_at if link.replaced_by else link.revoked_at,
             "expired": link.issued_at,
             "killed": link.revoked_at,
+            "email_changed": link.revoked_at,
         }.get(rejected.reason)
     form = SignInForm(email=rejected.email, formdata=None)
     status = 404 if rejected.reason == "not_recognised" else 410
     return render_template(
-        "link_dead.html", practice=practice, reason=rejected.reason, form=form,
+        "link_dead.html", practice=practice, reason=rejected.reason, form=form, new_link_form=NEW_LINK_FORM_CONTEXT,
         when=format_local(when, zone), expires=format_local(link.expires_at, zone) if link else "",
         lifetime=describe_duration(link.expires_at - link.issued_at) if link else "",
     ), status

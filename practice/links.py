@@ -4,11 +4,14 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Callable, TypeVar
 
 from . import audit
 from .clock import utcnow
-from .models import Client, Link, Practice, is_sqlite, write_transaction
+from .models import Client, Link, Practice, write_transaction
+from .prepared import Prepared, slot
 
+T = TypeVar("T")
 MAX_CODE_ATTEMPTS = 5
 SAFE_TARGET_PREFIXES = ("/portal",)
 
@@ -22,7 +25,8 @@ class IssuedLink:
 
 class LinkRejected(Exception):
     """A link that cannot sign anyone in, and why: used, replaced, expired, killed,
-    not_recognised. `link` is None when the token matches nothing."""
+    email_changed (the practice changed the client's address), not_recognised. `link` is
+    None when the token matches nothing."""
 
     def __init__(self, reason: str, link: Link | None = None):
         super().__init__(reason)
@@ -31,8 +35,11 @@ class LinkRejected(Exception):
 
     @property
     def email(self) -> str:
-        """The address for the "Send me a new link" form: only for a recognised link."""
-        return self.link.client.email if self.link is not None and self.reason != "not_recognised" else ""
+        """The address for the "Send me a new link" form: only for a recognised link, and
+        not after an address change (whoever holds the old address must not learn the new one)."""
+        if self.link is None or self.reason in ("not_recognised", "email_changed"):
+            return ""
+        return self.link.client.email
 
 
 class CodeRejected(Exception):
@@ -74,11 +81,9 @@ def issue_link(client: Client, reason: str, *, code_key: bytes, target: str = "/
     code = f"{secrets.randbelow(10**6):06d}"
     token_hash = hash_token(token)
     with write_transaction():
-        if not is_sqlite():
-            # Two links issued at once for one client: each must see the other's row when
-            # it revokes "every earlier" one, so the second waits for the first to commit.
-            # (SQLite's IMMEDIATE transaction already lets one writer in at a time.)
-            Client.select(Client.id).where(Client.id == client.id).for_update().execute()
+        # Two links issued at once for one client: each must see the other's row when it
+        # revokes "every earlier" one, so the second waits for the first to commit.
+        client.lock()
         link = Link.create(
             client=client,
             token_hash=token_hash,
@@ -98,11 +103,15 @@ def issue_link(client: Client, reason: str, *, code_key: bytes, target: str = "/
     return IssuedLink(link=link, token=token, code=code)
 
 
+_LINK_BY_TOKEN_HASH = Prepared(lambda: Link.select(Link, Client).join(Client).where(
+    Link.token_hash == slot("token_hash")).limit(1))
+
+
 def find_link(token: str) -> Link | None:
     if not token or len(token) > 200:
         return None
     token_hash = hash_token(token)
-    link = Link.select(Link, Client).join(Client).where(Link.token_hash == token_hash).get_or_none()
+    link = _LINK_BY_TOKEN_HASH.first(token_hash=token_hash)
     # The index finds the row; the comparison that decides is constant-time.
     if link is not None and hmac.compare_digest(link.token_hash, token_hash):
         return link
@@ -116,7 +125,8 @@ def why_dead(link: Link | None, now: datetime) -> str | None:
     if link.used_at is not None:
         return "used"
     if link.revoked_at is not None:
-        return {"replaced": "replaced", "too_many_codes": "killed"}.get(link.revoked_reason, "not_recognised")
+        return {"replaced": "replaced", "too_many_codes": "killed",
+                "email_changed": "email_changed"}.get(link.revoked_reason, "not_recognised")
     if link.expires_at <= now:
         return "expired"
     return None
@@ -141,14 +151,19 @@ def open_link(token: str, *, method: str, ip: str | None, agent: str | None,
     return link
 
 
-def redeem_link(token: str, *, ip: str | None = None, now: datetime | None = None) -> Link:
+def redeem_link(token: str, *, ip: str | None = None, now: datetime | None = None,
+                then: Callable[[Link], T] | None = None) -> Link | T:
     """Use the link up and return it, or raise LinkRejected. One conditional UPDATE decides,
-    so of any number of simultaneous presses exactly one wins."""
+    so of any number of simultaneous presses exactly one wins.
+
+    With `then`, returns then(link), run inside the transaction that uses the link up: the
+    session it starts commits with the redemption, or neither does (and one commit, not three)."""
     now = now or utcnow()
     link = find_link(token)
     if link is not None and link.client.archived_at is None:
-        if _consume(link, now, via="link", ip=ip):
-            return link
+        with write_transaction():
+            if _consume(link, now, via="link", ip=ip):
+                return then(link) if then is not None else link
         link = find_link(token)  # someone else won: read why it is dead now
     _reject(why_dead(link, now) or "used", link, ip, now)
 
@@ -166,8 +181,9 @@ def redeem_code(email: str, code: str, *, code_key: bytes, ip: str | None = None
     expected = link.code_hash
     given = _hash_code(code_key, link.token_hash, (code or "").strip())
     if hmac.compare_digest(expected, given):
-        if _consume(link, now, via="code", ip=ip):
-            return link
+        with write_transaction():
+            if _consume(link, now, via="code", ip=ip):
+                return link
         raise CodeRejected()
     return _count_wrong_code(link, ip, now)
 
@@ -187,17 +203,20 @@ def _count_wrong_code(link: Link, ip: str | None, now: datetime):
     raise CodeRejected(killed=killed)
 
 
+_USE_UP = Prepared(lambda: Link.update(used_at=slot("now"), used_by=slot("via")).where(
+    (Link.id == slot("id"))
+    & Link.used_at.is_null()
+    & Link.revoked_at.is_null()
+    & (Link.expires_at > slot("now"))
+))
+
+
 def _consume(link: Link, now: datetime, *, via: str, ip: str | None) -> bool:
-    with write_transaction():
-        won = Link.update(used_at=now, used_by=via).where(
-            (Link.id == link.id)
-            & Link.used_at.is_null()
-            & Link.revoked_at.is_null()
-            & (Link.expires_at > now)
-        ).execute() == 1
-        if won:
-            link.used_at, link.used_by = now, via
-            audit.record("link_redeemed", client=link.client, link=link, detail=f"by {via}", ip=ip, at=now)
+    """In the caller's write transaction: True for the one caller that uses the link up."""
+    won = _USE_UP.rows_affected(id=link.id, now=now, via=via) == 1
+    if won:
+        link.used_at, link.used_by = now, via
+        audit.record("link_redeemed", client=link.client, link=link, detail=f"by {via}", ip=ip, at=now)
     return won
 
 

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from . import audit
 from .clock import utcnow
 from .models import Client, Practice, Session
+from .prepared import Prepared, slot
 
 # Writing last_seen_at on every request would turn each page view into a write;
 # fifteen seconds' precision is plenty for a 15-minute idle limit.
@@ -29,15 +30,21 @@ def _hash(raw_id: str) -> str:
     return hashlib.sha256(raw_id.encode()).hexdigest()
 
 
+_NEW_SESSION = Prepared(lambda: Session.insert(
+    id_hash=slot("id_hash"), client=slot("client_id"), clinician=slot("clinician_id"), created_at=slot("created_at"),
+    last_seen_at=slot("last_seen_at"), ip=slot("ip"), user_agent=slot("user_agent")))
+
+
 def start_session(*, client: Client | None = None, clinician=None, ip=None, user_agent=None,
                   now: datetime | None = None) -> tuple[str, Session]:
     """A fresh session and the raw id for the cookie (a new id at every sign-in)."""
     now = now or utcnow()
     raw_id = secrets.token_urlsafe(32)
-    session = Session.create(
-        id_hash=_hash(raw_id), client=client, clinician=clinician, created_at=now,
-        last_seen_at=now, ip=ip, user_agent=(user_agent or "")[:255],
-    )
+    fields = dict(id_hash=_hash(raw_id), created_at=now, last_seen_at=now, ip=ip, user_agent=(user_agent or "")[:255])
+    new_id = _NEW_SESSION.insert(client_id=client.id if client else None,
+                                 clinician_id=clinician.id if clinician else None, **fields)
+    session = Session(id=new_id, client=client, clinician=clinician, **fields)
+    session._dirty.clear()  # as Session.create leaves it: nothing unsaved
     audit.record("signed_in", client=client, ip=ip, at=now, detail="client" if client else "clinician")
     return raw_id, session
 

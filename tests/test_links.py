@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from practice.clients import add_client, archive_client
+from practice.clients import add_client, archive_client, update_client
 from practice.links import MAX_CODE_ATTEMPTS, issue_link
 from practice.models import AuditEvent, Link, Practice, Session
 from tests.conftest import (CSRF_INPUT, ask_for_link, code_from, continue_with, csrf_token, deliver,
@@ -68,6 +68,16 @@ def test_continue_signs_in_and_lands_on_the_portal(app, client, alex, smtp_serve
     assert Link.get().used_at is not None and Link.get().used_by == "link"
 
 
+@pytest.mark.parametrize("form", [{}, {"csrf_token": "not-the-token"}])
+def test_continue_without_the_forms_csrf_token_does_not_use_the_link(app, client, alex, smtp_server, form):
+    token = mailed_link(app, client, smtp_server)
+    client.get(f"/s/{token}")  # the CSRF cookie, as a browser would have it
+    response = client.post(f"/s/{token}", data=form)
+    assert response.status_code == 400 and "This form has expired" in response.get_data(as_text=True)
+    assert Link.get().used_at is None and Session.select().count() == 0
+    assert continue_with(client, token).status_code == 303
+
+
 def test_link_works_once(app, client, alex, smtp_server, traveller):
     token = mailed_link(app, client, smtp_server)
     continue_with(client, token)
@@ -117,6 +127,65 @@ def test_dead_link_page_fills_in_the_email_and_sends_a_new_link_in_one_click(app
     assert "a sign-in link is on its way" in response.get_data(as_text=True)
     deliver(app)
     assert len(smtp_server.to("alex@example.com")) == 2
+
+
+def test_link_switched_off_by_an_address_change_says_so_without_showing_the_new_address(
+        app, client, alex, smtp_server, traveller):
+    token = mailed_link(app, client, smtp_server)
+    traveller.shift(3600)
+    update_client(alex, email="alex.new@example.com", name=alex.name)
+    response = client.get(f"/s/{token}")
+    assert response.status_code == 410
+    page = response.get_data(as_text=True)
+    assert "This link no longer works" in page and "recognise" not in page
+    assert ("The practice changed your email address on Mon 2 Mar 2026, 10:00 AM UTC, so links sent to the "
+            "old address no longer work. Ask for a new link below with your new address") in page
+    assert 'data-reason="email_changed"' in page
+    # Whoever holds the old address must not learn the new one from the prefilled form.
+    assert "alex.new@example.com" not in page and 'value=""' in page and "Send me a new link" in page
+
+
+def test_new_link_from_the_dead_link_page_replaces_its_heading_too(app, client, alex, smtp_server):
+    token = mailed_link(app, client, smtp_server)
+    continue_with(client, token)
+    visitor = app.test_client()
+    page = visitor.get(f"/s/{token}").get_data(as_text=True)
+    # The form swaps the whole block that holds the heading and the reason, not only itself.
+    block = page[page.index('<div id="dead-link">'):]
+    assert block.index("<h1>This link no longer works</h1>") < block.index('id="new-link-form"')
+    assert 'hx-target="#dead-link" hx-swap="outerHTML"' in block
+    answer = visitor.post("/sign-in", data={"email": "alex@example.com", "csrf_token": CSRF_INPUT.search(page).group(1)},
+                          headers={"HX-Request": "true", "HX-Trigger": "new-link-form"})
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and "HX-Trigger" in answer.headers["Vary"]
+    assert body.lstrip().startswith('<div id="check-your-email">') and "<html" not in body
+    assert "<h1>Check your email</h1>" in body and "a sign-in link is on its way" in body
+    assert "no longer works" not in body
+
+
+def test_new_link_form_on_the_dead_link_page_works_without_javascript(app, client, alex, smtp_server):
+    token = mailed_link(app, client, smtp_server)
+    continue_with(client, token)
+    visitor = app.test_client()
+    page = visitor.get(f"/s/{token}").get_data(as_text=True)
+    assert 'method="post" action="/sign-in"' in page
+    answer = visitor.post("/sign-in", data={"email": "alex@example.com", "csrf_token": CSRF_INPUT.search(page).group(1)})
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and "<html" in body and "<h1>Check your email</h1>" in body
+
+
+def test_invalid_address_on_the_dead_link_page_rerenders_only_its_form(app, client, alex, smtp_server):
+    token = mailed_link(app, client, smtp_server)
+    continue_with(client, token)
+    visitor = app.test_client()
+    page = visitor.get(f"/s/{token}").get_data(as_text=True)
+    answer = visitor.post("/sign-in", data={"email": "nope", "csrf_token": CSRF_INPUT.search(page).group(1)},
+                          headers={"HX-Request": "true", "HX-Trigger": "new-link-form"})
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 422
+    assert (answer.headers["HX-Retarget"], answer.headers["HX-Reswap"]) == ("#new-link-form", "outerHTML")
+    assert body.lstrip().startswith('<form id="new-link-form"') and "does not look like an email" in body
+    assert "Send me a new link" in body
 
 
 def test_link_pages_keep_the_token_private(app, client, alex, smtp_server):
