@@ -119,9 +119,8 @@ SETTINGS_LISTENERS.append(on_settings_change)
 
 
 def lease() -> timedelta:
-    """How long a claim holds: the outbox's lease (MAIL_LEASE_SECONDS) unless set apart."""
-    config = current_app.config
-    seconds = config.get("REMINDER_LEASE_SECONDS") or config.get("MAIL_LEASE_SECONDS")
+    """How long a claim holds: MAIL_LEASE_SECONDS, one lease for both jobs' claims."""
+    seconds = current_app.config.get("MAIL_LEASE_SECONDS")
     return timedelta(seconds=seconds) if seconds else LEASE
 
 
