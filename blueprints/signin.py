@@ -110,6 +110,11 @@ def _new_link_form_again(form, practice):
     return response
 
 
+def _signed_in_at_target(link):
+    """Run inside the transaction that uses the link up: its session commits with it."""
+    return sign_in(redirect_to(link.target), client=link.client)
+
+
 @bp.post("/sign-in/code")
 @rate_limit("CODE_IP_LIMIT")
 def code_enter():
@@ -119,7 +124,8 @@ def code_enter():
     if not form.validate_on_submit():
         return _answer("sign_in_sent.html", CODE_FORM_FRAGMENTS, 422, **context)
     try:
-        link = redeem_code(form.email.data, form.code.data, code_key=_code_key(), ip=request.remote_addr)
+        return redeem_code(form.email.data, form.code.data, code_key=_code_key(), ip=request.remote_addr,
+                           then=_signed_in_at_target)
     except CodeRejected as rejected:
         if rejected.killed:
             form.code.errors.append("Too many wrong codes: that link and its code no longer work. "
@@ -129,7 +135,6 @@ def code_enter():
             form.code.errors.append("That code is not right, or it is no longer valid. "
                                     "Check the newest email from us and try again.")
         return _answer("sign_in_sent.html", CODE_FORM_FRAGMENTS, 422, **context)
-    return sign_in(redirect_to(link.target), client=link.client)
 
 
 @bp.route("/s/<token>", methods=["GET", "HEAD", "POST"])
@@ -143,9 +148,7 @@ def link_open(token):
             if not (g.get("csrf_valid") or ContinueForm().validate_on_submit()):
                 return render_template("error.html", title="This form has expired",
                                        message="Please open the link from your email again."), 400
-            # The session starts in the transaction that uses the link up.
-            return redeem_link(token, ip=request.remote_addr,
-                               then=lambda link: sign_in(redirect_to(link.target), client=link.client))
+            return redeem_link(token, ip=request.remote_addr, then=_signed_in_at_target)
         open_link(token, method=request.method, ip=request.remote_addr, agent=request.user_agent.string)
     except LinkRejected as rejected:
         return _dead_link(rejected, Practice.current())

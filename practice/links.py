@@ -169,8 +169,9 @@ def redeem_link(token: str, *, ip: str | None = None, now: datetime | None = Non
 
 
 def redeem_code(email: str, code: str, *, code_key: bytes, ip: str | None = None,
-                now: datetime | None = None) -> Link:
-    """Sign in with the six-digit code from the newest live link sent to this address."""
+                now: datetime | None = None, then: Callable[[Link], T] | None = None) -> Link | T:
+    """Sign in with the six-digit code from the newest live link sent to this address.
+    `then` as for redeem_link: run in the transaction that uses the link up."""
     now = now or utcnow()
     client = Client.by_email(email)
     link = None
@@ -183,7 +184,7 @@ def redeem_code(email: str, code: str, *, code_key: bytes, ip: str | None = None
     if hmac.compare_digest(expected, given):
         with write_transaction():
             if _consume(link, now, via="code", ip=ip):
-                return link
+                return then(link) if then is not None else link
         raise CodeRejected()
     return _count_wrong_code(link, ip, now)
 

@@ -4,7 +4,9 @@ import hashlib
 import re
 
 import pytest
+from peewee import OperationalError
 
+import blueprints._auth
 from practice.clients import add_client, archive_client, update_client
 from practice.links import MAX_CODE_ATTEMPTS, issue_link
 from practice.models import AuditEvent, Link, Practice, Session
@@ -205,6 +207,31 @@ def test_code_signs_in_and_uses_the_link(app, client, alex, smtp_server):
     assert (response.status_code, response.headers["Location"]) == (303, "/portal")
     assert Link.get().used_by == "code"
     assert "Hello, Alex Morgan" in client.get("/portal").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("way", ["link", "code"])
+def test_a_sign_in_whose_session_could_not_start_leaves_the_link_unused(app, client, alex, smtp_server,
+                                                                       monkeypatch, way):
+    """The session starts in the transaction that uses the link up: neither without the other,
+    so the client can simply try again."""
+    token = mailed_link(app, client, smtp_server)
+    code = code_from(smtp_server.messages[-1])
+
+    def press():
+        if way == "link":
+            return continue_with(client, token)
+        return client.post("/sign-in/code", data={"email": "alex@example.com", "code": code,
+                                                  "csrf_token": csrf_token(client)})
+
+    def database_gone(**_):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(blueprints._auth, "start_session", database_gone)
+    assert press().status_code == 503
+    assert Link.get().used_at is None and Session.select().count() == 0
+    monkeypatch.undo()
+    assert press().status_code == 303
+    assert Link.get().used_by == way and Session.select().count() == 1
 
 
 def test_code_and_link_are_one_link_using_one_uses_the_other(app, client, alex, smtp_server):
