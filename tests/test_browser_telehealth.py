@@ -86,7 +86,9 @@ def test_clinician_and_client_see_each_other_and_get_back_in_and_the_window_clos
     expect(clinician.get_by_role("heading", level=1)).to_have_text("Video session with Alex Morgan")
     clinician.get_by_role("button", name="Join", exact=True).click()
     expect(clinician.locator("#room-status")).to_have_text("Waiting for Alex Morgan to join…")
-    clinician.wait_for_function('document.getElementById("local-video").videoWidth > 0')  # own preview
+    # Own preview. A function, not an expression: Playwright re-evaluates an expression with
+    # eval() while it waits, which our Content-Security-Policy (rightly) refuses.
+    clinician.wait_for_function('() => document.getElementById("local-video").videoWidth > 0')
 
     # The client opens the link from the email and joins: each sees the other.
     client = open_browser(chromium, script_errors)
