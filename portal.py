@@ -26,6 +26,7 @@ from werkzeug.routing import IntegerConverter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from practice import jobs, reminders  # noqa: F401  (reminders follow appointment changes)
+from practice.wakeup import MailListener, announce_mail
 from practice.models import (Practice, create_schema, db, end_request_memo, is_sqlite,
                              open_database, start_request_memo)
 
@@ -384,9 +385,12 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def wake_mail_job() -> None:
-    """Run the mail job now rather than at its next tick: a client is waiting for a link."""
+    """Run the mail job now rather than at its next tick: a client is waiting for a link.
+    The job of this process when it runs the scheduler; else a worker's, through PostgreSQL."""
     if scheduler is not None and scheduler.running:
         scheduler.modify_job("mail", next_run_time=datetime.now(timezone.utc))
+    else:
+        announce_mail()
 
 
 def start_scheduler(app, *, paused: bool = False) -> BackgroundScheduler:
@@ -481,6 +485,8 @@ def worker():
     app = create_app()
     start_scheduler(app)
     stop = threading.Event()
+    if not is_sqlite():  # web processes wake this worker's mail job when a client waits for a link
+        MailListener(wake_mail_job, stop=stop).start()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     click.echo("Portico worker running; Ctrl-C to stop.")

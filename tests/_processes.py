@@ -39,10 +39,14 @@ class WorkerProcess:
 
     def wait_ready(self, seconds: float = 60) -> None:
         """Bounded wait until the worker says its scheduler is running."""
+        self.wait_for_log("Portico worker running", seconds)
+
+    def wait_for_log(self, text: str, seconds: float = 60, *, times: int = 1) -> None:
+        """Bounded wait until the worker's output holds `text` (`times` times)."""
         deadline = time.monotonic() + seconds
-        while "Portico worker running" not in self.log():
+        while self.log().count(text) < times:
             self.check_alive()
-            assert time.monotonic() < deadline, f"worker not running after {seconds:.0f}s:\n{self.log()}"
+            assert time.monotonic() < deadline, f"no {text!r} from the worker in {seconds:.0f}s:\n{self.log()}"
             time.sleep(0.1)
 
     def check_alive(self) -> None:

@@ -22,11 +22,12 @@ import pytest
 import requests
 
 from practice.appointments import create_appointment, move_appointment
+from practice.clients import add_client
 from practice.clock import utcnow
 from practice.models import Appointment, Email, Practice, Reminder, db
 from practice.telehealth import telehealth_token
 from tests._processes import PID_IN_MESSAGE_ID, WorkerProcess, close_test_connections
-from tests.conftest import CSRF_INPUT, free_port, text_part
+from tests.conftest import CSRF_INPUT, ask_for_link, free_port, text_part
 from tests.test_concurrent_redemption import running_server
 from tests.test_shared_rate_limits import redis_reachable
 
@@ -171,3 +172,41 @@ def test_the_workers_tick_intervals_come_from_the_environment(make_app, monkeypa
     finally:
         portal.stop_scheduler()
     assert intervals == {"mail": 0.5, "reminders": 2.0}
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_sign_in_request_wakes_a_separate_worker_at_once(app, database_url, alex, smtp_server, tmp_path):
+    """The web process says NOTIFY; the worker, which LISTENs, sends at once rather than at
+    its next mail tick, here five minutes away."""
+    with app.app_context():
+        add_client("sam@example.com", "Sam Rivera")
+    close_test_connections()
+    env = dict(deployment_env(database_url, smtp_server.port), PORTAL_MAIL_TICK_SECONDS="300")
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    try:
+        worker.wait_for_log("listening for mail wake-ups")
+        browser = app.test_client()
+        # The first request may meet the worker's first tick, which runs at its start...
+        assert ask_for_link(browser, "alex@example.com").status_code == 200
+        first_mail = wait_for(smtp_server, worker, lambda m: m["To"] == "alex@example.com", "first sign-in email")
+        # ...after which only a wake-up sends mail before five minutes have passed.
+        asked = time.monotonic()
+        assert ask_for_link(browser, "sam@example.com").status_code == 200
+        wait_for(smtp_server, worker, lambda m: m["To"] == "sam@example.com", "woken sign-in email", seconds=20)
+        print(f"\nsign-in email from a separate worker {time.monotonic() - asked:.2f}s after the request")
+
+        # The listening connection dies (a database restart, say): the worker listens again.
+        with app.app_context():
+            ended = db.execute_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+                                   "current_database() AND query = 'LISTEN portico_mail'").fetchall()
+        close_test_connections()
+        assert ended == [(True,)]
+        worker.wait_for_log("listening for mail wake-ups", 30, times=2)
+        assert "mail wake-ups paused" in worker.log()
+        assert ask_for_link(browser, "alex@example.com").status_code == 200
+        wait_for(smtp_server, worker, lambda m: m["To"] == "alex@example.com" and m is not first_mail,
+                 "sign-in email after the listener reconnected", seconds=20)
+    finally:
+        worker.stop()
+        close_test_connections()
+
