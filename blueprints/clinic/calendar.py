@@ -118,17 +118,13 @@ def appointment_extend(appointment_id: int):
     form = ExtendForm()
     if not form.validate_on_submit():
         return _card_answer(appointment, form.view.data, problem="Extend by 15 or 30 minutes.")
-    try:
-        extend_appointment(appointment, form.minutes.data, by=signed_in_clinician(),
-                           allow_overlap=form.save_anyway.data)
-    except OverlapWarning as warning:
-        return _card_answer(appointment, form.view.data, confirm={
-            "message": f"+{form.minutes.data} min would overlap", "overlaps": warning.appointments,
-            "label": "Extend anyway", "endpoint": "clinic.appointment_extend",
-            "values": {"minutes": form.minutes.data}})
-    except AppointmentError as error:
-        return _card_answer(appointment, form.view.data, problem=str(error))
-    return _card_answer(appointment, form.view.data)
+    return _change_on_card(
+        appointment, form.view.data,
+        lambda: extend_appointment(appointment, form.minutes.data, by=signed_in_clinician(),
+                                   allow_overlap=form.save_anyway.data),
+        overlap={"message": f"+{form.minutes.data} min would overlap", "label": "Extend anyway",
+                 "endpoint": "clinic.appointment_extend", "values": {"minutes": form.minutes.data}},
+        blame_field=False)
 
 
 @bp.post("/appointments/<int:appointment_id>/end")
@@ -141,18 +137,29 @@ def appointment_end(appointment_id: int):
     if not form.validate_on_submit():
         return _card_answer(appointment, form.view.data, problem=form.end_time.errors[0] if form.end_time.errors
                             else "Enter a time.", problem_field="end_time")
-    try:
+
+    def set_end():
         ends_at = end_at_local_time(appointment, parse_time(form.end_time.data), practice.timezone)
         move_appointment(appointment, starts_at=appointment.starts_at, ends_at=ends_at, by=signed_in_clinician(),
                          allow_overlap=form.save_anyway.data)
+
+    return _change_on_card(
+        appointment, form.view.data, set_end,
+        overlap={"message": f"Ending at {form.end_time.data} would overlap", "label": "Set end anyway",
+                 "endpoint": "clinic.appointment_end", "values": {"end_time": form.end_time.data}},
+        blame_field=True)
+
+
+def _change_on_card(appointment: Appointment, view: str, change, *, overlap: dict, blame_field: bool):
+    """Run a change made from the appointment's card and answer on the card: done, refused
+    (beside the field to blame, when `blame_field`), or an overlap to confirm."""
+    try:
+        change()
     except OverlapWarning as warning:
-        return _card_answer(appointment, form.view.data, confirm={
-            "message": f"Ending at {form.end_time.data} would overlap", "overlaps": warning.appointments,
-            "label": "Set end anyway", "endpoint": "clinic.appointment_end",
-            "values": {"end_time": form.end_time.data}})
+        return _card_answer(appointment, view, confirm={**overlap, "overlaps": warning.appointments})
     except AppointmentError as error:
-        return _card_answer(appointment, form.view.data, problem=str(error), problem_field=error.field)
-    return _card_answer(appointment, form.view.data)
+        return _card_answer(appointment, view, problem=str(error), problem_field=error.field if blame_field else None)
+    return _card_answer(appointment, view)
 
 
 def _card_answer(appointment: Appointment, view: str, problem=None, problem_field=None, confirm=None):
