@@ -37,6 +37,12 @@ class LeaveForm(FlaskForm):
     how = HiddenField()  # "page_closed" from the page's own goodbye; the Leave button sends none
 
 
+def seat_cookie(appointment_id: int, role: str) -> str:
+    """The cookie that says which browser holds the seat: a reload or the same link again
+    finds its place."""
+    return f"{current_app.config['PORTAL_SESSION_COOKIE']}_seat_{appointment_id}_{role}"
+
+
 @dataclass
 class Place:
     """Which appointment this request is about, as whom, and where its pages are."""
@@ -51,8 +57,7 @@ class Place:
 
     @property
     def cookie(self) -> str:
-        # Which browser holds the seat: a reload or the same link again finds its place.
-        return f"{current_app.config['PORTAL_SESSION_COOKIE']}_seat_{self.appointment.id}_{self.role}"
+        return seat_cookie(self.appointment.id, self.role)
 
     @property
     def seat_key(self) -> str | None:

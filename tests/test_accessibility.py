@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 from werkzeug.serving import make_server
 
+from blueprints.telehealth import seat_cookie
 from portal import create_app
 from practice import jobs
 from practice.appointments import cancel_appointment, create_appointment
@@ -326,7 +327,8 @@ def in_the_room(role: str):
             appointment, join = site.ids["room"], f"/t/{site.ids['join_room']}"
         else:
             appointment, join = site.ids["clinic_room"], f"/clinic/appointments/{site.ids['clinic_room']}/join"
-        seat = f"{site.app.config['PORTAL_SESSION_COOKIE']}_seat_{appointment}_{role}"
+        with site.app.app_context():
+            seat = seat_cookie(appointment, role)
         tab.context.add_cookies([{"name": seat, "value": f"a11y-{role}-browser", "url": site.base}])
         tab.goto(site.base + join)
         tab.get_by_role("button", name="Join", exact=True).click(timeout=15_000)
