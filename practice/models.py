@@ -95,7 +95,7 @@ def end_request_memo(token) -> None:
     _request_memo.reset(token)
 
 
-def _from_db(field, value):
+def value_from_db(field, value):
     """A column's value as its field gives it; SQLite's "YYYY-MM-DD HH:MM:SS" text parsed by
     fromisoformat, which is several times quicker than the strptime formats peewee tries."""
     if isinstance(value, str) and isinstance(field, DateTimeField):
@@ -147,7 +147,7 @@ class Practice(BaseModel):
         if row is None:
             practice = cls(id=1)
         else:
-            practice = cls(__no_default__=1, **{field.name: _from_db(field, value)
+            practice = cls(__no_default__=1, **{field.name: value_from_db(field, value)
                                                 for field, value in zip(cls._meta.sorted_fields, row)})
             practice._dirty.clear()  # as read, nothing unsaved
         if memo is not None:

@@ -7,11 +7,9 @@ values. Values are given as the database takes them: ids rather than model insta
 An INSERT must name every column it writes: a default computed when the SQL is built
 (`default=utcnow`) would otherwise be frozen into it.
 """
-from datetime import datetime
-
 from peewee import DateTimeField, ModelInsert, Value
 
-from .models import db, is_sqlite
+from .models import db, is_sqlite, value_from_db
 
 
 class _Slot:
@@ -54,19 +52,15 @@ class Prepared:
             return None
         if is_sqlite():  # SQLite hands back text; parse the timestamps the quick way first
             row = list(row)
-            for index in self._datetime_columns(query):
-                if isinstance(row[index], str):
-                    try:
-                        row[index] = datetime.fromisoformat(row[index])
-                    except ValueError:
-                        pass  # left to the field's own formats
+            for index, column in self._datetime_columns(query):
+                row[index] = value_from_db(column, row[index])
         for made in query._get_cursor_wrapper(_OneRow(cursor.description, tuple(row))):
             return made
         return None
 
     @staticmethod
-    def _datetime_columns(query) -> list[int]:
-        return [index for index, column in enumerate(query._returning) if isinstance(column, DateTimeField)]
+    def _datetime_columns(query) -> list[tuple[int, DateTimeField]]:
+        return [(index, column) for index, column in enumerate(query._returning) if isinstance(column, DateTimeField)]
 
     def rows_affected(self, **values) -> int:
         """Run an UPDATE or DELETE; how many rows it changed."""
