@@ -12,6 +12,7 @@ from datetime import timezone
 from icalendar import Calendar, Event, vText
 
 from .clock import utcnow
+from . import audit
 from .models import Appointment, Client, Practice
 
 
@@ -42,10 +43,15 @@ def client_for_feed(token: str, secret: bytes) -> Client | None:
     return client if hmac.compare_digest(_digest(secret, client), digest) else None
 
 
-def revoke_feed(client: Client) -> None:
-    """The old URL stops working at once; a new one is made when next asked for."""
+def revoke_feed(client: Client, *, by=None) -> bool:
+    """The old URL stops working at once; a new one is made when next asked for. False when
+    the client had no calendar address in use."""
+    if not client.feed_nonce:
+        return False
     Client.update(feed_nonce=None).where(Client.id == client.id).execute()
     client.feed_nonce = None
+    audit.record("feed_revoked", client=client, clinician=by)
+    return True
 
 
 def new_calendar(practice: Practice) -> Calendar:

@@ -63,6 +63,7 @@ EVENTS = {
     "client_archived": "Archived",
     "client_restored": "Restored from the archive",
     "signed_out_everywhere": "Signed out everywhere",
+    "feed_revoked": "Calendar address switched off",
     "appointment_created": "Appointment booked",
     "appointment_moved": "Appointment moved",
     "appointment_cancelled": "Appointment cancelled",

@@ -1,4 +1,5 @@
-"""The client's private calendar feed."""
+"""The client's private calendar feed: shown on the portal home, switched off by a clinician."""
+import re
 from datetime import timedelta
 
 import pytest
@@ -7,7 +8,11 @@ from icalendar import Calendar
 from practice.appointments import cancel_appointment, create_appointment
 from practice.feeds import feed_token, revoke_feed
 from practice.links import issue_link
-from tests.conftest import START
+from practice.models import AuditEvent
+from practice.telehealth import join_url
+from tests.conftest import START, clinic_csrf, clinic_sign_in, continue_with, mailed_link
+
+FEED_URL = re.compile(r'id="feed-url"[^>]* value="http://portal\.test(/feed/[^"]+\.ics)"')
 
 pytestmark = pytest.mark.usefixtures("traveller")
 SECRET = b"test-secret-key"
@@ -49,3 +54,52 @@ def test_feed_and_sign_in_tokens_do_not_cross(app, client, alex):
     link_token = issue_link(alex, "client_request", code_key=SECRET).token
     assert client.get(f"/feed/{link_token}.ics").status_code == 404
     assert client.get(f"/s/{feed_token(alex, SECRET)}").status_code == 404
+
+
+def feed_path_on_portal(client) -> str:
+    page = client.get("/portal").get_data(as_text=True)
+    match = FEED_URL.search(page)
+    assert match, "no calendar address on the portal home"
+    assert f'href="webcal://portal.test{match.group(1)}"' in page  # one tap subscribes a phone
+    return match.group(1)
+
+
+def test_the_portal_home_gives_the_client_their_private_calendar_address(app, client, alex, dana, smtp_server):
+    continue_with(client, mailed_link(app, client, smtp_server))
+    with app.app_context():
+        visit = create_appointment(clinician=dana, client=alex, kind="telehealth",
+                                   starts_at=START + timedelta(days=1), ends_at=START + timedelta(days=1, hours=1))
+    path = feed_path_on_portal(client)
+    assert feed_path_on_portal(client) == path  # the same address every time
+    (event,) = feed_of(app.test_client(), path[len("/feed/"):-len(".ics")]).walk("VEVENT")
+    assert str(event["uid"]) == f"appointment-{visit.id}@portal.test"
+    with app.app_context():
+        assert str(event["location"]) == join_url(visit)  # the video link, in the phone's calendar
+
+
+def test_a_clinician_switches_off_a_calendar_address_and_the_portal_shows_a_new_one(
+        app, client, alex, dana, smtp_server):
+    continue_with(client, mailed_link(app, client, smtp_server))
+    old = feed_path_on_portal(client)
+    clinic = app.test_client()
+    clinic_sign_in(clinic, dana.email)
+    assert "Switch off calendar address" in clinic.get(f"/clinic/clients/{alex.id}").get_data(as_text=True)
+    response = clinic.post(f"/clinic/clients/{alex.id}/feed/revoke", data={"csrf_token": clinic_csrf(clinic)},
+                           follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert "calendar address no longer works" in page and "No calendar address in use" in page
+    assert "Calendar address switched off" in page  # the client's recent activity
+    assert AuditEvent.get(AuditEvent.kind == "feed_revoked").clinician_id == dana.id
+    assert app.test_client().get(old).status_code == 404
+    new = feed_path_on_portal(client)
+    assert new != old and app.test_client().get(new).status_code == 200
+
+
+def test_switching_off_a_calendar_address_needs_the_form_token_and_the_clients_clinician(app, client, alex, kim):
+    token = feed_token(alex, SECRET)
+    clinic = app.test_client()
+    clinic_sign_in(clinic, kim.email)  # not an admin, and Alex is not Kim's client
+    assert clinic.post(f"/clinic/clients/{alex.id}/feed/revoke", data={}).status_code == 400
+    assert clinic.post(f"/clinic/clients/{alex.id}/feed/revoke",
+                       data={"csrf_token": clinic_csrf(clinic)}).status_code == 404
+    assert client.get(f"/feed/{token}.ics").status_code == 200

@@ -264,6 +264,7 @@ def _forms(s) -> dict:
         "telehealth-leave": ("anon", f"/t/{s['join_token']}/leave", leave, leave_fields),
         "clinician-join": ("admin", f"/clinic/appointments/{a.id}/join", {}, {}),
         "clinician-leave": ("admin", f"/clinic/appointments/{a.id}/leave", leave, leave_fields),
+        "client-feed-revoke": ("admin", f"/clinic/clients/{alex.id}/feed/revoke", {}, {}),
         "document-draft": ("client", f"/portal/documents/{intake.id}/draft", answers, answer_fields),
         "document-submit": ("client", f"/portal/documents/{intake.id}", answers, answer_fields),
         "document-acknowledge": ("client", f"/portal/documents/{consent.id}", acknowledged, acknowledge_fields),
@@ -285,7 +286,7 @@ FORM_NAMES = ["sign-in", "sign-in-code", "link-continue", "sign-out", "keep-aliv
               "appointment-cancel", "client-add", "client-add-as-clinician", "client-edit", "client-send-link",
               "client-invite", "client-sign-out-everywhere", "client-archive", "client-restore", "settings",
               "settings-as-clinician", "telehealth-join", "telehealth-leave", "clinician-join", "clinician-leave",
-              "document-draft", "document-submit", "document-acknowledge", "document-template-new",
+              "client-feed-revoke", "document-draft", "document-submit", "document-acknowledge", "document-template-new",
               "document-template-new-as-clinician", "document-template-edit", "document-share",
               "document-share-as-clinician", "document-resend", "document-unshare"]
 

@@ -1,9 +1,11 @@
 """What a clinician does for a client's access: sign out everywhere, send a sign-in link,
-invite to the portal, and the link history that explains why a link did not work."""
+invite to the portal, switch off their calendar address, and the link history that explains
+why a link did not work."""
 from flask import current_app, flash, make_response, render_template, url_for
 
 from portal import wake_mail_job
 from practice.clients import ClientError, invite_client, send_sign_in_link, sign_out_everywhere
+from practice.feeds import revoke_feed
 from practice.history import link_history, recent_events
 from practice.models import Practice
 
@@ -54,6 +56,17 @@ def client_invite(client_id):
         return _back_to(client)
     wake_mail_job()
     flash(f"The invitation is on its way to {client.email}.")
+    return _back_to(client)
+
+
+@bp.post("/clients/<int:client_id>/feed/revoke")
+@clinician_required
+def client_feed_revoke(client_id):
+    client = client_or_404(client_id)
+    if revoke_feed(client, by=signed_in_clinician()):
+        flash(f"{client.name}'s calendar address no longer works. Their portal home shows a new one.")
+    else:
+        flash(f"{client.name} had no calendar address in use.")
     return _back_to(client)
 
 
