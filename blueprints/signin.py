@@ -33,6 +33,7 @@ ENDED_REASONS = {
 NEW_LINK_FORM = "new-link-form"
 NEW_LINK_FORM_CONTEXT = dict(form_id=NEW_LINK_FORM, hx_target="#dead-link", button="Send me a new link")
 CODE_FORM_FRAGMENTS = {"code-form": "_sign_in_sent.html"}
+CODE_PAGE_FRAGMENTS = {"code-entry-form": "_sign_in_code_form.html"}
 
 
 def _strip(value):
@@ -52,6 +53,15 @@ class CodeForm(FlaskForm):
     code = StringField("Code from the email", validators=[
         DataRequired("Please enter the 6-digit code."),
         Regexp(r"^\s*\d{6}\s*$", message="The code is 6 digits, like 123456."),
+    ])
+
+
+class CodeEntryForm(CodeForm):
+    """The code typed on the page of its own (/sign-in/code), by someone who did not ask for
+    the link on this device: the address is typed too."""
+    email = EmailField("Email address", filters=[_strip], validators=[
+        DataRequired("Please enter the email address the code was sent to."),
+        Length(max=254, message="That email address is too long."),
     ])
 
 
@@ -115,14 +125,25 @@ def _signed_in_at_target(link):
     return sign_in(redirect_to(link.target), client=link.client)
 
 
+@bp.get("/sign-in/code")
+def code_page():
+    """Where a code from any of our emails signs in a device that did not ask for the link."""
+    return render_template("sign_in_code.html", practice=Practice.current(), form=CodeEntryForm())
+
+
 @bp.post("/sign-in/code")
 @rate_limit("CODE_IP_LIMIT")
 def code_enter():
     practice = Practice.current()
-    form = CodeForm()
-    context = dict(practice=practice, email=form.email.data or "", code_form=form, lifetime=_lifetime(practice))
+    if request.form.get("entry") == "page":  # from /sign-in/code: answers stay on that page
+        form = CodeEntryForm()
+        page, fragments, context = "sign_in_code.html", CODE_PAGE_FRAGMENTS, dict(practice=practice, form=form)
+    else:  # from "Check your email", right after asking for the link
+        form = CodeForm()
+        page, fragments = "sign_in_sent.html", CODE_FORM_FRAGMENTS
+        context = dict(practice=practice, email=form.email.data or "", code_form=form, lifetime=_lifetime(practice))
     if not form.validate_on_submit():
-        return _answer("sign_in_sent.html", CODE_FORM_FRAGMENTS, 422, **context)
+        return _answer(page, fragments, 422, **context)
     try:
         return redeem_code(form.email.data, form.code.data, code_key=_code_key(), ip=request.remote_addr,
                            then=_signed_in_at_target)
@@ -134,7 +155,7 @@ def code_enter():
         else:
             form.code.errors.append("That code is not right, or it is no longer valid. "
                                     "Check the newest email from us and try again.")
-        return _answer("sign_in_sent.html", CODE_FORM_FRAGMENTS, 422, **context)
+        return _answer(page, fragments, 422, **context)
 
 
 @bp.route("/s/<token>", methods=["GET", "HEAD", "POST"])

@@ -377,6 +377,7 @@ def client_form_invalid(tab, site):
 PAGES = {
     # The client's pages, and those of a sign-in link.
     "sign-in": ("anon", goto("/sign-in", "Sign in to Willow Street Therapy")),
+    "sign-in-code-page": ("anon", goto("/sign-in/code", "Sign in with a code")),
     "sign-in-invalid-email": ("anon", sign_in_invalid),
     "sign-in-sent": ("anon", sign_in_sent),
     "sign-in-wrong-code": ("anon", wrong_code),

@@ -11,8 +11,8 @@ import pytest
 from practice.clients import add_client
 from practice.documents import create_template, share_documents
 from practice.models import AuditEvent, DocumentShare, DocumentTemplate, DocumentVersion, Email, Link, Session, db
-from tests.conftest import (clinic_csrf, clinic_sign_in, continue_with, csrf_token, deliver, mailed_link, text_part,
-                            token_from)
+from tests.conftest import (clinic_csrf, clinic_sign_in, code_from, continue_with, csrf_token, deliver, mailed_link,
+                            text_part, token_from)
 
 pytestmark = pytest.mark.usefixtures("traveller")
 
@@ -84,6 +84,22 @@ def intake_shared(app, client, clinic, alex, smtp_server):
     deliver(app)
     continue_with(client, token_from(smtp_server.to("alex@example.com")[-1]))
     return share_of(alex, "Intake questionnaire")
+
+
+def test_the_code_in_a_document_email_signs_in_another_device_on_the_code_page(app, clinic, alex, smtp_server):
+    """The email says: on another device, go to /sign-in/code and type the address and the
+    code. Doing just that (not asking for a new link, which would replace this one) works."""
+    assert share_through_the_page(clinic, alex, "Intake questionnaire").status_code == 303
+    deliver(app)
+    message = smtp_server.to("alex@example.com")[-1]
+    assert "http://portal.test/sign-in/code" in text_part(message)
+    laptop = app.test_client()
+    page = laptop.get("/sign-in/code")
+    assert page.status_code == 200 and "Sign in with a code" in page.get_data(as_text=True)
+    response = laptop.post("/sign-in/code", data={"entry": "page", "email": "alex@example.com",
+                                                  "code": code_from(message), "csrf_token": csrf_token(laptop)})
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/portal/documents/{share_of(alex, 'Intake questionnaire').id}"
 
 
 def submit(browser, share, answers, **headers):

@@ -236,6 +236,9 @@ def _forms(s) -> dict:
         "sign-in": ("anon", "/sign-in", {"email": "alex@example.com"}, {"email": emails}),
         "sign-in-code": ("anon", "/sign-in/code", {"email": "alex@example.com", "code": "123456"},
                          {"email": emails, "code": st.from_regex(r"\s*[0-9]{6}\s*", fullmatch=True)}),
+        "sign-in-code-page": ("anon", "/sign-in/code", {"entry": "page", "email": "alex@example.com",
+                                                        "code": "123456"},
+                              {"email": emails, "code": st.from_regex(r"\s*[0-9]{6}\s*", fullmatch=True)}),
         "link-continue": ("anon", f"/s/{s['sign_in_token']}", {}, {}),
         "sign-out": ("client", "/sign-out", {}, {}),
         "keep-alive": ("client", "/session/keep-alive", {}, {}),
@@ -281,7 +284,7 @@ def _forms(s) -> dict:
     }
 
 
-FORM_NAMES = ["sign-in", "sign-in-code", "link-continue", "sign-out", "keep-alive", "clinic-sign-in",
+FORM_NAMES = ["sign-in", "sign-in-code", "sign-in-code-page", "link-continue", "sign-out", "keep-alive", "clinic-sign-in",
               "clinic-sign-out", "appointment-new", "appointment-edit", "appointment-extend", "appointment-end",
               "appointment-cancel", "client-add", "client-add-as-clinician", "client-edit", "client-send-link",
               "client-invite", "client-sign-out-everywhere", "client-archive", "client-restore", "settings",

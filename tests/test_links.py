@@ -234,6 +234,33 @@ def test_a_sign_in_whose_session_could_not_start_leaves_the_link_unused(app, cli
     assert Link.get().used_by == way and Session.select().count() == 1
 
 
+def test_the_code_page_says_what_is_wrong_beside_each_field_and_keeps_the_address(app, client, alex, smtp_server):
+    ask_for_link(client, "alex@example.com")
+    deliver(app)
+    laptop = app.test_client()
+    form = {"entry": "page", "csrf_token": csrf_token(laptop, "/sign-in/code")}
+    missing = laptop.post("/sign-in/code", data={**form, "email": "", "code": "12"})
+    page = missing.get_data(as_text=True)
+    assert missing.status_code == 422 and "Sign in with a code" in page
+    assert "Please enter the email address the code was sent to." in page and "The code is 6 digits" in page
+    wrong = laptop.post("/sign-in/code", data={**form, "email": "alex@example.com", "code": "000000"},
+                        headers={"HX-Request": "true", "HX-Trigger": "code-entry-form"})
+    fragment = wrong.get_data(as_text=True)
+    assert wrong.status_code == 422 and fragment.lstrip().startswith('<div id="code-entry">')  # swapped in place
+    assert 'value="alex@example.com"' in fragment and "That code is not right" in fragment
+    assert Link.get().used_at is None and Link.get().code_attempts == 1
+
+
+def test_every_sign_in_email_sends_another_device_to_the_code_page(app, client, alex, smtp_server):
+    ask_for_link(client, "alex@example.com")
+    deliver(app)
+    message = smtp_server.messages[-1]
+    for part in (text_part(message), message.get_body(preferencelist=("html",)).get_content()):
+        assert "http://portal.test/sign-in/code" in part and code_from(message) in part
+        assert "ask for a link with this address" not in part  # that would replace this very link
+    assert 'href="/sign-in/code"' in client.get("/sign-in").get_data(as_text=True)
+
+
 def test_code_and_link_are_one_link_using_one_uses_the_other(app, client, alex, smtp_server):
     token = mailed_link(app, client, smtp_server)
     code = code_from(smtp_server.messages[-1])
