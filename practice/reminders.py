@@ -168,7 +168,8 @@ def _queue_reminders(ids: list[int], now: datetime, code_key: bytes, practice: P
     outcomes = {"queued": [], "cancelled": [], "missed": []}
     for reminder in query:
         appointment = reminder.appointment
-        status = ("cancelled" if appointment.status == "cancelled"
+        # An archived client has left the portal: no reminder, link or join link reaches them.
+        status = ("cancelled" if appointment.status == "cancelled" or appointment.client.archived_at
                   else "missed" if now >= appointment.starts_at else "queued")
         outcomes[status].append(reminder)
     for status in ("cancelled", "missed"):

@@ -8,7 +8,7 @@ from icalendar import Calendar
 
 from practice import jobs
 from practice.appointments import cancel_appointment, create_appointment, move_appointment
-from practice.clients import add_client
+from practice.clients import add_client, archive_client
 from practice.models import Email, Practice, Reminder
 from practice.reminders import LEASE, claim_due_reminders, out_of_quiet_hours, queue_claimed_reminders
 from practice.settings import update_settings
@@ -117,6 +117,16 @@ def test_cancelled_appointment_gets_a_cancellation_and_no_more_reminders(app, da
     ics = ics_of(practice_week.arrivals[-1][1])
     assert ics.get("method") == "CANCEL"
     assert Reminder.select().where(Reminder.status == "cancelled").count() == 1
+
+
+def test_an_archived_client_gets_no_more_reminders(app, dana, sam, practice_week):
+    book(app, dana, sam, START + timedelta(days=5))
+    practice_week.run_until(START + timedelta(days=3))  # the 72 h reminder has gone out
+    with app.app_context():
+        archive_client(sam, by=dana)
+    practice_week.run_until(START + timedelta(days=6))
+    assert practice_week.subjects() == ["Reminder: your appointment on Sat 7 Mar at 9:00 AM"]
+    assert [r.status for r in Reminder.select().order_by(Reminder.due_at)] == ["queued", "cancelled"]
 
 
 def test_changed_offsets_apply_to_future_reminders(app, dana, sam, practice_week):
