@@ -174,18 +174,34 @@ def test_sign_in_link_only_in_a_reminder_it_outlives(app, dana, sam, practice_we
     assert "http://portal.test/s/" in bodies[2]
 
 
-def test_every_link_in_every_reminder_works_at_the_appointment_start(app, dana, sam, practice_week):
+@pytest.mark.parametrize("kind", ["in_person", "telehealth"])
+def test_every_link_in_every_reminder_works_at_the_appointment_start(app, dana, sam, practice_week, kind):
     with app.app_context():
         update_settings({"reminder_offsets": "72,24,2"})
     start = START + timedelta(days=5)
-    book(app, dana, sam, start, kind="in_person")
+    book(app, dana, sam, start, kind=kind)
     practice_week.run_until(start)
-    links = [url for _, m in practice_week.arrivals for url in URL.findall(text_part(m))]
-    assert len(links) >= 3
+    parts = [part for _, m in practice_week.arrivals
+             for part in (text_part(m), m.get_body(preferencelist=("html",)).get_content())]
+    links = {url for part in parts for url in URL.findall(part)}
+    joins = {url for url in links if "/t/" in url}
+    assert len(practice_week.arrivals) == 3 and links
+    assert bool(joins) == (kind == "telehealth")  # a video appointment's reminders carry its join link
     browser = app.test_client()
     for url in links:
         page = browser.get(url.replace("http://portal.test", ""))
         assert page.status_code == 200, url
+        if url in joins:  # at the start, the room is open to enter
+            assert 'data-state="open"' in page.get_data(as_text=True), url
+
+
+def test_reminders_reply_to_the_practice_contact_address(app, dana, sam, practice_week):
+    with app.app_context():
+        update_settings({"contact_email": "office@willow.example"})
+    start = START + timedelta(days=5)
+    book(app, dana, sam, start)
+    practice_week.run_until(start)
+    assert {m["Reply-To"] for _, m in practice_week.arrivals} == {"office@willow.example"}
 
 
 def test_reminder_mail_has_its_own_id_a_dated_subject_reply_to_two_parts_and_an_ics(app, dana, sam, practice_week):
