@@ -6,7 +6,9 @@ from flask import abort, current_app, g, request, url_for
 from flask_login import current_user
 
 from practice.models import Client
-from practice.sessions import SessionEnded, check_session, end_session, find_session, start_session
+from practice.clock import utcnow
+from practice.sessions import (WARN_BEFORE_IDLE, SessionEnded, check_session, end_session, find_session,
+                               idle_deadline, start_session)
 
 from ._htmx import redirect_to
 
@@ -77,6 +79,12 @@ def forget_cookie(response):
 def current_session():
     """The live session row for this request, or None (reads the cookie via flask-login)."""
     return g.get("portal_session") if current_user.is_authenticated else None
+
+
+def session_check_in(session=None) -> int:
+    """Seconds until a page's session-timeout warning (_session_warning.html) asks again."""
+    remaining = (idle_deadline(session or current_session()) - utcnow()).total_seconds()
+    return max(int(remaining - WARN_BEFORE_IDLE.total_seconds()), 1)
 
 
 def ended_session():

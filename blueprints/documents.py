@@ -9,9 +9,8 @@ from practice.clock import format_local, to_local, utcnow
 from practice.documents import (AnswersInvalid, DocumentError, answer_rows, client_zone, draft_keeper, draft_of,
                                 fields_of, mark_opened, paragraphs, portal_rows, save_draft, share_of, submit_answers)
 from practice.models import Practice
-from practice.sessions import WARN_BEFORE_IDLE, idle_deadline
 
-from ._auth import client_required, current_session, ended_session
+from ._auth import client_required, ended_session, session_check_in
 from ._htmx import redirect_to, vary, wants_fragment
 
 bp = Blueprint("documents", __name__, url_prefix="/portal/documents")
@@ -21,12 +20,6 @@ FORM_ID = "document-form"  # the form whose typing posts drafts (its htmx trigge
 
 def _posted() -> dict:
     return request.form.to_dict(flat=False)
-
-
-def _check_in() -> int:
-    """When the session-timeout warning should next ask (as on the portal home)."""
-    remaining = (idle_deadline(current_session()) - utcnow()).total_seconds()
-    return max(int(remaining - WARN_BEFORE_IDLE.total_seconds()), 1)
 
 
 def _own_share(share_id: int):
@@ -60,7 +53,7 @@ def keeping_drafts(view):
 
 
 def _page(template: str, status: int = 200, **context):
-    return render_template(template, practice=Practice.current(), client=current_user, check_in=_check_in(),
+    return render_template(template, practice=Practice.current(), client=current_user, check_in=session_check_in(),
                            **context), status
 
 

@@ -3,15 +3,14 @@ from flask import Blueprint, current_app, render_template, url_for
 from flask_login import current_user
 
 from practice.appointments import KINDS
-from practice.models import Practice
-
-from ._auth import client_required, current_session
 from practice.clock import format_local, utcnow
 from practice.documents import portal_rows
 from practice.feeds import feed_token
 from practice.mail import external_url
-from practice.sessions import WARN_BEFORE_IDLE, idle_deadline
+from practice.models import Practice
 from practice.telehealth import check_entry, span, telehealth_token, upcoming_for
+
+from ._auth import client_required, session_check_in
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
@@ -20,13 +19,12 @@ bp = Blueprint("portal", __name__, url_prefix="/portal")
 @client_required
 def home():
     now = utcnow()
-    remaining = (idle_deadline(current_session()) - now).total_seconds()
     practice = Practice.current()
     feed = external_url("feed.calendar_feed", token=feed_token(current_user, current_app.config["SECRET_KEY"].encode()))
     return render_template("portal_home.html", practice=practice, client=current_user,
                            appointments=_appointments(current_user, practice, now), documents=portal_rows(current_user),
                            feed_url=feed, feed_subscribe_url="webcal://" + feed.split("://", 1)[1],
-                           check_in=max(int(remaining - WARN_BEFORE_IDLE.total_seconds()), 1))
+                           check_in=session_check_in())
 
 
 def _appointments(client, practice, now) -> list[dict]:

@@ -15,7 +15,8 @@ from practice.sessions import WARN_BEFORE_IDLE, check_session, end_session, idle
 from practice.sign_in import request_sign_in_link
 from portal import login_manager, rate_limit, wake_mail_job
 
-from ._auth import client_required, cookie_name, current_session, ended_session, forget_cookie, init_login, sign_in
+from ._auth import (client_required, cookie_name, current_session, ended_session, forget_cookie, init_login,
+                    session_check_in, sign_in)
 from ._htmx import redirect_to, vary, wants_fragment
 
 bp = Blueprint("signin", __name__)
@@ -213,7 +214,7 @@ def session_warning():
     remaining = (deadline - utcnow()).total_seconds()
     return render_template("_session_warning.html", remaining=max(int(remaining), 0),
                            warn=remaining <= WARN_BEFORE_IDLE.total_seconds(),
-                           check_in=max(int(remaining - WARN_BEFORE_IDLE.total_seconds()), 1))
+                           check_in=session_check_in(g.portal_session))
 
 
 @bp.post("/session/keep-alive")
