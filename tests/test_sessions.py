@@ -64,6 +64,14 @@ def test_portal_home_shows_name_sections_and_sign_out(client, signed_in):
         assert text in page
 
 
+def test_portal_pages_ask_for_the_timeout_warning_two_minutes_before_the_idle_limit(client, signed_in, traveller):
+    traveller.shift(60)  # a minute in: the idle limit (15 minutes) is 14 minutes away
+    for path in ("/portal", "/portal/documents"):
+        page = client.get(path).get_data(as_text=True)  # a page view counts as activity again
+        assert 'id="session-warning" hx-get="/session/warning"' in page, path
+        assert 'hx-trigger="load delay:780s"' in page, path  # 15 minutes less the 2 of warning
+
+
 def test_portal_needs_a_signed_in_client(client):
     response = client.get("/portal")
     assert (response.status_code, response.headers["Location"]) == (303, "/sign-in")

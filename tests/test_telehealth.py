@@ -245,7 +245,10 @@ def test_after_the_window_the_page_says_when_it_ended_and_how_to_reach_the_pract
 
 def test_an_ended_page_turns_back_into_join_when_the_clinician_extends(app, client, session, traveller):
     traveller.move_to(at(11, 25))
-    assert "This session ended at" in page(status_fragment(client, link(session)))
+    ended = page(status_fragment(client, link(session)))
+    assert "This session ended at" in ended
+    assert f'hx-get="{link(session)}"' in ended  # the ended page keeps asking, so it can turn back
+    assert 'hx-get=' in page(client.get(link(session)))  # the whole page as first opened, too
     with app.app_context():
         extend_appointment(session, 30)
     assert ">Join</button>" in page(status_fragment(client, link(session)))
