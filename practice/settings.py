@@ -5,7 +5,7 @@ from .models import Practice, write_transaction
 EDITABLE = (
     "name", "timezone", "contact_email", "sign_in_link_minutes", "invitation_link_hours",
     "quiet_hours_start", "quiet_hours_end", "client_idle_minutes", "telehealth_grace_minutes",
-    "reminder_offsets",
+    "reminder_offsets", "clinician_idle_minutes",
 )
 
 

@@ -100,7 +100,7 @@ def test_settings_are_for_admins_only(client, kim):
 SETTINGS = {"name": "Riverside", "timezone": "Europe/London", "contact_email": "office@riverside.example",
             "sign_in_link_minutes": "60", "invitation_link_hours": "48", "quiet_hours_start": "22:00",
             "quiet_hours_end": "07:30", "client_idle_minutes": "20", "telehealth_grace_minutes": "45",
-            "reminder_offsets": "24, 72, 2"}
+            "reminder_offsets": "24, 72, 2", "clinician_idle_minutes": "45"}
 
 
 def test_admin_changes_settings_and_each_change_is_audited(client, dana):
@@ -110,9 +110,11 @@ def test_admin_changes_settings_and_each_change_is_audited(client, dana):
     practice = Practice.current()
     assert practice.sign_in_link_minutes == 60 and practice.client_idle_minutes == 20
     assert practice.reminder_offsets == "72,24,2" and practice.reminder_offset_hours == [72, 24, 2]
+    assert practice.clinician_idle_minutes == 45
     details = [e.detail for e in AuditEvent.select().where(AuditEvent.kind == "setting_changed")]
-    assert "sign_in_link_minutes: 1440 -> 60" in details and len(details) == 10
-    assert "Saved (10 changed)." in client.get("/clinic/settings").get_data(as_text=True)
+    assert "sign_in_link_minutes: 1440 -> 60" in details and "clinician_idle_minutes: 30 -> 45" in details
+    assert len(details) == 11
+    assert "Saved (11 changed)." in client.get("/clinic/settings").get_data(as_text=True)
 
 
 @pytest.mark.parametrize("field, value, message", [
@@ -126,13 +128,19 @@ def test_admin_changes_settings_and_each_change_is_audited(client, dana):
     ("reminder_offsets", "0", "Each reminder must be from 1 to 336 hours"),
     ("contact_email", "office", "That is not an email address."),
     ("sign_in_link_minutes", "ten", "Not a valid integer value."),
+    ("clinician_idle_minutes", "4", "Choose from 5 to 240 minutes."),
+    ("clinician_idle_minutes", "241", "Choose from 5 to 240 minutes."),
+    ("clinician_idle_minutes", "ten", "Not a valid integer value."),
+    ("clinician_idle_minutes", "", "Enter a number of minutes."),
+    ("client_idle_minutes", "9" * 400, "Choose from 5 to 60 minutes."),  # not an OverflowError
 ])
 def test_each_setting_is_validated_with_a_message_beside_it(client, dana, field, value, message):
     clinic_sign_in(client, "dana@example.com")
     response = client.post("/clinic/settings", data=dict(SETTINGS, **{field: value}, csrf_token=clinic_csrf(client)))
     assert response.status_code == 422
     assert message in response.get_data(as_text=True)
-    assert Practice.current().name == "Portico"  # nothing saved
+    practice = Practice.current()
+    assert (practice.name, practice.clinician_idle_minutes) == ("Portico", 30)  # nothing saved
 
 
 def test_zero_grace_minutes_is_a_valid_setting(client, dana):
@@ -140,3 +148,30 @@ def test_zero_grace_minutes_is_a_valid_setting(client, dana):
     response = client.post("/clinic/settings", data=dict(SETTINGS, telehealth_grace_minutes="0",
                                                          csrf_token=clinic_csrf(client)))
     assert response.status_code == 303 and Practice.current().telehealth_grace_minutes == 0
+
+
+def test_clinician_idle_timeout_follows_the_practice_setting(client, dana, traveller):
+    clinic_sign_in(client, "dana@example.com")
+    response = client.post("/clinic/settings", data=dict(SETTINGS, clinician_idle_minutes="10",
+                                                         csrf_token=clinic_csrf(client)))
+    assert response.status_code == 303 and Practice.current().clinician_idle_minutes == 10
+    traveller.shift(9 * 60)
+    assert client.get("/clinic/calendar").status_code == 200  # idle 9 minutes: still signed in
+    traveller.shift(11 * 60)
+    assert client.get("/clinic/calendar").headers["Location"] == "/clinic/sign-in"
+    assert Session.get().end_reason == "idle"
+    page = client.get("/clinic/sign-in").get_data(as_text=True)
+    assert "signed out after 10 minutes without activity" in page and "30 minutes" not in page
+
+
+def test_only_an_admin_can_change_the_clinician_idle_timeout(app, dana, kim):
+    admin = app.test_client()
+    clinic_sign_in(admin, "dana@example.com")
+    assert 'name="clinician_idle_minutes"' in admin.get("/clinic/settings").get_data(as_text=True)
+    other = app.test_client()
+    clinic_sign_in(other, "kim@example.com")
+    response = other.post("/clinic/settings", data=dict(SETTINGS, clinician_idle_minutes="10",
+                                                        csrf_token=clinic_csrf(other)))
+    assert response.status_code == 403
+    assert Practice.current().clinician_idle_minutes == 30
+    assert not AuditEvent.select().where(AuditEvent.kind == "setting_changed").exists()

@@ -19,7 +19,8 @@ from ._access import signed_in_clinician
 
 TIMEZONES = sorted(available_timezones())
 ENDED = {
-    "idle": "You were signed out after 30 minutes without activity.",
+    # Names the practice's current setting (a change since the timeout is rare and harmless).
+    "idle": "You were signed out after {idle_minutes} minutes without activity.",
     "absolute": "You were signed out because you had been signed in for 12 hours.",
     "signed_out": "You have signed out.",
 }
@@ -85,6 +86,8 @@ def sign_in():
             return redirect(url_for("clinic.calendar_day"))
         ended = ended_session()
         notice = ENDED.get(ended.end_reason) if ended is not None and ended.clinician_id else None
+        if notice:
+            notice = notice.format(idle_minutes=practice.clinician_idle_minutes)
         response = current_app.make_response(
             render_template("clinic/sign_in.html", form=form, practice=practice, notice=notice))
         return forget_cookie(response) if ended is not None else response

@@ -5,7 +5,7 @@ from zoneinfo import available_timezones
 from flask import flash, render_template, url_for
 from flask_wtf import FlaskForm
 from wtforms import EmailField, IntegerField, SelectField, StringField
-from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Regexp, ValidationError
+from wtforms.validators import DataRequired, Email, InputRequired, Length, Regexp, ValidationError
 
 from practice.models import Practice
 from practice.settings import update_settings
@@ -19,9 +19,14 @@ HHMM = Regexp(r"^([01][0-9]|2[0-3]):[0-5][0-9]\Z", message="Use a 24-hour time l
 
 
 def _number(label, low, high, unit):
-    return IntegerField(label, validators=[
-        InputRequired(f"Enter a number of {unit}."),
-        NumberRange(low, high, f"Choose from {low} to {high} {unit}.")])
+    message = f"Choose from {low} to {high} {unit}."
+
+    def in_range(form, field):
+        # Not wtforms' NumberRange: its math.isnan() raises OverflowError on a huge integer.
+        if field.data is None or not low <= field.data <= high:
+            raise ValidationError(message)
+
+    return IntegerField(label, validators=[InputRequired(f"Enter a number of {unit}."), in_range])
 
 
 class SettingsForm(FlaskForm):
@@ -34,6 +39,7 @@ class SettingsForm(FlaskForm):
     quiet_hours_start = StringField("Quiet hours start (client's local time)", validators=[HHMM])
     quiet_hours_end = StringField("Quiet hours end", validators=[HHMM])
     client_idle_minutes = _number("Client idle timeout (minutes)", 5, 60, "minutes")
+    clinician_idle_minutes = _number("Clinician idle timeout (minutes)", 5, 240, "minutes")
     telehealth_grace_minutes = _number("Telehealth link grace after the end (minutes)", 0, 120, "minutes")
     reminder_offsets = StringField("Reminders (hours before the start, comma-separated)")
 
