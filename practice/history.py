@@ -46,6 +46,17 @@ LABELS = {
     "live": "Still works",
 }
 
+# What an email that carries no sign-in link is (Email.kind), for the "Other emails" list.
+MAIL_KINDS = {
+    "reminder": "Appointment reminder",
+    "appointment_confirmed": "Appointment confirmed",
+    "appointment_moved": "Appointment moved",
+    "appointment_cancelled": "Appointment cancelled",
+    "sign_in": "Sign-in link",
+    "invitation": "Invitation to the portal",
+}
+OTHER_MAIL_LIMIT = 20
+
 SESSION_ENDS = {
     "idle": "Signed out after a period of inactivity (timeout)",
     "absolute": "Signed out: the 12-hour limit was reached",
@@ -92,6 +103,14 @@ class LinkRow:
     @property
     def label(self) -> str:
         return LABELS[self.outcome]
+
+
+@dataclass
+class OtherMailRow:
+    kind: str
+    what: str
+    subject: str
+    mail: MailRow  # its delivery state, in the words the link rows use
 
 
 @dataclass
@@ -228,6 +247,23 @@ def link_history(client: Client, *, now: datetime | None = None) -> list[LinkRow
             row.notes.append(f"{link.code_attempts} wrong code{'s' if link.code_attempts != 1 else ''} entered.")
         rows.append(row)
     return rows
+
+
+def other_mail(client: Client, limit: int = OTHER_MAIL_LIMIT) -> list[OtherMailRow]:
+    """The client's latest emails that carry no sign-in link (reminders, appointment notices),
+    newest first, in one query: the link history shows the rest."""
+    zone = Practice.current().timezone
+
+    def when(moment):
+        return format_local(moment, zone)
+
+    # Only the columns the rows need: the bodies and .ics can be large.
+    emails = (Email.select(Email.id, Email.kind, Email.subject, Email.status, Email.queued_at, Email.next_attempt_at,
+                           Email.attempts, Email.last_error, Email.sent_at, Email.transport)
+              .where((Email.client == client) & Email.link.is_null())
+              .order_by(Email.queued_at.desc(), Email.id.desc()).limit(limit))
+    return [OtherMailRow(kind=e.kind, what=MAIL_KINDS.get(e.kind, e.kind.replace("_", " ").capitalize()),
+                         subject=e.subject, mail=_mail_row(e, when)) for e in emails]
 
 
 def _describe(event: AuditEvent, numbers: dict) -> str:

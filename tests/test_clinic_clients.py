@@ -6,11 +6,13 @@ from datetime import timedelta
 
 import pytest
 
+from practice import jobs
+from practice.appointments import cancel_appointment, create_appointment
 from practice.clients import add_client
 from practice.links import MAX_CODE_ATTEMPTS
 from practice.models import AuditEvent, Client, Email, Link, Practice
-from tests.conftest import (ask_for_link, clinic_csrf, clinic_sign_in, code_from, continue_with, csrf_token,
-                            deliver, mailed_link, text_part, token_from)
+from tests.conftest import (START, ask_for_link, clinic_csrf, clinic_sign_in, code_from, continue_with,
+                            csrf_token, deliver, mailed_link, text_part, token_from)
 
 pytestmark = pytest.mark.usefixtures("traveller")
 
@@ -477,6 +479,79 @@ def test_history_shows_when_the_mail_actually_left(app, client, dana, alex, smtp
     deliver(app)
     row = link_row(client_page(client, alex), 1)[1]
     assert "Queued Mon 2 Mar 2026, 9:00 AM UTC; sent Mon 2 Mar 2026, 9:03 AM UTC." in row
+
+
+def other_mail(page: str) -> list[tuple[str, str, str]]:
+    """(kind, delivery state, text) of each row of a client's "Other emails", in page order."""
+    return [(kind, state, visible_text(text)) for kind, state, text in re.findall(
+        r'<li class="other-mail-row" data-kind="(\w+)" data-state="(\w+)">(.*?)</li>', page, re.S)]
+
+
+def book_with_reminder_due_in_half_an_hour(app, clinician, someone, minutes_past=30):
+    """An appointment 72 hours and a bit ahead: its 72-hour reminder is due minutes_past 9 AM
+    today, and it carries no sign-in link (one would be dead by the appointment)."""
+    with app.app_context():
+        start = START + timedelta(hours=72, minutes=minutes_past)
+        return create_appointment(clinician=clinician, client=someone, starts_at=start,
+                                  ends_at=start + timedelta(minutes=50), kind="in_person")
+
+
+def test_a_reminder_smtp_refuses_shows_its_retry_time_and_the_smtp_error(app, client, dana, alex, smtp_server,
+                                                                          traveller):
+    smtp_server.refuse.add("alex@example.com")
+    book_with_reminder_due_in_half_an_hour(app, dana, alex)
+    traveller.shift(30 * 60)
+    jobs.reminder_tick(app)
+    deliver(app)
+    traveller.shift(60)
+    deliver(app)
+    signed_in_as(client, dana)
+    page = client_page(client, alex)
+    assert "No link has been sent to Alex Morgan yet." in page  # the reminder carries none
+    [(kind, state, text)] = other_mail(page)
+    assert (kind, state) == ("reminder", "retrying")
+    assert text.startswith("Appointment reminder: \u201cReminder: your appointment on Thu 5 Mar at 9:30 AM\u201d")
+    assert ("Queued Mon 2 Mar 2026, 9:30 AM UTC; not sent yet: 2 attempts failed, "
+            "next try Mon 2 Mar 2026, 9:32 AM UTC. Last SMTP error: refused:") in text
+    assert "550" in text and "mailbox unavailable" in text
+
+
+def test_a_reminder_shows_waiting_then_when_it_was_sent_newest_mail_first(app, client, dana, alex, smtp_server,
+                                                                           traveller):
+    appointment = book_with_reminder_due_in_half_an_hour(app, dana, alex)
+    traveller.shift(30 * 60)
+    jobs.reminder_tick(app)
+    signed_in_as(client, dana)
+    [(kind, state, text)] = other_mail(client_page(client, alex))
+    assert (kind, state) == ("reminder", "waiting")
+    assert "Queued Mon 2 Mar 2026, 9:30 AM UTC; waiting to be sent." in text
+    traveller.shift(3 * 60)
+    deliver(app)
+    [(kind, state, text)] = other_mail(client_page(client, alex))
+    assert (kind, state) == ("reminder", "sent")
+    assert "Queued Mon 2 Mar 2026, 9:30 AM UTC; sent Mon 2 Mar 2026, 9:33 AM UTC." in text
+    traveller.shift(60)
+    with app.app_context():
+        cancel_appointment(appointment)
+    rows = other_mail(client_page(client, alex))
+    assert [(kind, state) for kind, state, _ in rows] == [("appointment_cancelled", "waiting"), ("reminder", "sent")]
+    assert rows[0][2].startswith("Appointment cancelled: \u201cCancelled: your appointment on Thu 5 Mar at 9:30 AM\u201d")
+
+
+def test_another_clients_emails_never_show(app, client, dana, alex, sam, smtp_server, traveller):
+    book_with_reminder_due_in_half_an_hour(app, dana, alex, minutes_past=30)
+    book_with_reminder_due_in_half_an_hour(app, dana, sam, minutes_past=45)
+    traveller.shift(45 * 60)
+    jobs.reminder_tick(app)
+    deliver(app)
+    mailed_link(app, app.test_client(), smtp_server, "sam@example.com")  # carries a link: not an "other" email
+    signed_in_as(client, dana)
+    alexs, sams = other_mail(client_page(client, alex)), other_mail(client_page(client, sam))
+    assert [text.split("\u201d")[0] for _, _, text in alexs] == [
+        "Appointment reminder: \u201cReminder: your appointment on Thu 5 Mar at 9:30 AM"]
+    assert [text.split("\u201d")[0] for _, _, text in sams] == [
+        "Appointment reminder: \u201cReminder: your appointment on Thu 5 Mar at 9:45 AM"]
+    assert "Thu 5 Mar at 9:45 AM" not in client_page(client, alex)
 
 
 def test_history_shows_times_in_the_practice_time_zone(app, client, dana, alex, smtp_server):

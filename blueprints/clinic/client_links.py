@@ -6,7 +6,7 @@ from flask import current_app, flash, make_response, render_template, url_for
 from portal import wake_mail_job
 from practice.clients import ClientError, invite_client, send_sign_in_link, sign_out_everywhere
 from practice.feeds import revoke_feed
-from practice.history import link_history, recent_events
+from practice.history import link_history, other_mail, recent_events
 from practice.models import Practice
 
 from .._htmx import redirect_to, vary, wants_fragment
@@ -77,4 +77,5 @@ def client_history(client_id):
     client = client_or_404(client_id)
     template = "clinic/_client_history.html" if wants_fragment("history-refresh") else "clinic/client_history.html"
     return vary(make_response(render_template(template, client=client, practice=Practice.current(),
-                                              history=link_history(client), events=recent_events(client))))
+                                              history=link_history(client), other_mail=other_mail(client),
+                                              events=recent_events(client))))

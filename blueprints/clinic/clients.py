@@ -9,7 +9,7 @@ from wtforms.validators import DataRequired, Length
 from practice.clients import (ClientError, add_client, archive_client, find_clients, live_sessions, restore_client,
                               update_client)
 from practice.documents import document_panel
-from practice.history import link_history, recent_events
+from practice.history import link_history, other_mail, recent_events
 from practice.models import Clinician, Practice
 
 from .._htmx import redirect_to, vary, wants_fragment
@@ -85,7 +85,7 @@ def client_add():
 def client_view(client_id):
     client = client_or_404(client_id)
     return render_template("clinic/client.html", client=client, practice=Practice.current(),
-                           history=link_history(client), events=recent_events(client),
+                           history=link_history(client), other_mail=other_mail(client), events=recent_events(client),
                            signed_in=live_sessions(client), documents=document_panel(client))
 
 
