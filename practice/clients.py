@@ -89,7 +89,15 @@ def update_client(client: Client, *, email: str, name: str, phone: str = "", zon
             audit.record("client_updated", client=client, clinician=by, detail="changed " + ", ".join(changed))
     except IntegrityError:
         raise _duplicate(values["email"]) from None
+    if "timezone" in changed:
+        client.timezone = values["timezone"]
+        for listener in ZONE_LISTENERS:
+            listener(client)
     return changed
+
+
+# The reminders module registers here: a client's quiet hours follow their time zone.
+ZONE_LISTENERS = []
 
 
 def archive_client(client: Client, *, by: Clinician | None = None) -> None:

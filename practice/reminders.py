@@ -13,6 +13,7 @@ from flask import current_app
 from peewee import Case
 
 from .appointments import CHANGE_LISTENERS, KINDS
+from .clients import ZONE_LISTENERS
 from .clock import to_local, utcnow
 from .feeds import appointment_event, new_calendar
 from .links import issue_link
@@ -101,11 +102,19 @@ def on_appointment_change(appointment: Appointment, change: str, now: datetime) 
 
 
 def on_settings_change(changed: list[str], now: datetime | None = None) -> int:
-    """New offsets or quiet hours: every future appointment's unsent reminders follow them."""
-    now = now or utcnow()
+    """New offsets, quiet hours or practice zone: every future appointment's unsent reminders follow."""
+    return _replan(Appointment.select(), now or utcnow())
+
+
+def on_client_zone_change(client: Client, now: datetime | None = None) -> int:
+    """Quiet hours are the client's own: their unsent reminders follow their new time zone."""
+    return _replan(Appointment.select().where(Appointment.client == client), now or utcnow())
+
+
+def _replan(appointments, now: datetime) -> int:
     practice = Practice.current()
     count = 0
-    future = Appointment.select().where((Appointment.status == "scheduled") & (Appointment.starts_at > now))
+    future = appointments.where((Appointment.status == "scheduled") & (Appointment.starts_at > now))
     for appointment in future.iterator():
         with write_transaction():
             _drop_pending(appointment, "replaced", now)
@@ -116,6 +125,7 @@ def on_settings_change(changed: list[str], now: datetime | None = None) -> int:
 
 CHANGE_LISTENERS.append(on_appointment_change)
 SETTINGS_LISTENERS.append(on_settings_change)
+ZONE_LISTENERS.append(on_client_zone_change)
 
 
 def lease() -> timedelta:

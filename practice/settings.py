@@ -22,11 +22,12 @@ def update_settings(values: dict, *, by=None) -> list[str]:
                 changed.append(name)
         if changed:
             practice.save()
-    if "reminder_offsets" in changed or "quiet_hours_start" in changed or "quiet_hours_end" in changed:
+    # Quiet hours are in each client's zone, else the practice's: a new practice zone moves them too.
+    if {"reminder_offsets", "quiet_hours_start", "quiet_hours_end", "timezone"} & set(changed):
         for listener in SETTINGS_LISTENERS:
             listener(changed)
     return changed
 
 
-# The reminders module registers here: future reminders follow new offsets and quiet hours.
+# The reminders module registers here: future reminders follow new offsets, quiet hours and zone.
 SETTINGS_LISTENERS = []

@@ -8,7 +8,7 @@ from icalendar import Calendar
 
 from practice import jobs
 from practice.appointments import cancel_appointment, create_appointment, move_appointment
-from practice.clients import add_client, archive_client
+from practice.clients import add_client, archive_client, update_client
 from practice.models import Email, Practice, Reminder
 from practice.reminders import LEASE, claim_due_reminders, out_of_quiet_hours, queue_claimed_reminders
 from practice.settings import update_settings
@@ -151,6 +151,27 @@ def test_quiet_hours_send_the_reminder_before_they_begin(app, dana, practice_wee
     evening_before = datetime(2026, 3, 5, 1, 50)  # Wed 4 Mar 20:50 EST, ten minutes before quiet hours
     assert evening_before <= reminders[1] < evening_before + STEP
     assert Reminder.get(Reminder.offset_hours == 24).due_at == evening_before
+
+
+def test_a_client_who_moves_time_zone_gets_reminders_out_of_their_new_quiet_hours(app, dana, sam, traveller):
+    with app.app_context():
+        Practice.update(reminder_offsets="24").execute()
+    start = datetime(2026, 3, 7, 14, 0)  # Sat 14:00 UTC: the reminder, Fri 14:00, is fine in London
+    book(app, dana, sam, start)
+    assert Reminder.get(Reminder.status == "pending").due_at == datetime(2026, 3, 6, 14, 0)
+    with app.app_context():
+        update_client(sam, email=sam.email, name=sam.name, zone="Asia/Tokyo")
+    # Fri 14:00 UTC is 23:00 in Tokyo, inside 21:00-08:00: ten minutes before 21:00 there instead.
+    assert Reminder.get(Reminder.status == "pending").due_at == datetime(2026, 3, 6, 11, 50)
+
+
+def test_a_new_practice_time_zone_moves_the_reminders_of_clients_without_their_own(app, dana, sam, traveller):
+    with app.app_context():
+        Practice.update(reminder_offsets="24").execute()
+    book(app, dana, sam, datetime(2026, 3, 7, 14, 0))
+    with app.app_context():
+        update_settings({"timezone": "Asia/Tokyo"})
+    assert Reminder.get(Reminder.status == "pending").due_at == datetime(2026, 3, 6, 11, 50)
 
 
 def test_quiet_hours_follow_the_clients_zone_across_midnight():
