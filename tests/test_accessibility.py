@@ -27,7 +27,7 @@ from practice.clinicians import create_clinician
 from practice.clock import utcnow
 from practice.documents import save_draft, share_documents, submit_answers
 from practice.links import issue_link, open_link, redeem_link
-from practice.models import Appointment, Clinician, DocumentTemplate, Email, Practice, db
+from practice.models import Appointment, Clinician, DocumentTemplate, Email, Link, Practice, db
 from practice.sessions import start_session
 from practice.sign_in import send_link
 from practice.telehealth import enter_room, telehealth_token
@@ -185,6 +185,14 @@ def seed(site):
     send_link(alex, "clinician", code_key=KEY)  # replaces it, and puts an email in the mailbox
     site.ids["used_link"], site.ids["replaced_link"] = used.token, replaced.token
     site.ids["live_link"] = issue_link(sam, "clinician", code_key=KEY).token
+    # The other dead-link cases, each on a client of its own (a new link replaces a client's last).
+    now = utcnow()
+    for case, changes in (("expired", dict(expires_at=now - timedelta(hours=1))),
+                          ("killed", dict(revoked_at=now, revoked_reason="too_many_codes")),
+                          ("email_changed", dict(revoked_at=now, revoked_reason="email_changed"))):
+        issued = issue_link(add_client(f"{case}@example.com", case.title()), "client_request", code_key=KEY)
+        Link.update(**changes).where(Link.id == issued.link.id).execute()
+        site.ids[f"{case}_link"] = issued.token
     jobs.mail_tick(site.app)
     site.ids["email"] = Email.select().order_by(Email.id.desc()).first().id
     site.cookies["client"] = start_session(client=alex)[0]
@@ -385,6 +393,9 @@ PAGES = {
     "link-dead-used": ("anon", goto("/s/{used_link}", "This link no longer works")),
     "link-dead-replaced": ("anon", goto("/s/{replaced_link}", "This link no longer works")),
     "link-dead-unknown": ("anon", goto("/s/not-a-real-link", "We don't recognise this link")),
+    "link-dead-expired": ("anon", goto("/s/{expired_link}", "This link no longer works")),
+    "link-dead-killed": ("anon", goto("/s/{killed_link}", "This link no longer works")),
+    "link-dead-email-changed": ("anon", goto("/s/{email_changed_link}", "This link no longer works")),
     "portal-home": ("client", goto("/portal", "Hello, Alex Morgan")),
     "telehealth-join-open": ("anon", goto("/t/{join_open}", "Video session with")),
     "telehealth-join-not-yet": ("anon", goto("/t/{join_later}", "Video session with")),
@@ -424,6 +435,7 @@ PAGES = {
     "client-documents-share": ("clinician", goto("/clinic/clients/{alex}/documents/share", "Share documents with")),
     "client-documents-share-invalid": ("clinician", share_nothing_chosen),
     "document-templates": ("clinician", goto("/clinic/documents", "Document templates")),
+    "document-template-new": ("clinician", goto("/clinic/documents/new", "New document template")),
     "document-template": ("clinician", goto("/clinic/documents/{intake}", "Intake questionnaire")),
     "document-template-edit": ("clinician", goto("/clinic/documents/{intake}/edit", "Edit Intake questionnaire")),
     "settings": ("clinician", goto("/clinic/settings", "Practice settings")),

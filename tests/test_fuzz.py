@@ -276,6 +276,7 @@ def _forms(s) -> dict:
         "document-template-new-as-clinician": ("clinician", "/clinic/documents/new", template, template_fields),  # 403
         "document-template-edit": ("admin", f"/clinic/documents/{s['intake'].id}/edit",
                                    {**template, "questions-0-key": "f1"}, template_fields),
+        "document-template-archive": ("admin", f"/clinic/documents/{s['consent'].id}/archive", {}, {}),
         "document-share": ("admin", f"/clinic/clients/{alex.id}/documents/share", {"template": str(s["intake"].id)},
                            {"template": share_ids}),
         "document-share-as-clinician": ("clinician", f"/clinic/clients/{alex.id}/documents/share",  # not kim's: 404
@@ -285,14 +286,15 @@ def _forms(s) -> dict:
     }
 
 
-FORM_NAMES = ["sign-in", "sign-in-code", "sign-in-code-page", "link-continue", "sign-out", "keep-alive", "clinic-sign-in",
-              "clinic-sign-out", "appointment-new", "appointment-edit", "appointment-extend", "appointment-end",
-              "appointment-cancel", "client-add", "client-add-as-clinician", "client-edit", "client-send-link",
-              "client-invite", "client-sign-out-everywhere", "client-archive", "client-restore", "settings",
-              "settings-as-clinician", "telehealth-join", "telehealth-leave", "clinician-join", "clinician-leave",
-              "client-feed-revoke", "document-draft", "document-submit", "document-acknowledge", "document-template-new",
-              "document-template-new-as-clinician", "document-template-edit", "document-share",
-              "document-share-as-clinician", "document-resend", "document-unshare"]
+FORM_NAMES = ["sign-in", "sign-in-code", "sign-in-code-page", "link-continue", "sign-out", "keep-alive",
+              "clinic-sign-in", "clinic-sign-out", "appointment-new", "appointment-edit", "appointment-extend",
+              "appointment-end", "appointment-cancel", "client-add", "client-add-as-clinician", "client-edit",
+              "client-send-link", "client-invite", "client-sign-out-everywhere", "client-archive", "client-restore",
+              "settings", "settings-as-clinician", "telehealth-join", "telehealth-leave", "clinician-join",
+              "clinician-leave", "client-feed-revoke", "document-draft", "document-submit", "document-acknowledge",
+              "document-template-new", "document-template-new-as-clinician", "document-template-edit",
+              "document-template-archive", "document-share", "document-share-as-clinician", "document-resend",
+              "document-unshare"]
 
 # Fields nobody asked for, sent alongside: they must be ignored.
 EXTRA = st.dictionaries(st.sampled_from(["id", "is_admin", "clinician_id", "archived_at", "next", "target"]),
