@@ -112,14 +112,14 @@ def seed(database_url: str, signed_in: int, to_redeem: int) -> dict:
         clinician = create_clinician("bench-clinician@example.com", "Bench Clinician", "bench-password-" + "x" * 12)
         for i in range(signed_in):
             client = add_client(f"session{i}@example.com", f"Session Client {i}")
-            seeded["session_links"].append(issue_link(client, "client_request", code_key=key).token)
+            seeded["session_links"].append(issue_link(client, "client_request").token)
             start = now - timedelta(minutes=10) + timedelta(minutes=i)  # no two at once for one clinician
             appointment = create_appointment(clinician=clinician, client=client, starts_at=start,
                                              ends_at=start + timedelta(minutes=50))
             seeded["join_tokens"].append(telehealth_token(appointment, SECRET_KEY))
         for i in range(to_redeem):
             client = add_client(f"bench{i}@example.com", f"Bench Client {i}")
-            seeded["links"].append(issue_link(client, "client_request", code_key=key).token)
+            seeded["links"].append(issue_link(client, "client_request").token)
             seeded["emails"].append(client.email)
     db.obj.close_all()
     return seeded

@@ -361,7 +361,7 @@ def init_and_seed(db_path: Path, clients: int) -> list[tuple[str, str]]:
         with app.app_context(), db.connection_context(), db.atomic():
             for i in range(clients):
                 client = add_client(f"bench{i}@example.com", f"Bench Client {i}")
-                seeded.append((client.email, issue_link(client, "client_request", code_key=key).token))
+                seeded.append((client.email, issue_link(client, "client_request").token))
         db.close()
         return seeded
     finally:

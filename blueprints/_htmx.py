@@ -1,5 +1,5 @@
 """The one place that reads htmx's request headers, so the library can change without the views."""
-from flask import make_response, redirect, request
+from flask import make_response, redirect, render_template, request
 
 FRAGMENT_VARY = "HX-Request, HX-Trigger, HX-Boosted, HX-History-Restore-Request"
 
@@ -9,6 +9,13 @@ def wants_fragment(trigger: str) -> bool:
     history-restore requests carry HX-Request too but want the whole page."""
     htmx = request.htmx
     return bool(htmx) and not htmx.boosted and not htmx.history_restore_request and htmx.trigger == trigger
+
+
+def page_or_fragment(page: str, fragments: dict[str, str], status: int = 200, **context):
+    """The fragment for the element (by id) that asked via htmx, else the whole page; either
+    way with Vary, since the answer depends on htmx's headers."""
+    template = next((fragment for trigger, fragment in fragments.items() if wants_fragment(trigger)), page)
+    return vary(make_response(render_template(template, **context), status))
 
 
 def is_htmx() -> bool:

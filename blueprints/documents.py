@@ -5,8 +5,8 @@ from functools import wraps
 from flask import Blueprint, abort, flash, make_response, render_template, request, url_for
 from flask_login import current_user
 
-from practice.clock import format_local, to_local, utcnow
-from practice.documents import (AnswersInvalid, DocumentError, answer_rows, client_zone, draft_keeper, draft_of,
+from practice.clock import format_local, local_date, plain_date, to_local, utcnow
+from practice.documents import (AnswersInvalid, DocumentError, answer_rows, draft_keeper, draft_of,
                                 fields_of, mark_opened, paragraphs, portal_rows, save_draft, share_of, submit_answers)
 from practice.models import Practice
 
@@ -71,18 +71,18 @@ def document_view(share_id):
         return _page("documents/withdrawn.html", 410, title=share.version.title)
     mark_opened(share)
     if share.completed_at is not None:
-        zone = client_zone(current_user)
+        zone = current_user.zone()
         return _page("documents/submitted.html", share=share, version=share.version,
                      paragraphs=paragraphs(share.version.body), answers=answer_rows(share),
                      completed=format_local(share.completed_at, zone))
     status = ""
     if share.draft_saved_at:
-        status = f"Draft saved {format_local(share.draft_saved_at, client_zone(current_user))}."
+        status = f"Draft saved {format_local(share.draft_saved_at, current_user.zone())}."
     return _form(share, draft_of(share), {}, status=status)
 
 
 def _form(share, values: dict, errors: dict, *, status: str = "", code: int = 200):
-    today = to_local(utcnow(), client_zone(current_user)).strftime("%-d %B %Y")
+    today = plain_date(local_date(utcnow(), current_user.zone()))
     return _page("documents/document.html", code, share=share, version=share.version,
                  fields=fields_of(share.version), paragraphs=paragraphs(share.version.body),
                  values=values, errors=errors, today=today, draft_status=status)
@@ -118,7 +118,7 @@ def document_draft(share_id):
         flash(str(error))
         return redirect_to(url_for(".document_view", share_id=share.id))
     if fragment:
-        at = to_local(saved, client_zone(current_user)).strftime("%-I:%M:%S %p")
+        at = to_local(saved, current_user.zone()).strftime("%-I:%M:%S %p")
         return vary(make_response(render_template("documents/_draft_status.html", status=f"Saved at {at}.")))
     flash("Your answers are saved. You can come back and finish any time.")
     return redirect_to(url_for(".document_view", share_id=share.id))

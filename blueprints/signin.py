@@ -1,7 +1,7 @@
 """Client sign-in: ask for a link, open it, continue, or type the code; sign out; stay signed in."""
 from datetime import timedelta
 
-from flask import Blueprint, current_app, g, make_response, render_template, request, url_for
+from flask import Blueprint, g, make_response, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, StringField
@@ -13,11 +13,12 @@ from practice.mail import describe_duration
 from practice.models import Client, Practice
 from practice.sessions import WARN_BEFORE_IDLE, check_session, end_session, idle_deadline
 from practice.sign_in import request_sign_in_link
-from portal import login_manager, rate_limit, wake_mail_job
+from portico.errors import form_expired
+from portico.extensions import login_manager, rate_limit
 
 from ._auth import (client_required, cookie_name, current_session, ended_session, forget_cookie, init_login,
                     session_check_in, sign_in)
-from ._htmx import redirect_to, vary, wants_fragment
+from ._htmx import page_or_fragment, redirect_to, wants_fragment
 
 bp = Blueprint("signin", __name__)
 
@@ -96,25 +97,18 @@ def sign_in_page():
     if not form.validate_on_submit():
         if wants_fragment(NEW_LINK_FORM):
             return _new_link_form_again(form, practice)
-        return _answer("sign_in.html", {"sign-in-form": "_sign_in_form.html"}, 422, form=form, practice=practice)
+        return page_or_fragment("sign_in.html", {"sign-in-form": "_sign_in_form.html"}, 422, form=form, practice=practice)
     request_sign_in_link(form.email.data, ip=request.remote_addr)
-    wake_mail_job()  # the client is waiting: send within seconds, not at the next tick
     # From the dead-link page the answer replaces its heading too, not only the form.
-    return _answer("sign_in_sent.html", {"sign-in-form": "_sign_in_sent.html", NEW_LINK_FORM: "_check_your_email.html"},
+    return page_or_fragment("sign_in_sent.html", {"sign-in-form": "_sign_in_sent.html", NEW_LINK_FORM: "_check_your_email.html"},
                    200, practice=practice, email=form.email.data.strip(), code_form=None,
                    code_email=form.email.data.strip().lower(), lifetime=_lifetime(practice))
-
-
-def _answer(page: str, fragments: dict[str, str], status: int, **context):
-    """The fragment for the form (by id) that asked via htmx, else the whole page."""
-    template = next((fragment for trigger, fragment in fragments.items() if wants_fragment(trigger)), page)
-    return vary(make_response(render_template(template, **context), status))
 
 
 def _new_link_form_again(form, practice):
     """The dead-link page's form targets its whole block; an invalid address re-renders the
     form alone, in place, and the page's heading and reason stay."""
-    response = _answer("sign_in.html", {NEW_LINK_FORM: "_sign_in_form.html"}, 422, form=form, practice=practice,
+    response = page_or_fragment("sign_in.html", {NEW_LINK_FORM: "_sign_in_form.html"}, 422, form=form, practice=practice,
                        **NEW_LINK_FORM_CONTEXT)
     response.headers["HX-Retarget"] = f"#{NEW_LINK_FORM}"
     response.headers["HX-Reswap"] = "outerHTML"
@@ -144,9 +138,9 @@ def code_enter():
         page, fragments = "sign_in_sent.html", CODE_FORM_FRAGMENTS
         context = dict(practice=practice, email=form.email.data or "", code_form=form, lifetime=_lifetime(practice))
     if not form.validate_on_submit():
-        return _answer(page, fragments, 422, **context)
+        return page_or_fragment(page, fragments, 422, **context)
     try:
-        return redeem_code(form.email.data, form.code.data, code_key=_code_key(), ip=request.remote_addr,
+        return redeem_code(form.email.data, form.code.data, ip=request.remote_addr,
                            then=_signed_in_at_target)
     except CodeRejected as rejected:
         if rejected.killed:
@@ -156,7 +150,7 @@ def code_enter():
         else:
             form.code.errors.append("That code is not right, or it is no longer valid. "
                                     "Check the newest email from us and try again.")
-        return _answer(page, fragments, 422, **context)
+        return page_or_fragment(page, fragments, 422, **context)
 
 
 @bp.route("/s/<token>", methods=["GET", "HEAD", "POST"])
@@ -168,8 +162,7 @@ def link_open(token):
             # which would skip its own check then, is only built where that did not happen:
             # building it signs a fresh token, for a page this answer never shows.
             if not (g.get("csrf_valid") or ContinueForm().validate_on_submit()):
-                return render_template("error.html", title="This form has expired",
-                                       message="Please open the link from your email again."), 400
+                return form_expired("Please open the link from your email again.")
             return redeem_link(token, ip=request.remote_addr, then=_signed_in_at_target)
         open_link(token, method=request.method, ip=request.remote_addr, agent=request.user_agent.string)
     except LinkRejected as rejected:
@@ -179,21 +172,12 @@ def link_open(token):
 
 def _dead_link(rejected: LinkRejected, practice):
     link = rejected.link
-    zone = (link.client.timezone if link else None) or practice.timezone
-    when = None
-    if link is not None:
-        when = {
-            "used": link.used_at,
-            "replaced": link.replaced_by.issued_at if link.replaced_by else link.revoked_at,
-            "expired": link.issued_at,
-            "killed": link.revoked_at,
-            "email_changed": link.revoked_at,
-        }.get(rejected.reason)
+    zone = link.client.zone(practice) if link else practice.timezone
     form = SignInForm(email=rejected.email, formdata=None)
     status = 404 if rejected.reason == "not_recognised" else 410
     return render_template(
         "link_dead.html", practice=practice, reason=rejected.reason, form=form, new_link_form=NEW_LINK_FORM_CONTEXT,
-        when=format_local(when, zone), expires=format_local(link.expires_at, zone) if link else "",
+        when=format_local(rejected.when, zone), expires=format_local(link.expires_at, zone) if link else "",
         lifetime=describe_duration(link.expires_at - link.issued_at) if link else "",
     ), status
 
@@ -229,7 +213,3 @@ def session_keep_alive():
 
 def current_user_is_client() -> bool:
     return current_user.is_authenticated and isinstance(current_user._get_current_object(), Client)
-
-
-def _code_key() -> bytes:
-    return current_app.config["SECRET_KEY"].encode()

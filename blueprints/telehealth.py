@@ -1,7 +1,6 @@
 """Telehealth: the join page (/t/<token> for the client, /clinic/appointments/<id>/join for the
 clinician), the video room, and its signalling: short POSTs and a bounded long-poll."""
 import math
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -9,18 +8,20 @@ from flask import Blueprint, abort, current_app, jsonify, make_response, redirec
 from flask_wtf import FlaskForm
 from wtforms import HiddenField
 
-from practice.clock import format_local, utcnow
-from practice.models import Appointment, Practice, db
+from practice.appointments import visible_appointment
+from practice.clock import format_local, span, utcnow
+from practice.models import Appointment, Practice
 from practice.telehealth import (BadSignal, EntryRefused, NotInRoom, check_admission, check_entry, describe_wait,
-                                 enter_room, find_join_link, join_url, leave_room, new_seat_key, peer_in_room,
-                                 send_signal, span, speaking_seat, take_signals)
+                                 enter_room, join_url, leave_room, look_up_join_link, new_seat_key, peer_in_room,
+                                 send_signal, speaking_seat, wait_for_signals)
 
-from ._htmx import vary, wants_fragment
+from portico.errors import form_expired
+
+from ._htmx import page_or_fragment, vary, wants_fragment
 from .clinic._access import clinician_required, signed_in_clinician
 
 bp = Blueprint("telehealth", __name__)
 
-POLL_STEP = 0.5  # seconds between looks at the database while a long-poll waits
 GONE = {
     "left": "You have left this session.",
     "elsewhere": "This session continues in another window or on another device, so this window has stopped.",
@@ -65,7 +66,7 @@ class Place:
 
 
 def _client_place(token: str, as_json: bool = False) -> Place:
-    link = find_join_link(token, current_app.config["SECRET_KEY"])
+    link = look_up_join_link(token)
     if link is None:
         abort(make_response(jsonify(gone="unknown"), 404) if as_json else _unknown_link())
     return Place(link.appointment, "client", {"token": token}, retired=link.retired)
@@ -73,9 +74,8 @@ def _client_place(token: str, as_json: bool = False) -> Place:
 
 def _clinician_place(appointment_id: int) -> Place:
     """The clinician's own appointment, or any for an admin; another looks like none at all."""
-    me = signed_in_clinician()
-    appointment = Appointment.get_or_none(Appointment.id == appointment_id)
-    if appointment is None or not (me.is_admin or appointment.clinician_id == me.id):
+    appointment = visible_appointment(signed_in_clinician(), appointment_id)
+    if appointment is None:
         abort(404)
     return Place(appointment, "clinician", {"appointment_id": appointment_id})
 
@@ -84,7 +84,7 @@ def _clinician_place(appointment_id: int) -> Place:
 
 @bp.route("/t/<token>", methods=["GET", "POST"])
 def join(token):
-    if wants_fragment("join-status") and find_join_link(token, current_app.config["SECRET_KEY"]) is None:
+    if wants_fragment("join-status") and look_up_join_link(token) is None:
         return vary(make_response(render_template("telehealth/_join_status.html", unknown=True)))
     return _join(_client_place(token))
 
@@ -99,14 +99,13 @@ def _join(place: Place):
     if request.method == "POST":
         return _press_join(place)
     entry = check_entry(place.appointment)
-    template = "telehealth/_join_status.html" if wants_fragment("join-status") else "telehealth/join.html"
-    return vary(make_response(render_template(template, **_join_context(place, entry))))
+    return page_or_fragment("telehealth/join.html", {"join-status": "telehealth/_join_status.html"},
+                            **_join_context(place, entry))
 
 
 def _press_join(place: Place):
     if not JoinForm().validate_on_submit():
-        return render_template("error.html", title="This form has expired",
-                               message="Please open the link again and press Join."), 400
+        return form_expired("Please open the link again and press Join.")
     key = place.seat_key or new_seat_key()
     try:
         check_admission(place.appointment, place.role, key, ip=request.remote_addr)
@@ -218,18 +217,11 @@ def _signals(place: Place):
     if place.retired:
         return _gone("cancelled")
     try:
-        seat = speaking_seat(place.appointment, place.role, place.seat_key, connection)
         if request.method == "POST":
+            seat = speaking_seat(place.appointment, place.role, place.seat_key, connection)
             send_signal(seat, data.get("kind"), data.get("body", ""), data.get("to"))
             return "", 204
-        messages = take_signals(seat)
-        deadline = time.monotonic() + current_app.config.get("TELEHEALTH_POLL_SECONDS", 20)
-        while not messages and time.monotonic() < deadline:
-            db.close()  # hold no database connection while waiting
-            time.sleep(POLL_STEP)
-            db.connect(reuse_if_open=True)
-            seat = speaking_seat(place.appointment, place.role, place.seat_key, connection)
-            messages = take_signals(seat)
+        seat, messages = wait_for_signals(place.appointment, place.role, place.seat_key, connection)
     except NotInRoom as gone:
         return _gone(gone.reason)
     except BadSignal as bad:
@@ -258,8 +250,7 @@ def _leave(place: Place):
     """The Leave button (back to the join page), or the page's goodbye as it closes (204)."""
     form = LeaveForm()
     if not form.validate_on_submit():
-        return render_template("error.html", title="This form has expired",
-                               message="Please reload the page and try again."), 400
+        return form_expired("Please reload the page and try again.")
     leave_room(place.appointment, place.role, place.seat_key, form.connection.data, how=form.how.data or "left",
                ip=request.remote_addr)
     if form.how.data == "page_closed":

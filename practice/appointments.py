@@ -4,8 +4,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from . import audit
-from .clock import utcnow
+from . import audit, runtime
+from .clock import local_date, utcnow
 from .models import Appointment, Client, Clinician, Practice, write_transaction
 
 KINDS = {"telehealth": "Telehealth", "in_person": "In person"}
@@ -77,10 +77,6 @@ def week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def local_date(moment: datetime, zone: str) -> date:
-    return moment.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(zone)).date()
-
-
 def end_at_local_time(appointment: Appointment, at: time, zone: str) -> datetime:
     """A new end for `appointment` at wall-clock `at` on the (local) day it starts."""
     return local_to_utc(local_date(appointment.starts_at, zone), at, zone, field="end_time")
@@ -91,6 +87,11 @@ def visible_appointments(clinician):
     query = (Appointment.select(Appointment, Client, Clinician)
              .join(Client).switch(Appointment).join(Clinician))
     return query if clinician.is_admin else query.where(Appointment.clinician == clinician)
+
+
+def visible_appointment(clinician, appointment_id: int) -> Appointment | None:
+    """One appointment the clinician may see, or None (another clinician's looks like none)."""
+    return visible_appointments(clinician).where(Appointment.id == appointment_id).first()
 
 
 def calendar_for(clinician, start: datetime, end: datetime):
@@ -111,6 +112,9 @@ def _check(starts_at: datetime, ends_at: datetime) -> None:
         raise AppointmentError("An appointment can last at most 12 hours.", field="end_time")
 
 
+# Two appointments overlap when each starts before the other ends (back to back is no clash):
+# Appointment.between() says so in SQL, overlaps_among() in Python.
+
 def overlapping(clinician, starts_at: datetime, ends_at: datetime, exclude: Appointment | None = None):
     """The clinician's other scheduled appointments that overlap this time."""
     query = Appointment.between(starts_at, ends_at).where(
@@ -118,6 +122,27 @@ def overlapping(clinician, starts_at: datetime, ends_at: datetime, exclude: Appo
     if exclude is not None:
         query = query.where(Appointment.id != exclude.id)
     return list(query)
+
+
+def overlaps_among(appointments) -> dict[int, list[Appointment]]:
+    """For each scheduled appointment, the same clinician's other scheduled ones it overlaps:
+    one sweep by start time per clinician, not every pair."""
+    clashes: dict[int, list[Appointment]] = {}
+    by_clinician: dict[int, list[Appointment]] = {}
+    for appointment in appointments:
+        if appointment.status == "scheduled":
+            clashes[appointment.id] = []
+            by_clinician.setdefault(appointment.clinician_id, []).append(appointment)
+    for theirs in by_clinician.values():
+        theirs.sort(key=lambda a: (a.starts_at, a.id))
+        running: list[Appointment] = []  # started earlier and not yet over
+        for appointment in theirs:
+            running = [other for other in running if other.ends_at > appointment.starts_at]
+            for other in running:
+                clashes[appointment.id].append(other)
+                clashes[other.id].append(appointment)
+            running.append(appointment)
+    return clashes
 
 
 def _refuse_overlap(clinician, starts_at: datetime, ends_at: datetime, exclude: Appointment | None = None) -> None:
@@ -208,11 +233,7 @@ def cancel_appointment(appointment: Appointment, *, by=None, now: datetime | Non
     return appointment
 
 
-# Listeners for appointment changes (the reminders module registers itself here), so the
-# rules for what follows a change live with the thing that follows.
-CHANGE_LISTENERS = []
-
-
 def _after_change(appointment: Appointment, change: str, now: datetime) -> None:
-    for listener in CHANGE_LISTENERS:
+    """What follows a change (reminders, the join link's nonces) is wired in practice/wiring.py."""
+    for listener in runtime.current().listeners.appointment_changed:
         listener(appointment, change, now)

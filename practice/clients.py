@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from email_validator import EmailNotValidError, validate_email
 from peewee import IntegrityError, fn
 
-from . import audit
+from . import audit, runtime
 from .clock import utcnow
 from .links import revoke_client_links
 from .models import Client, Clinician, Link, Session, write_transaction
@@ -91,13 +91,9 @@ def update_client(client: Client, *, email: str, name: str, phone: str = "", zon
         raise _duplicate(values["email"]) from None
     if "timezone" in changed:
         client.timezone = values["timezone"]
-        for listener in ZONE_LISTENERS:
+        for listener in runtime.current().listeners.client_zone_changed:
             listener(client)
     return changed
-
-
-# The reminders module registers here: a client's quiet hours follow their time zone.
-ZONE_LISTENERS = []
 
 
 def archive_client(client: Client, *, by: Clinician | None = None) -> None:
@@ -152,21 +148,21 @@ def sign_out_everywhere(client: Client, *, by: Clinician) -> int:
     return ended
 
 
-def send_sign_in_link(client: Client, *, by: Clinician, code_key: bytes) -> Link:
+def send_sign_in_link(client: Client, *, by: Clinician) -> Link:
     """The same link a client's own request gets: earlier links stop working."""
     _must_be_active(client)
     with write_transaction():
-        link = send_link(client, "clinician", code_key=code_key)
+        link = send_link(client, "clinician")
         audit.record("link_sent_by_clinician", client=client, clinician=by, link=link)
     return link
 
 
-def invite_client(client: Client, *, by: Clinician, code_key: bytes, now: datetime | None = None) -> Link:
+def invite_client(client: Client, *, by: Clinician, now: datetime | None = None) -> Link:
     """The welcome email: a one-time link with the invitation lifetime, landing on the portal home."""
     _must_be_active(client)
     now = now or utcnow()
     with write_transaction():
-        link = send_link(client, "invitation", code_key=code_key, target="/portal", now=now, template="invitation")
+        link = send_link(client, "invitation", target="/portal", now=now, template="invitation")
         audit.record("invitation_sent", client=client, clinician=by, link=link, at=now)
     return link
 

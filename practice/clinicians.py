@@ -1,10 +1,13 @@
 """Clinicians: accounts with a strong password hash."""
+from zoneinfo import ZoneInfo
+
 from peewee import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from . import audit
 from .clients import ClientError, normalise_email
 from .clock import utcnow
-from .models import Clinician
+from .models import Clinician, Practice, write_transaction
 
 MIN_PASSWORD_LENGTH = 12  # NIST SP 800-63B: length over composition rules
 
@@ -29,6 +32,17 @@ def create_clinician(email: str, name: str, password: str, *, is_admin: bool = F
         raise ClinicianError(f"A clinician with the address {email} already exists.") from None
 
 
+def authenticate(email: str, password: str, *, ip: str | None = None) -> Clinician | None:
+    """The clinician with this address and password, or None; a failure is audited, and takes
+    as long for an unknown address as for a wrong password."""
+    clinician = Clinician.get_or_none(Clinician.email == (email or "").strip().lower())
+    if check_password(clinician, password):
+        return clinician
+    audit.record("clinician_sign_in_failed", clinician=clinician, ip=ip,
+                 detail="wrong password" if clinician else "unknown address")
+    return None
+
+
 def check_password(clinician: Clinician | None, password: str) -> bool:
     if clinician is None:
         # Spend the same time on a stranger so the answer does not reveal who has an account.
@@ -43,9 +57,6 @@ _DUMMY_HASH = generate_password_hash("not-a-real-password", method="scrypt")
 def set_up_practice(*, practice_name: str, zone: str, contact_email: str, name: str, email: str,
                     password: str) -> Clinician:
     """First run: name the practice and create its first (admin) clinician, all or nothing."""
-    from zoneinfo import ZoneInfo
-    from . import audit
-    from .models import Practice, write_transaction
     ZoneInfo(zone)  # raises for an unknown zone; the form only offers known ones
     with write_transaction():
         if Clinician.select().exists():

@@ -8,6 +8,8 @@ keyed by the field's key.
 import re
 from datetime import date
 
+from .clock import plain_date
+
 # The kinds an admin can put in a form, in the order the editor offers them.
 FIELD_TYPES = {
     "short_text": "Short text",
@@ -153,7 +155,7 @@ def display(field: dict, answer) -> str:
 
 def _long_date(iso: str) -> str:
     day = date.fromisoformat(iso)
-    return day.strftime("%-d %B %Y")
+    return plain_date(day)
 
 
 def clean_fields(rows: list[dict], existing_keys: set[str]) -> list[dict]:

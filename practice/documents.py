@@ -133,7 +133,7 @@ def target_for(shares: list[DocumentShare]) -> str:
     return f"/portal/documents/{shares[0].id}" if len(shares) == 1 else "/portal/documents"
 
 
-def share_documents(client: Client, template_ids: list, *, by: Clinician, code_key: bytes,
+def share_documents(client: Client, template_ids: list, *, by: Clinician,
                     now: datetime | None = None) -> list[DocumentShare]:
     """Share one or several templates: one email, one sign-in link that lands on them. A
     template the client still has to do is not shared twice; its share is sent again."""
@@ -166,7 +166,7 @@ def share_documents(client: Client, template_ids: list, *, by: Clinician, code_k
             share = _outstanding(client, template) or DocumentShare.create(
                 client=client, template=template, version=current_version(template), shared_at=now, shared_by=by)
             shares.append(share)
-        link = _send(client, shares, by=by, code_key=code_key, now=now)
+        link = _send(client, shares, by=by, now=now)
         audit.record("documents_shared", client=client, clinician=by, link=link, at=now,
                      detail=", ".join(s.version.title for s in shares))
     return shares
@@ -178,11 +178,11 @@ def _outstanding(client: Client, template: DocumentTemplate) -> DocumentShare | 
         & DocumentShare.completed_at.is_null() & DocumentShare.unshared_at.is_null()).first()
 
 
-def _send(client: Client, shares: list[DocumentShare], *, by: Clinician, code_key: bytes, now: datetime,
+def _send(client: Client, shares: list[DocumentShare], *, by: Clinician, now: datetime,
           resent: bool = False) -> Link:
     """Issue the link (replacing earlier ones, as always) and queue the one email."""
     practice = Practice.current()
-    issued = issue_link(client, "document_share", code_key=code_key, target=target_for(shares), now=now)
+    issued = issue_link(client, "document_share", target=target_for(shares), now=now)
     ids = [s.id for s in shares]
     others = [s.version.title for s in DocumentShare.for_client(client).where(
         DocumentShare.completed_at.is_null() & DocumentShare.id.not_in(ids))]
@@ -197,13 +197,13 @@ def _send(client: Client, shares: list[DocumentShare], *, by: Clinician, code_ke
         resent=resent, url=external_url("signin.link_open", token=issued.token),
         sign_in_url=external_url("signin.sign_in_page"), code=issued.code,
         lifetime=describe_duration(issued.link.expires_at - issued.link.issued_at),
-        expires=format_local(issued.link.expires_at, client.timezone or practice.timezone),
+        expires=format_local(issued.link.expires_at, client.zone(practice)),
     )
     DocumentShare.update(link=issued.link).where(DocumentShare.id.in_(ids)).execute()
     return issued.link
 
 
-def resend_share(share: DocumentShare, *, by: Clinician, code_key: bytes, now: datetime | None = None) -> Link:
+def resend_share(share: DocumentShare, *, by: Clinician, now: datetime | None = None) -> Link:
     """A fresh link for a document not yet complete; the previous link stops working."""
     _must_be_active(share.client)
     if share.unshared_at is not None:
@@ -212,7 +212,7 @@ def resend_share(share: DocumentShare, *, by: Clinician, code_key: bytes, now: d
         raise DocumentError(f"\u201c{share.version.title}\u201d is already complete: nothing to resend.")
     now = now or utcnow()
     with write_transaction():
-        link = _send(share.client, [share], by=by, code_key=code_key, now=now, resent=True)
+        link = _send(share.client, [share], by=by, now=now, resent=True)
         audit.record("document_resent", client=share.client, clinician=by, link=link, detail=share.version.title,
                      at=now)
     return link
@@ -371,13 +371,9 @@ def share_row(share: DocumentShare, zone: str, *, with_answers: bool = False) ->
         answers=answer_rows(share) if with_answers else [])
 
 
-def client_zone(client: Client) -> str:
-    return client.timezone or Practice.current().timezone
-
-
 def portal_rows(client: Client) -> list[ShareRow]:
     """Every document shared with the client (withdrawn ones aside): to do first."""
-    zone = client_zone(client)
+    zone = client.zone()
     return [share_row(s, zone) for s in DocumentShare.for_client(client)]
 
 

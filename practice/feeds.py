@@ -11,9 +11,11 @@ from datetime import timezone
 
 from icalendar import Calendar, Event, vText
 
+from . import audit, runtime
 from .clock import utcnow
-from . import audit
+from .mail import external_url
 from .models import Appointment, Client, Practice
+from .telehealth import join_url
 
 
 def _digest(secret: bytes, client: Client) -> str:
@@ -82,10 +84,19 @@ def appointment_event(appointment: Appointment, practice: Practice, *, host: str
     return event
 
 
-def feed_calendar(client: Client, *, host: str, join_url=None) -> bytes:
+def feed_calendar(client: Client) -> bytes:
     practice = Practice.current()
     calendar = new_calendar(practice)
     for appointment in Appointment.upcoming_for(client, utcnow()):
-        url = join_url(appointment) if appointment.kind == "telehealth" and join_url is not None else None
-        calendar.add_component(appointment_event(appointment, practice, host=host, join_url=url))
+        url = join_url(appointment) if appointment.kind == "telehealth" else None
+        calendar.add_component(appointment_event(appointment, practice, host=runtime.settings().host, join_url=url))
     return calendar.to_ical()
+
+
+def feed_url(client: Client) -> str:
+    """The client's calendar address (made when first asked for)."""
+    return external_url("feed.calendar_feed", token=feed_token(client, runtime.settings().code_key))
+
+
+def feed_client(token: str) -> Client | None:
+    return client_for_feed(token, runtime.settings().code_key)

@@ -266,25 +266,27 @@ def other_mail(client: Client, limit: int = OTHER_MAIL_LIMIT) -> list[OtherMailR
                          subject=e.subject, mail=_mail_row(e, when)) for e in emails]
 
 
+# Events about one link, in words: {link} is "Link 3" (or "A link"), {detail} the event's own.
+LINK_EVENTS = {
+    "link_issued": "{link} issued: {reason}",
+    "link_opened": "{link} opened ({detail})",
+    "link_redeemed": "{link} used to sign in ({detail})",
+    "link_rejected": "{link} refused: {refusal}",
+    "code_rejected": "Wrong code for {link_lower} ({detail})",
+    "link_sent_by_clinician": "{link} sent by a clinician",
+    "invitation_sent": "Invitation sent ({link_lower})",
+}
+
+
 def _describe(event: AuditEvent, numbers: dict) -> str:
-    link = f"Link {numbers[event.link_id]}" if event.link_id in numbers else "A link"
     kind, detail = event.kind, event.detail
     if kind == "session_ended":
         return SESSION_ENDS.get(detail, f"Session ended ({detail})")
-    if kind == "link_issued":
-        return f"{link} issued: {REASONS.get(detail, detail).lower()}"
-    if kind == "link_opened":
-        return f"{link} opened ({detail})"
-    if kind == "link_redeemed":
-        return f"{link} used to sign in ({detail})"
-    if kind == "link_rejected":
-        return f"{link} refused: {REFUSALS.get(detail, detail)}"
-    if kind == "code_rejected":
-        return f"Wrong code for {link.lower()} ({detail})"
-    if kind == "link_sent_by_clinician":
-        return f"{link} sent by a clinician"
-    if kind == "invitation_sent":
-        return f"Invitation sent ({link.lower()})"
+    if kind in LINK_EVENTS:
+        link = f"Link {numbers[event.link_id]}" if event.link_id in numbers else "A link"
+        return LINK_EVENTS[kind].format(link=link, link_lower=link.lower(), detail=detail,
+                                        reason=REASONS.get(detail, detail).lower(),
+                                        refusal=REFUSALS.get(detail, detail))
     words = EVENTS.get(kind, kind.replace("_", " ").capitalize())
     return f"{words} ({detail})" if detail and kind != "signed_in" else words
 

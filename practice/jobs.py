@@ -1,5 +1,6 @@
-"""Scheduled work. Each job is a short tick that enters its own app context and connection,
-claims what is due in the database, and acts on it; the database is the truth."""
+"""Scheduled work. Each job is a short tick that opens its own connection, claims what is
+due in the database, and acts on it; the database is the truth. The scheduler (portico/
+scheduler.py) calls them; tests call them directly."""
 import logging
 
 from .mail import send_due_mail
@@ -10,10 +11,10 @@ from .sign_in import process_sign_in_requests
 log = logging.getLogger(__name__)
 
 
-def mail_tick(app) -> int:
+def mail_tick() -> int:
     """Turn sign-in requests into mail, then send what is due. Returns emails sent."""
-    with app.app_context(), db.connection_context():
-        process_sign_in_requests(code_key=app.config["SECRET_KEY"].encode())
+    with db.connection_context():
+        process_sign_in_requests()
         sent = 0
         # Drain in batches so a burst leaves within one tick, each batch on one connection.
         while True:
@@ -24,18 +25,18 @@ def mail_tick(app) -> int:
         return sent
 
 
-def reminder_tick(app) -> int:
+def reminder_tick() -> int:
     """Queue the mail of every due reminder; the mail tick sends it."""
-    with app.app_context(), db.connection_context():
-        return send_due_reminders(code_key=app.config["SECRET_KEY"].encode())
+    with db.connection_context():
+        return send_due_reminders()
 
 
 def safe(job):
     """A failed tick must not kill the scheduler: the rows stay due for the next one."""
 
-    def run(app) -> None:
+    def run() -> None:
         try:
-            job(app)
+            job()
         except Exception:
             log.exception("%s failed", job.__name__)
 

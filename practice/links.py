@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable, TypeVar
 
-from . import audit
+from . import audit, runtime
 from .clock import utcnow
 from .models import Client, Link, Practice, write_transaction
 from .prepared import Prepared, slot
@@ -41,6 +41,23 @@ class LinkRejected(Exception):
             return ""
         return self.link.client.email
 
+    @property
+    def when(self) -> datetime | None:
+        """The moment that explains the refusal: when the link was used, when the newer link
+        was sent, when it was issued (its lifetime is over), or when it was switched off."""
+        link = self.link
+        if link is None:
+            return None
+        if self.reason == "used":
+            return link.used_at
+        if self.reason == "replaced":
+            return link.replaced_by.issued_at if link.replaced_by else link.revoked_at
+        if self.reason == "expired":
+            return link.issued_at
+        if self.reason in ("killed", "email_changed"):
+            return link.revoked_at
+        return None
+
 
 class CodeRejected(Exception):
     """A wrong or unusable code. `killed` is true when this attempt used up the last try."""
@@ -72,7 +89,7 @@ def link_lifetime(practice: Practice, reason: str) -> timedelta:
     return timedelta(minutes=practice.sign_in_link_minutes)
 
 
-def issue_link(client: Client, reason: str, *, code_key: bytes, target: str = "/portal",
+def issue_link(client: Client, reason: str, *, target: str = "/portal",
                now: datetime | None = None) -> IssuedLink:
     """A new link for the client; every earlier unused link of theirs stops working."""
     now = now or utcnow()
@@ -87,7 +104,7 @@ def issue_link(client: Client, reason: str, *, code_key: bytes, target: str = "/
         link = Link.create(
             client=client,
             token_hash=token_hash,
-            code_hash=_hash_code(code_key, token_hash, code),
+            code_hash=_hash_code(runtime.settings().code_key, token_hash, code),
             reason=reason,
             target=safe_target(target),
             issued_at=now,
@@ -168,7 +185,7 @@ def redeem_link(token: str, *, ip: str | None = None, now: datetime | None = Non
     _reject(why_dead(link, now) or "used", link, ip, now)
 
 
-def redeem_code(email: str, code: str, *, code_key: bytes, ip: str | None = None,
+def redeem_code(email: str, code: str, *, ip: str | None = None,
                 now: datetime | None = None, then: Callable[[Link], T] | None = None) -> Link | T:
     """Sign in with the six-digit code from the newest live link sent to this address.
     `then` as for redeem_link: run in the transaction that uses the link up."""
@@ -180,7 +197,7 @@ def redeem_code(email: str, code: str, *, code_key: bytes, ip: str | None = None
     if link is None:
         raise CodeRejected()
     expected = link.code_hash
-    given = _hash_code(code_key, link.token_hash, (code or "").strip())
+    given = _hash_code(runtime.settings().code_key, link.token_hash, (code or "").strip())
     if hmac.compare_digest(expected, given):
         with write_transaction():
             if _consume(link, now, via="code", ip=ip):

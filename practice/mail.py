@@ -1,76 +1,46 @@
 """Mail: compose into the outbox, and the job that claims due rows and sends them.
 
 A request only inserts rows. The mail job claims a few due rows atomically (with a lease, so
-a sender that dies mid-send is retried), sends them over one SMTP connection and records
-each outcome; SMTP being down loses nothing.
+a sender that dies mid-send is retried), sends them over one SMTP connection (the runtime's
+mailer: portico/mailer.py) and records each outcome; SMTP being down loses nothing.
 """
-import functools
-import io
 import logging
 import os
 import secrets
 import smtplib
 import socket
-import ssl
 from datetime import datetime, timedelta
-from email.generator import BytesGenerator
-from email.policy import Compat32
-from urllib.parse import urlsplit
 
-from flask import current_app, render_template
-from flask_mail import BadHeaderError, Connection, Message
-
+from . import runtime
 from .clock import format_local, utcnow
-from .models import Email, Practice, is_sqlite, write_transaction
+from .models import Email, Practice, after_commit, is_sqlite, write_transaction
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=2)  # the default; MAIL_LEASE_SECONDS overrides it
 BATCH = 20
 SCRUBBED = "(This message has been sent. Its body is not kept because it carried a one-time link.)"
 
 
-class TimeoutConnection(Connection):
-    """Flask-Mail 0.10 opens SMTP with no timeout and no certificate checks (its issues
-    #114 and #241): a silent server would hang the sender and TLS would trust anyone."""
-
-    def __init__(self, mail, timeout: float):
-        super().__init__(mail)
-        self.timeout = timeout
-
-    def configure_host(self):
-        if self.mail.use_ssl:
-            host = smtplib.SMTP_SSL(self.mail.server, self.mail.port, timeout=self.timeout, context=tls_context())
-        else:
-            host = smtplib.SMTP(self.mail.server, self.mail.port, timeout=self.timeout)
-        if self.mail.use_tls:
-            host.starttls(context=tls_context())
-        if self.mail.username and self.mail.password:
-            host.login(self.mail.username, self.mail.password)
-        return host
-
-
-@functools.cache
-def tls_context() -> ssl.SSLContext:
-    """One verifying context per process: loading the system's CA certificates costs tens of
-    milliseconds, which once per connection (every 20 messages) was a third of the mail tick."""
-    return ssl.create_default_context()
-
-
 def external_url(endpoint: str, **values) -> str:
     """An absolute URL on PORTAL_BASE_URL: emailed links never take the request's Host."""
-    base = urlsplit(current_app.config["PORTAL_BASE_URL"])
-    adapter = current_app.url_map.bind(base.netloc, script_name=base.path or "/", url_scheme=base.scheme)
-    return adapter.build(endpoint, values, force_external=True)
+    return runtime.current().renderer.url(endpoint, **values)
 
 
 def uses_dev_mailbox() -> bool:
-    return not current_app.config.get("MAIL_SERVER")
+    return runtime.settings().dev_mailbox
+
+
+def mail_waiting() -> None:
+    """Someone is waiting for what was just queued: the mail job runs as soon as the
+    transaction that queued it commits, not at its next tick."""
+    after_commit(runtime.current().wake_mail)
 
 
 def queue_email(**fields) -> Email:
     """Render email/<template>.txt and .html into an outbox row; sending is the job's."""
-    return Email.create(**compose_email(**fields))
+    email = Email.create(**compose_email(**fields))
+    mail_waiting()
+    return email
 
 
 def queue_emails(rows: list[dict]) -> list[int]:
@@ -78,6 +48,7 @@ def queue_emails(rows: list[dict]) -> list[int]:
     if not rows:
         return []
     Email.insert_many(rows).execute()
+    mail_waiting()
     message_ids = [row["message_id"] for row in rows]
     ids = dict(Email.select(Email.message_id, Email.id).where(Email.message_id.in_(message_ids)).tuples())
     return [ids[message_id] for message_id in message_ids]
@@ -90,13 +61,14 @@ def compose_email(*, to: str, subject: str, template: str, kind: str, client=Non
     now = now or utcnow()
     practice = practice or Practice.current()
     context.update(practice=practice)
-    domain = urlsplit(current_app.config["PORTAL_BASE_URL"]).hostname or "localhost"
+    settings, render = runtime.settings(), runtime.current().renderer.render
+    domain = settings.host
     return dict(
         to_addr=to,
         subject=subject,
-        text_body=render_template(f"email/{template}.txt", **context),
-        html_body=render_template(f"email/{template}.html", **context),
-        reply_to=practice.contact_email or current_app.config.get("MAIL_DEFAULT_SENDER"),
+        text_body=render(f"email/{template}.txt", **context),
+        html_body=render(f"email/{template}.html", **context),
+        reply_to=practice.contact_email or settings.mail_sender,
         # Random from secrets, not make_msgid's `random` (Hypothesis, or any library, may
         # reseed it: equal ids and a 500 on the unique column), and short: a long header
         # is folded, and some mail tools then read the id back with a leading space. The
@@ -138,7 +110,7 @@ def queue_sign_in_email(issued, *, now: datetime | None = None, template: str = 
         sign_in_url=external_url("signin.sign_in_page"),
         code=issued.code,
         lifetime=describe_duration(lifetime),
-        expires=format_local(issued.link.expires_at, client.timezone or practice.timezone),
+        expires=format_local(issued.link.expires_at, client.zone(practice)),
     )
 
 
@@ -164,66 +136,12 @@ def claim_due_mail(now: datetime, batch: int = BATCH) -> list[Email]:
             if len(ids) == batch:
                 break
         if ids:
-            lease = timedelta(seconds=current_app.config.get("MAIL_LEASE_SECONDS") or LEASE.total_seconds())
-            Email.update(status="sending", lease_until=now + lease).where(Email.id.in_(ids)).execute()
+            Email.update(status="sending", lease_until=now + runtime.settings().lease).where(Email.id.in_(ids)).execute()
     return list(Email.select().where(Email.id.in_(ids)).order_by(Email.id)) if ids else []
 
 
 def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(30 * 2 ** (attempts - 1), 3600))
-
-
-class _SmtpCompat32(Compat32):
-    """compat32 with SMTP's line ends. A plain header that is short, or one word that cannot
-    be folded (a long Message-ID), is written as it is: compat32 would start it on a line of
-    its own, and the value would begin with a space."""
-
-    def _fold(self, name, value, sanitize):
-        if isinstance(value, str) and value.isascii() and "\n" not in value and "\r" not in value:
-            length = len(name) + len(value) + 2
-            if length <= self.max_line_length or (length <= 998 and not any(c.isspace() for c in value)):
-                return f"{name}: {value}{self.linesep}"
-        return super()._fold(name, value, sanitize)
-
-
-SMTP_COMPAT32 = _SmtpCompat32(linesep="\r\n")
-FOLDABLE_WORD = 60  # longer words in a header do not fit a folded line: policy.SMTP handles those
-
-
-class OutboxMessage(Message):
-    """Flask-Mail's message, written out by the email package's compat32 generator.
-
-    Flask-Mail builds the MIME tree with its headers already encoded, then has policy.SMTP
-    write it, which parses every header again: over half of the mail tick's time. Headers
-    that are ASCII and fold at spaces come out the same from compat32 in a fraction of it;
-    anything else takes Flask-Mail's own path."""
-
-    def as_bytes(self) -> bytes:
-        if not self._plain_headers():
-            return super().as_bytes()
-        buffer = io.BytesIO()
-        BytesGenerator(buffer, mangle_from_=False, policy=SMTP_COMPAT32).flatten(self._message())
-        return buffer.getvalue()
-
-    def _plain_headers(self) -> bool:
-        values = [self.subject, self.reply_to, self.sender, *self.recipients]
-        text = " ".join(" ".join(v) if isinstance(v, tuple) else v for v in values if v)
-        return text.isascii() and max(map(len, text.split()), default=0) <= FOLDABLE_WORD
-
-
-def _as_message(row: Email) -> Message:
-    message = OutboxMessage(
-        subject=row.subject,
-        recipients=[row.to_addr],
-        body=row.text_body,
-        html=row.html_body,
-        reply_to=row.reply_to,
-        sender=current_app.config.get("MAIL_DEFAULT_SENDER") or row.reply_to,
-    )
-    message.msgId = row.message_id
-    if row.ics:
-        message.attach("appointment.ics", "text/calendar; charset=utf-8", row.ics.encode())
-    return message
 
 
 def _mark_sent(rows: list[Email], now: datetime, transport: str) -> None:
@@ -253,8 +171,17 @@ def _mark_failed(row: Email, now: datetime, error: str, *, permanent: bool = Fal
     log.warning("mail %s to client %s not sent (attempt %s): %s", row.id, row.client_id, attempts, error[:200])
 
 
+class MessageRefused(Exception):
+    """The server refused this one message (its recipient or sender, or a header that cannot
+    be sent); the rest of the batch goes on. `permanent`: trying again cannot help."""
+
+    def __init__(self, message: str, *, permanent: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
+
+
 def send_due_mail(now: datetime | None = None, batch: int = BATCH) -> int:
-    """The mail job's tick: send what is due; returns how many left. Runs in an app context."""
+    """The mail job's tick: send what is due; returns how many left."""
     now = now or utcnow()
     rows = claim_due_mail(now, batch)
     if not rows:
@@ -263,15 +190,14 @@ def send_due_mail(now: datetime | None = None, batch: int = BATCH) -> int:
         _mark_sent(rows, now, "dev-mailbox")
         return len(rows)
     sent, failure = 0, None
-    mail_state = current_app.extensions["mail"]
     try:
-        with TimeoutConnection(mail_state, current_app.config["MAIL_TIMEOUT"]) as connection:
+        with runtime.current().mailer.connect() as connection:
             for row in rows:
                 try:
-                    connection.send(_as_message(row))
-                except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, BadHeaderError) as error:
+                    connection.send(row)
+                except MessageRefused as error:
                     # One refused recipient must not stop the batch.
-                    _mark_failed(row, now, f"refused: {error}", permanent=isinstance(error, BadHeaderError))
+                    _mark_failed(row, now, f"refused: {error}", permanent=error.permanent)
                     continue
                 # Recorded as soon as the server took it: a sender killed mid-batch re-sends
                 # only the message in flight, not the batch, after its lease.

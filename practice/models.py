@@ -64,16 +64,35 @@ def is_sqlite() -> bool:
     return isinstance(db.obj, SqliteDatabase)
 
 
+_after_commit: ContextVar[tuple | None] = ContextVar("portico_after_commit", default=None)
+
+
 @contextmanager
 def write_transaction():
     """A write transaction that takes SQLite's write lock up front (no 'database is locked'
-    half-way through), or a plain transaction elsewhere."""
-    if is_sqlite():
-        with db.atomic(lock_type="IMMEDIATE") as txn:
+    half-way through), or a plain transaction elsewhere. What after_commit() was given inside
+    runs once the outermost one has committed."""
+    outermost = not db.in_transaction()
+    token = _after_commit.set(()) if outermost else None
+    try:
+        with db.atomic(**({"lock_type": "IMMEDIATE"} if is_sqlite() else {})) as txn:
             yield txn
-    else:
-        with db.atomic() as txn:
-            yield txn
+        callbacks = _after_commit.get() if outermost else ()
+    finally:
+        if outermost:
+            _after_commit.reset(token)
+    for callback in callbacks:
+        callback()
+
+
+def after_commit(callback) -> None:
+    """Call `callback` once this write transaction has committed (at once outside one), so
+    that whoever it tells can see what the transaction wrote. Given twice, called once."""
+    pending = _after_commit.get()
+    if pending is None or not db.in_transaction():
+        callback()
+    elif callback not in pending:
+        _after_commit.set(pending + (callback,))
 
 
 class BaseModel(Model):
@@ -179,6 +198,10 @@ class Client(BaseModel):
     feed_nonce = CharField(null=True)  # the calendar feed URL's secret; rotating it revokes the URL
     created_at = DateTimeField(default=utcnow)
     archived_at = DateTimeField(null=True)
+
+    def zone(self, practice: "Practice | None" = None) -> str:
+        """The client's own time zone, else the practice's."""
+        return self.timezone or (practice or Practice.current()).timezone
 
     @classmethod
     def by_email(cls, email: str):

@@ -7,28 +7,20 @@ through the outbox; booking, moving, cancelling and changing the offsets keep th
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from urllib.parse import urlsplit
-
-from flask import current_app
 from peewee import Case
 
-from .appointments import CHANGE_LISTENERS, KINDS
-from .clients import ZONE_LISTENERS
-from .clock import to_local, utcnow
+from . import runtime
+from .appointments import KINDS
+from .clock import describe_when, long_date, to_local, utcnow
 from .feeds import appointment_event, new_calendar
 from .links import issue_link
 from .mail import compose_email, external_url, queue_emails
 from .models import Appointment, Client, Clinician, Email, Practice, Reminder, is_sqlite, write_transaction
-from .settings import SETTINGS_LISTENERS
+from .telehealth import join_url
 
 BEFORE_QUIET_HOURS = timedelta(minutes=10)  # "just before" the client's quiet hours begin
 BATCH = 200  # reminders claimed per tick
 CHUNK = 50  # reminders queued per write transaction
-LEASE = timedelta(minutes=2)  # how long a claim holds, unless configured (see lease())
-
-
-def client_zone(appointment: Appointment, practice: Practice) -> str:
-    return appointment.client.timezone or practice.timezone
 
 
 def _hhmm(value: str) -> time:
@@ -54,7 +46,7 @@ def out_of_quiet_hours(moment: datetime, zone: str, practice: Practice) -> datet
 
 def due_time(appointment: Appointment, offset_hours: int, practice: Practice) -> datetime:
     return out_of_quiet_hours(appointment.starts_at - timedelta(hours=offset_hours),
-                              client_zone(appointment, practice), practice)
+                              appointment.client.zone(practice), practice)
 
 
 def plan_reminders(appointment: Appointment, now: datetime, practice: Practice | None = None) -> int:
@@ -123,17 +115,6 @@ def _replan(appointments, now: datetime) -> int:
     return count
 
 
-CHANGE_LISTENERS.append(on_appointment_change)
-SETTINGS_LISTENERS.append(on_settings_change)
-ZONE_LISTENERS.append(on_client_zone_change)
-
-
-def lease() -> timedelta:
-    """How long a claim holds: MAIL_LEASE_SECONDS, one lease for both jobs' claims."""
-    seconds = current_app.config.get("MAIL_LEASE_SECONDS")
-    return timedelta(seconds=seconds) if seconds else LEASE
-
-
 def claim_due_reminders(now: datetime, batch: int = BATCH) -> list[int]:
     """Reserve up to `batch` due reminders for this tick until now + the lease: other ticks
     skip them, so two workers split what is due, and take them once the lease is over if
@@ -145,30 +126,30 @@ def claim_due_reminders(now: datetime, batch: int = BATCH) -> list[int]:
             query = query.for_update("FOR UPDATE SKIP LOCKED")
         ids = [row_id for (row_id,) in query.tuples()]
         if ids:
-            Reminder.update(claimed_until=now + lease()).where(Reminder.id.in_(ids)).execute()
+            Reminder.update(claimed_until=now + runtime.settings().lease).where(Reminder.id.in_(ids)).execute()
     return ids
 
 
-def send_due_reminders(now: datetime | None = None, *, code_key: bytes, batch: int = BATCH) -> int:
+def send_due_reminders(now: datetime | None = None, *, batch: int = BATCH) -> int:
     """The reminder tick: queue the mail of every due reminder, each exactly once. The
     claim spreads the work; the pending -> queued UPDATE, under the row's lock, decides.
     A reminder whose appointment has begun is missed."""
     now = now or utcnow()
-    return queue_claimed_reminders(claim_due_reminders(now, batch), now, code_key=code_key)
+    return queue_claimed_reminders(claim_due_reminders(now, batch), now)
 
 
-def queue_claimed_reminders(claimed: list[int], now: datetime, *, code_key: bytes) -> int:
+def queue_claimed_reminders(claimed: list[int], now: datetime) -> int:
     """Queue the mail of the claimed reminders still pending; returns how many were queued."""
     practice = Practice.current() if claimed else None
     queued = 0
     # A few dozen per transaction: one commit for many rows, yet short write locks.
     for start in range(0, len(claimed), CHUNK):
         with write_transaction():
-            queued += _queue_reminders(claimed[start:start + CHUNK], now, code_key, practice)
+            queued += _queue_reminders(claimed[start:start + CHUNK], now, practice)
     return queued
 
 
-def _queue_reminders(ids: list[int], now: datetime, code_key: bytes, practice: Practice) -> int:
+def _queue_reminders(ids: list[int], now: datetime, practice: Practice) -> int:
     """Inside a write transaction: queue the mail of those of `ids` still pending."""
     query = (Reminder.select(Reminder, Appointment, Client, Clinician)
              .join(Appointment).join(Client).switch(Appointment).join(Clinician)
@@ -189,7 +170,7 @@ def _queue_reminders(ids: list[int], now: datetime, code_key: bytes, practice: P
     to_queue = outcomes["queued"]
     if not to_queue:
         return 0
-    email_ids = queue_emails([compose_appointment_email(r.appointment, "reminder", now=now, code_key=code_key,
+    email_ids = queue_emails([compose_appointment_email(r.appointment, "reminder", now=now,
                                                         practice=practice) for r in to_queue])
     Reminder.update(status="queued", done_at=now, claimed_until=None,
                     email=Case(Reminder.id, [(r.id, email_id) for r, email_id in zip(to_queue, email_ids)])).where(
@@ -207,33 +188,27 @@ SUBJECTS = {
 }
 
 
-def describe_when(moment: datetime, zone: str) -> str:
-    """'Tue 1 Dec at 3:00 PM': the date and time, nothing else (subjects show on lock screens)."""
-    local = to_local(moment, zone)
-    return local.strftime("%a %-d %b at %-I:%M %p")
-
-
 def queue_appointment_email(appointment: Appointment, kind: str, *, now: datetime,
-                            code_key: bytes | None = None, practice: Practice | None = None) -> Email:
+                            practice: Practice | None = None) -> Email:
     """Queue a reminder or notice in the outbox."""
-    return Email.create(**compose_appointment_email(appointment, kind, now=now, code_key=code_key,
+    return Email.create(**compose_appointment_email(appointment, kind, now=now,
                                                     practice=practice))
 
 
 def compose_appointment_email(appointment: Appointment, kind: str, *, now: datetime,
-                              code_key: bytes | None = None, practice: Practice | None = None) -> dict:
+                              practice: Practice | None = None) -> dict:
     """A reminder's or notice's outbox row. Minimum necessary: date, time, clinician, in person
     or telehealth; no diagnosis or service. Links are ones that still work at the appointment."""
     practice = practice or Practice.current()
     client = appointment.client
-    zone = client_zone(appointment, practice)
+    zone = client.zone(practice)
     cancelled = kind == "appointment_cancelled"
-    join = None if cancelled or appointment.kind != "telehealth" else telehealth_join_url(appointment)
+    join = None if cancelled or appointment.kind != "telehealth" else join_url(appointment)
     link, portal_url = None, external_url("signin.sign_in_page")
     lifetime = timedelta(minutes=practice.sign_in_link_minutes)
     # A one-time link only where it outlives the appointment; else the sign-in page, which always works.
-    if kind == "reminder" and code_key is not None and now + lifetime >= appointment.ends_at:
-        issued = issue_link(client, "reminder", code_key=code_key, now=now)
+    if kind == "reminder" and now + lifetime >= appointment.ends_at:
+        issued = issue_link(client, "reminder", now=now)
         link, portal_url = issued.link, external_url("signin.link_open", token=issued.token)
     local_start, local_end = to_local(appointment.starts_at, zone), to_local(appointment.ends_at, zone)
     return compose_email(
@@ -248,7 +223,7 @@ def compose_appointment_email(appointment: Appointment, kind: str, *, now: datet
         ics=appointment_ics(appointment, practice, join),
         client_name=client.name,
         notice=kind,
-        date_text=local_start.strftime("%A %-d %B %Y"),
+        date_text=long_date(local_start.date()),
         time_text=f"{local_start:%-I:%M %p} – {local_end:%-I:%M %p} {local_start.tzname()}",
         clinician_name=appointment.clinician.name,
         kind_text=KINDS[appointment.kind],
@@ -258,14 +233,8 @@ def compose_appointment_email(appointment: Appointment, kind: str, *, now: datet
     )
 
 
-def telehealth_join_url(appointment: Appointment) -> str:
-    from .telehealth import join_url
-    return join_url(appointment)
-
-
 def appointment_ics(appointment: Appointment, practice: Practice, join_url: str | None) -> str:
     calendar = new_calendar(practice)
     calendar.add("method", "CANCEL" if appointment.status == "cancelled" else "PUBLISH")
-    host = urlsplit(current_app.config["PORTAL_BASE_URL"]).hostname or "portico"
-    calendar.add_component(appointment_event(appointment, practice, host=host, join_url=join_url))
+    calendar.add_component(appointment_event(appointment, practice, host=runtime.settings().host, join_url=join_url))
     return calendar.to_ical().decode()

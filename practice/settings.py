@@ -1,5 +1,5 @@
 """Practice settings: the tunable defaults of the rules, changed by an admin and audited."""
-from . import audit
+from . import audit, runtime
 from .models import Practice, write_transaction
 
 EDITABLE = (
@@ -24,10 +24,6 @@ def update_settings(values: dict, *, by=None) -> list[str]:
             practice.save()
     # Quiet hours are in each client's zone, else the practice's: a new practice zone moves them too.
     if {"reminder_offsets", "quiet_hours_start", "quiet_hours_end", "timezone"} & set(changed):
-        for listener in SETTINGS_LISTENERS:
+        for listener in runtime.current().listeners.settings_changed:
             listener(changed)
     return changed
-
-
-# The reminders module registers here: future reminders follow new offsets, quiet hours and zone.
-SETTINGS_LISTENERS = []

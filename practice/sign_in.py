@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from . import audit
 from .clock import utcnow
 from .links import issue_link
-from .mail import queue_sign_in_email
+from .mail import mail_waiting, queue_sign_in_email
 from .models import Client, Link, SignInRequest, write_transaction
 from .prepared import Prepared, slot
 
@@ -19,10 +19,12 @@ _NEW_REQUEST = Prepared(lambda: SignInRequest.insert(email=slot("email"), reques
 
 
 def request_sign_in_link(email: str, *, ip: str | None = None, now: datetime | None = None) -> None:
+    """The client is waiting: the mail job turns this into mail within seconds, not at its next tick."""
     _NEW_REQUEST.insert(email=email.strip().lower(), at=now or utcnow(), ip=ip)
+    mail_waiting()
 
 
-def process_sign_in_requests(*, code_key: bytes, now: datetime | None = None, batch: int = 50) -> int:
+def process_sign_in_requests(*, now: datetime | None = None, batch: int = 50) -> int:
     """Turn pending requests into links and outbox mail; returns how many were handled."""
     now = now or utcnow()
     handled = 0
@@ -33,13 +35,13 @@ def process_sign_in_requests(*, code_key: bytes, now: datetime | None = None, ba
                 (SignInRequest.id == request.id) & SignInRequest.processed_at.is_null()).execute()
             if not taken:
                 continue
-            outcome, link = _answer(request, code_key, now)
+            outcome, link = _answer(request, now)
             SignInRequest.update(outcome=outcome, link=link).where(SignInRequest.id == request.id).execute()
         handled += 1
     return handled
 
 
-def _answer(request: SignInRequest, code_key: bytes, now: datetime):
+def _answer(request: SignInRequest, now: datetime):
     client = Client.by_email(request.email)
     if client is None or client.archived_at is not None:
         return "unknown", None
@@ -52,14 +54,14 @@ def _answer(request: SignInRequest, code_key: bytes, now: datetime):
         audit.record("link_throttled", client=client, ip=request.ip, at=now,
                      detail=f"{mailed_lately} links mailed in the last hour")
         return "throttled", None
-    return "issued", send_link(client, "client_request", code_key=code_key, now=now)
+    return "issued", send_link(client, "client_request", now=now)
 
 
-def send_link(client: Client, reason: str, *, code_key: bytes, target: str = "/portal",
+def send_link(client: Client, reason: str, *, target: str = "/portal",
               now: datetime | None = None, template: str = "sign_in") -> Link:
     """Issue a link (replacing earlier ones) and queue the email that carries it."""
     now = now or utcnow()
     with write_transaction():
-        issued = issue_link(client, reason, code_key=code_key, target=target, now=now)
+        issued = issue_link(client, reason, target=target, now=now)
         queue_sign_in_email(issued, now=now, template=template)
     return issued.link

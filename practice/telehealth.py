@@ -10,15 +10,15 @@ import hashlib
 import hmac
 import math
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import current_app
 from peewee import IntegrityError
 
-from . import audit
-from .appointments import CHANGE_LISTENERS, join_window
-from .clock import to_local, utcnow
+from . import audit, runtime
+from .appointments import join_window
+from .clock import utcnow
 from .mail import external_url
 from .models import Appointment, JoinLinkNonce, Practice, RoomSeat, RoomSignal, db, write_transaction
 
@@ -33,6 +33,7 @@ TOUCH_EVERY = timedelta(seconds=5)
 SIGNAL_KINDS = {"hello", "offer", "answer", "candidate", "bye"}
 MAX_SIGNAL_BODY = 32 * 1024
 FORGET_SIGNALS_AFTER = timedelta(hours=1)
+SIGNAL_POLL_STEP = 0.5  # seconds between looks at the database while a long-poll waits
 
 
 # ---- the link ---------------------------------------------------------------------------
@@ -47,10 +48,13 @@ def telehealth_token(appointment: Appointment, secret: str) -> str:
     return f"{appointment.id}.{_mac(appointment.id, appointment.nonce, secret)}"
 
 
+def join_token(appointment: Appointment) -> str:
+    return telehealth_token(appointment, runtime.settings().secret_key)
+
+
 def join_url(appointment: Appointment) -> str:
-    """The join link to email (on PORTAL_BASE_URL); needs an app context."""
-    token = telehealth_token(appointment, current_app.config["SECRET_KEY"])
-    return external_url("telehealth.join", token=token)
+    """The join link to email (on PORTAL_BASE_URL)."""
+    return external_url("telehealth.join", token=join_token(appointment))
 
 
 @dataclass
@@ -80,15 +84,17 @@ def find_join_link(token: str, secret: str) -> JoinLink | None:
     return None
 
 
+def look_up_join_link(token: str) -> JoinLink | None:
+    """find_join_link with this practice's secret."""
+    return find_join_link(token, runtime.settings().secret_key)
+
+
 def remember_nonce(appointment: Appointment, change: str, now: datetime) -> None:
     """Keep every nonce a join link was derived from (see JoinLinkNonce)."""
     exists = JoinLinkNonce.select().where(
         (JoinLinkNonce.appointment == appointment) & (JoinLinkNonce.nonce == appointment.nonce)).exists()
     if not exists:
         JoinLinkNonce.create(appointment=appointment, nonce=appointment.nonce, recorded_at=now)
-
-
-CHANGE_LISTENERS.append(remember_nonce)
 
 
 # ---- the window -------------------------------------------------------------------------
@@ -130,13 +136,6 @@ def upcoming_for(client, now: datetime | None = None) -> list[Appointment]:
     # ends_at > now - grace is exactly "the join window has not closed yet".
     return [appointment for appointment in Appointment.upcoming_for(client, now - grace)
             if appointment.ends_at > now or appointment.kind == "telehealth"]
-
-
-def span(start: datetime, end: datetime, zone: str) -> str:
-    """'Mon 2 Mar 2026, 10:00 AM – 10:50 AM GMT' in the given zone."""
-    local_start, local_end = to_local(start, zone), to_local(end, zone)
-    end_format = "%-I:%M %p" if local_end.date() == local_start.date() else "%a %-d %b, %-I:%M %p"
-    return f"{local_start:%a %-d %b %Y, %-I:%M %p} – {local_end.strftime(end_format)} {local_end.tzname()}"
 
 
 def describe_wait(seconds: float) -> str:
@@ -354,6 +353,23 @@ def take_signals(seat: RoomSeat) -> list[dict]:
     RoomSignal.delete().where(RoomSignal.id.in_([row.id for row in rows])).execute()
     return [{"kind": row.kind, "from": row.sender_connection, "body": row.body} for row in rows
             if row.recipient_connection in (None, seat.connection)]
+
+
+def wait_for_signals(appointment: Appointment, role: str, seat_key: str | None, connection: str | None,
+                     ) -> tuple[RoomSeat, list[dict]]:
+    """The messages for this room page, waiting a while (the settings' signal_wait_seconds)
+    when there are none yet, without holding a database connection meanwhile. NotInRoom as
+    soon as the page no longer speaks for its seat."""
+    seat = speaking_seat(appointment, role, seat_key, connection)
+    messages = take_signals(seat)
+    deadline = time.monotonic() + runtime.settings().signal_wait_seconds
+    while not messages and time.monotonic() < deadline:
+        db.close()
+        time.sleep(SIGNAL_POLL_STEP)
+        db.connect(reuse_if_open=True)
+        seat = speaking_seat(appointment, role, seat_key, connection)
+        messages = take_signals(seat)
+    return seat, messages
 
 
 def peer_in_room(seat: RoomSeat, now: datetime | None = None) -> bool:

@@ -171,8 +171,10 @@ def alex(app):
 
 
 def deliver(app) -> int:
-    """What the scheduler's mail job does at its next tick."""
-    return jobs.mail_tick(app)
+    """What the scheduler's mail job does at its next tick (in the app's context, as the
+    scheduler runs it: a test may have built more than one app)."""
+    with app.app_context():
+        return jobs.mail_tick()
 
 
 CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')

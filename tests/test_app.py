@@ -4,7 +4,8 @@ import logging
 import pytest
 from click.testing import CliRunner
 
-from portal import RedactTokens, cli, create_app
+from portal import cli, create_app
+from portico.hardening import RedactTokens
 from practice.models import Appointment, Client, Clinician, Practice, SchemaVersion, db, is_sqlite
 from practice.clinicians import check_password
 

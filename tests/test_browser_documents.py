@@ -26,7 +26,7 @@ def test_client_fills_in_and_submits_the_intake_form(live_portal, page, smtp_ser
     alex = add_client("alex@example.com", "Alex Morgan", clinician=dana)
     intake = DocumentTemplate.get(DocumentTemplate.title == "Intake questionnaire")
     with app.app_context():
-        [share] = share_documents(alex, [intake.id], by=dana, code_key=app.config["SECRET_KEY"].encode())
+        [share] = share_documents(alex, [intake.id], by=dana)
     problems = []  # script errors and CSP refusals ("Refused to ..."), not the 422 we mean to answer
     page.on("pageerror", lambda error: problems.append(str(error)))
     page.on("console", lambda message: problems.append(message.text)

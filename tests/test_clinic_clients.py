@@ -501,7 +501,7 @@ def test_a_reminder_smtp_refuses_shows_its_retry_time_and_the_smtp_error(app, cl
     smtp_server.refuse.add("alex@example.com")
     book_with_reminder_due_in_half_an_hour(app, dana, alex)
     traveller.shift(30 * 60)
-    jobs.reminder_tick(app)
+    jobs.reminder_tick()
     deliver(app)
     traveller.shift(60)
     deliver(app)
@@ -520,7 +520,7 @@ def test_a_reminder_shows_waiting_then_when_it_was_sent_newest_mail_first(app, c
                                                                            traveller):
     appointment = book_with_reminder_due_in_half_an_hour(app, dana, alex)
     traveller.shift(30 * 60)
-    jobs.reminder_tick(app)
+    jobs.reminder_tick()
     signed_in_as(client, dana)
     [(kind, state, text)] = other_mail(client_page(client, alex))
     assert (kind, state) == ("reminder", "waiting")
@@ -542,7 +542,7 @@ def test_another_clients_emails_never_show(app, client, dana, alex, sam, smtp_se
     book_with_reminder_due_in_half_an_hour(app, dana, alex, minutes_past=30)
     book_with_reminder_due_in_half_an_hour(app, dana, sam, minutes_past=45)
     traveller.shift(45 * 60)
-    jobs.reminder_tick(app)
+    jobs.reminder_tick()
     deliver(app)
     mailed_link(app, app.test_client(), smtp_server, "sam@example.com")  # carries a link: not an "other" email
     signed_in_as(client, dana)

@@ -87,7 +87,7 @@ def _issue_link(database_url: str, make_app=None):
         {"DATABASE_URL": database_url, "SECRET_KEY": SECRET_KEY, "PORTAL_SCHEDULER": "off", "TESTING": True})
     with app.app_context():
         client = add_client("alex@example.com", "Alex Morgan")
-        token = issue_link(client, "client_request", code_key=SECRET_KEY.encode()).token
+        token = issue_link(client, "client_request").token
     _close_test_connections()
     return client, token
 

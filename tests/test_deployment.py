@@ -163,14 +163,14 @@ def test_two_web_processes_and_a_worker_on_postgres(app, database_url, dana, ale
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_workers_tick_intervals_come_from_the_environment(make_app, monkeypatch):
-    import portal
+    from portico import scheduler
     monkeypatch.setenv("PORTAL_MAIL_TICK_SECONDS", "0.5")
     monkeypatch.setenv("PORTAL_REMINDER_TICK_SECONDS", "2")
-    scheduler = portal.start_scheduler(make_app(), paused=True)
+    started = scheduler.start_scheduler(make_app(), paused=True)
     try:
-        intervals = {job.id: job.trigger.interval.total_seconds() for job in scheduler.get_jobs()}
+        intervals = {job.id: job.trigger.interval.total_seconds() for job in started.get_jobs()}
     finally:
-        portal.stop_scheduler()
+        scheduler.stop_scheduler()
     assert intervals == {"mail": 0.5, "reminders": 2.0}
 
 

@@ -227,7 +227,7 @@ def test_two_clinicians_sharing_the_same_document_at_the_same_instant_make_one_o
             try:
                 with app.app_context(), db.connection_context():
                     barrier.wait()
-                    share_documents(alex, [intake], by=clinician, code_key=b"test-secret-key")
+                    share_documents(alex, [intake], by=clinician)
             except Exception as error:  # noqa: BLE001 - reported by the assertion below
                 errors.append(error)
 
@@ -274,8 +274,7 @@ VALID = {
 def every_kind(app, alex, dana):
     with app.app_context():
         create_template(title="Every kind", kind="form", rows=EVERY_KIND)
-        share_documents(alex, [template("Every kind").id, template("Informed consent").id], by=dana,
-                        code_key=b"test-secret-key")
+        share_documents(alex, [template("Every kind").id, template("Informed consent").id], by=dana)
     deliver(app)
 
 
@@ -539,8 +538,8 @@ def test_a_client_cannot_read_another_clients_documents_by_guessing_ids(app, cli
                                                                         traveller):
     sam = add_client("sam@example.com", "Sam Rivera", clinician=dana)
     with app.app_context():
-        [theirs] = share_documents(sam, [template("Intake questionnaire").id], by=dana, code_key=b"test-secret-key")
-        [mine] = share_documents(alex, [template("Informed consent").id], by=dana, code_key=b"test-secret-key")
+        [theirs] = share_documents(sam, [template("Intake questionnaire").id], by=dana)
+        [mine] = share_documents(alex, [template("Informed consent").id], by=dana)
     deliver(app)
     sign_in(app, client, smtp_server)
     token = portal_csrf(client)

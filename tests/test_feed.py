@@ -51,7 +51,7 @@ def test_wrong_feed_tokens_are_not_recognised(client, alex, token):
 
 
 def test_feed_and_sign_in_tokens_do_not_cross(app, client, alex):
-    link_token = issue_link(alex, "client_request", code_key=SECRET).token
+    link_token = issue_link(alex, "client_request").token
     assert client.get(f"/feed/{link_token}.ics").status_code == 404
     assert client.get(f"/s/{feed_token(alex, SECRET)}").status_code == 404
 

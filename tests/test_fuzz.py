@@ -97,8 +97,8 @@ def site(fuzz_app):
     consent = DocumentTemplate.get(DocumentTemplate.title == "Informed consent")
     with app.app_context():
         # Shared first: sharing issues a link, which would replace the sign-in link below.
-        intake_share, consent_share = share_documents(alex, [intake.id, consent.id], by=dana, code_key=KEY)
-        issued = issue_link(alex, "client_request", code_key=KEY)
+        intake_share, consent_share = share_documents(alex, [intake.id, consent.id], by=dana)
+        issued = issue_link(alex, "client_request")
         feed = feed_token(alex, KEY)
     site = dict(app=app, dana=dana, kim=kim, alex=alex, sam=sam, appointment=appointment, sign_in_token=issued.token,
                 join_token=telehealth_token(appointment, app.config["SECRET_KEY"]), feed_token=feed,

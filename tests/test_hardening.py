@@ -43,7 +43,7 @@ def signed_in(make_app):
     appointment = create_appointment(clinician=dana, client=alex, starts_at=start - timedelta(minutes=5),
                                      ends_at=start + timedelta(minutes=45), kind="telehealth")
     with app.app_context():
-        link = issue_link(alex, "client_request", code_key=KEY)
+        link = issue_link(alex, "client_request")
         feed = feed_token(alex, KEY)
     browsers = {}
     for who, person in (("anon", None), ("client", {"client": alex}), ("admin", {"clinician": dana})):

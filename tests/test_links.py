@@ -92,8 +92,8 @@ def test_link_works_once(app, client, alex, smtp_server, traveller):
 
 
 def test_new_link_replaces_earlier_ones(app, alex):
-    first = issue_link(alex, "client_request", code_key=KEY)
-    second = issue_link(alex, "clinician", code_key=KEY)
+    first = issue_link(alex, "client_request")
+    second = issue_link(alex, "clinician")
     old = Link.get_by_id(first.link.id)
     assert old.revoked_reason == "replaced" and old.replaced_by_id == second.link.id
     assert Link.get_by_id(second.link.id).revoked_at is None
@@ -330,12 +330,12 @@ def test_link_events_are_audited(app, client, alex, smtp_server):
 def test_link_target_cannot_point_off_site(app):
     bob = add_client("bob@example.com", "Bob")
     for target in ("https://evil.example/", "//evil.example", "/portal/../\\evil"):
-        assert issue_link(bob, "clinician", code_key=KEY, target=target).link.target == "/portal"
+        assert issue_link(bob, "clinician", target=target).link.target == "/portal"
 
 
 def test_invitation_links_live_72_hours(app, traveller):
     bob = add_client("bob@example.com", "Bob")
-    issued = issue_link(bob, "invitation", code_key=KEY)
+    issued = issue_link(bob, "invitation")
     assert (issued.link.expires_at - issued.link.issued_at).total_seconds() == 72 * 3600
 
 
@@ -379,7 +379,7 @@ def test_links_issued_at_the_same_moment_leave_exactly_one_live(app, alex):
         def issue():
             with db.connection_context():
                 barrier.wait()
-                issue_link(alex, "client_request", code_key=KEY)
+                issue_link(alex, "client_request")
 
         threads = [threading.Thread(target=issue) for _ in range(2)]
         for thread in threads:

@@ -12,7 +12,8 @@ from aiosmtpd.controller import Controller
 from flask_mail import Message
 
 from practice.clients import add_client
-from practice.mail import SCRUBBED, _as_message, backoff, claim_due_mail, queue_email
+from portico.mailer import as_message
+from practice.mail import SCRUBBED, backoff, claim_due_mail, queue_email
 from practice.models import Email
 from practice.sign_in import send_link
 from tests.conftest import Inbox, ask_for_link, deliver, free_port, mailed_link
@@ -59,7 +60,7 @@ def test_smtp_down_keeps_mail_queued_and_retries_with_backoff(make_app, smtp_ser
     app = make_app(MAIL_PORT=free_port())  # nothing listens there
     alex = add_client("alex@example.com", "Alex Morgan")
     with app.app_context():
-        send_link(alex, "clinician", code_key=KEY)
+        send_link(alex, "clinician")
     assert deliver(app) == 0
     row = Email.get()
     assert (row.status, row.attempts) == ("queued", 1)
@@ -92,7 +93,7 @@ def test_sent_mail_says_what_flask_mail_would_have_said(app, subject, sender):
     app.config["MAIL_DEFAULT_SENDER"] = sender
     queue_note(app, "alex@example.com", subject=subject)
     with app.app_context():
-        ours = _as_message(Email.get())
+        ours = as_message(Email.get(), app.config["MAIL_DEFAULT_SENDER"])
         ours.date = 1_700_000_000
         theirs = Message(subject=ours.subject, recipients=ours.recipients, body=ours.body, html=ours.html,
                          reply_to=ours.reply_to, sender=ours.sender, date=ours.date)

@@ -254,5 +254,5 @@ def test_init_db_upgrades_a_version_2_database_with_a_reminder_lease_keeping_its
         assert (reminder.status, reminder.claimed_until) == ("pending", None)
         Reminder.update(due_at=utcnow() - timedelta(minutes=1)).execute()
     # The upgraded database claims and sends its reminder.
-    assert jobs.reminder_tick(app) == 1 and jobs.mail_tick(app) == 1
+    assert jobs.reminder_tick() == 1 and jobs.mail_tick() == 1
     assert [m["Subject"].split(":")[0] for m in smtp_server.messages] == ["Reminder"]

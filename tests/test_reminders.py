@@ -10,7 +10,8 @@ from practice import jobs
 from practice.appointments import cancel_appointment, create_appointment, move_appointment
 from practice.clients import add_client, archive_client, update_client
 from practice.models import Email, Practice, Reminder
-from practice.reminders import LEASE, claim_due_reminders, out_of_quiet_hours, queue_claimed_reminders
+from practice.runtime import settings
+from practice.reminders import claim_due_reminders, out_of_quiet_hours, queue_claimed_reminders
 from practice.settings import update_settings
 from tests.conftest import START, text_part
 
@@ -32,8 +33,8 @@ def practice_week(app, dana, traveller, smtp_server):
 
         def tick(self):
             before = len(smtp_server.messages)
-            jobs.reminder_tick(app)
-            jobs.mail_tick(app)
+            jobs.reminder_tick()
+            jobs.mail_tick()
             now = datetime.now().replace(microsecond=0)
             self.arrivals.extend((now, m) for m in smtp_server.messages[before:])
 
@@ -330,10 +331,10 @@ def test_a_claim_whose_lease_expired_is_claimed_again(app, dana, smtp_server, tr
     with app.app_context():
         claimed = claim_due_reminders(START)  # ...and the worker dies before queueing them
         assert len(claimed) == 2 and claim_due_reminders(START) == []
-    assert jobs.reminder_tick(app) == 0  # held by the lease
-    traveller.shift(LEASE.total_seconds() + 1)
-    assert jobs.reminder_tick(app) == 2
-    jobs.mail_tick(app)
+    assert jobs.reminder_tick() == 0  # held by the lease
+    traveller.shift(settings().lease.total_seconds() + 1)
+    assert jobs.reminder_tick() == 2
+    jobs.mail_tick()
     assert len(smtp_server.messages) == 2
     assert {r.status for r in Reminder.select()} == {"queued"}
 
@@ -342,12 +343,12 @@ def test_a_reminder_held_by_two_claims_is_sent_once(app, dana, smtp_server, trav
     due_reminders(app, dana, 3)
     with app.app_context():
         slow = claim_due_reminders(START)  # a worker stalls past its lease...
-    traveller.shift(LEASE.total_seconds() + 1)
-    assert jobs.reminder_tick(app) == 3  # ...another takes the reminders over and queues them
+    traveller.shift(settings().lease.total_seconds() + 1)
+    assert jobs.reminder_tick() == 3  # ...another takes the reminders over and queues them
     with app.app_context():
-        assert queue_claimed_reminders(slow, START, code_key=b"k") == 0  # the stalled one resumes
-    jobs.reminder_tick(app)
-    jobs.mail_tick(app)
+        assert queue_claimed_reminders(slow, START) == 0  # the stalled one resumes
+    jobs.reminder_tick()
+    jobs.mail_tick()
     assert len(smtp_server.messages) == 3
     assert len({m["Message-ID"] for m in smtp_server.messages}) == 3
     assert Email.select().count() == 3

@@ -4,24 +4,24 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-import portal
+from portico import scheduler
 from tests.conftest import ask_for_link
 
 
 @pytest.fixture
 def paused_scheduler(app):
     """The real scheduler with its jobs registered but not running, so nothing races the test."""
-    scheduler = portal.start_scheduler(app, paused=True)
-    yield scheduler
-    portal.stop_scheduler()
+    started = scheduler.start_scheduler(app, paused=True)
+    yield started
+    scheduler.stop_scheduler()
 
 
 def test_create_app_never_starts_the_scheduler(app):
-    assert portal.scheduler is None
+    assert scheduler.scheduler is None
 
 
 def test_scheduler_starts_once_per_process(app, paused_scheduler):
-    assert portal.start_scheduler(app, paused=True) is paused_scheduler
+    assert scheduler.start_scheduler(app, paused=True) is paused_scheduler
     assert sorted(job.id for job in paused_scheduler.get_jobs()) == ["mail", "reminders"]
 
 

@@ -33,7 +33,7 @@ def test_https_base_url_makes_the_cookie_secure_with_host_prefix(make_app, alex,
     app = make_app(PORTAL_BASE_URL="https://portal.test")
     client = app.test_client()
     from practice.links import issue_link
-    issued = issue_link(alex, "client_request", code_key=b"test-secret-key")
+    issued = issue_link(alex, "client_request")
     page = client.get(f"https://portal.test/s/{issued.token}")
     assert "__Host-portico_csrf" in page.headers["Set-Cookie"] and "Secure" in page.headers["Set-Cookie"]
     response = continue_with_https(client, issued.token)

@@ -3,26 +3,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from practice.appointments import KINDS, calendar_for, join_window, local_day_bounds, week_start
+from practice.clock import long_date, time_span, to_local
+from practice.appointments import KINDS, calendar_for, overlaps_among, join_window, local_day_bounds, week_start
 from practice.models import Appointment, Practice
 
 
-def clock(moment: datetime, zone: str) -> str:
-    """'9:00 AM' on the wall clock in `zone` for a naive-UTC moment."""
-    return moment.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(zone)).strftime("%-I:%M %p")
-
-
-def span(start: datetime, end: datetime, zone: str) -> str:
-    """'9:00 AM – 9:50 AM', naming the day of the end when it falls on another one."""
-    tz = ZoneInfo(zone)
-    local_start = start.replace(tzinfo=timezone.utc).astimezone(tz)
-    local_end = end.replace(tzinfo=timezone.utc).astimezone(tz)
-    day = "" if local_end.date() == local_start.date() else local_end.strftime("%a ")
-    return f"{clock(start, zone)} – {day}{clock(end, zone)}"
-
-
 def day_title(day: date) -> str:
-    return day.strftime("%A %-d %B %Y")
+    return long_date(day)
 
 
 def clock_change(day: date, zone: str) -> str | None:
@@ -63,7 +50,7 @@ class Card:
 
 def card(appointment: Appointment, practice: Practice, viewer, now: datetime, others=()) -> Card:
     zone = practice.timezone
-    local_end = appointment.ends_at.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(zone))
+    local_end = to_local(appointment.ends_at, zone)
     result = Card(
         id=appointment.id,
         client_name=appointment.client.name,
@@ -73,13 +60,13 @@ def card(appointment: Appointment, practice: Practice, viewer, now: datetime, ot
         cancelled=appointment.status == "cancelled",
         starts_at=appointment.starts_at,
         starts_iso=appointment.starts_at.replace(tzinfo=timezone.utc).isoformat(),
-        time_label=span(appointment.starts_at, appointment.ends_at, zone),
+        time_label=time_span(appointment.starts_at, appointment.ends_at, zone),
         end_value=local_end.strftime("%H:%M"),
         overlaps=[describe(other, practice) for other in others],
     )
     if appointment.kind == "telehealth" and not result.cancelled:
         window = join_window(appointment, practice)
-        result.band = f"Link open {span(window.opens_at, window.closes_at, zone)}"
+        result.band = f"Link open {time_span(window.opens_at, window.closes_at, zone)}"
         result.band_state = "open now" if window.is_open(now) else "closed" if now >= window.closes_at else None
     return result
 
@@ -87,23 +74,16 @@ def card(appointment: Appointment, practice: Practice, viewer, now: datetime, ot
 def describe(appointment: Appointment, practice: Practice) -> str:
     """'Sam Rivera, Mon 2 Mar, 9:30 AM – 10:20 AM' for an overlap warning."""
     zone = practice.timezone
-    local_start = appointment.starts_at.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(zone))
-    when = span(appointment.starts_at, appointment.ends_at, zone)
+    local_start = to_local(appointment.starts_at, zone)
+    when = time_span(appointment.starts_at, appointment.ends_at, zone)
     return f"{appointment.client.name}, {local_start:%a %-d %b}, {when}"
-
-
-def _overlaps_among(appointments: list[Appointment]) -> dict[int, list[Appointment]]:
-    """For each scheduled appointment, the same clinician's other scheduled ones it overlaps."""
-    live = [a for a in appointments if a.status == "scheduled"]
-    return {a.id: [b for b in live if b.id != a.id and b.clinician_id == a.clinician_id
-                   and b.starts_at < a.ends_at and a.starts_at < b.ends_at] for a in live}
 
 
 def cards_between(viewer, start: datetime, end: datetime, practice: Practice, now: datetime,
                   replace: Card | None = None) -> list[Card]:
     # Overlaps are looked for a little beyond the range, for appointments that cross its edges.
     nearby = list(calendar_for(viewer, start - timedelta(hours=12), end + timedelta(hours=12)))
-    clashes = _overlaps_among(nearby)
+    clashes = overlaps_among(nearby)
     shown = [a for a in nearby if start <= a.starts_at < end]
     cards = [card(a, practice, viewer, now, clashes.get(a.id, ())) for a in shown]
     return [replace if replace is not None and c.id == replace.id else c for c in cards]

@@ -6,9 +6,8 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
-from portal import rate_limit
-from practice import audit
-from practice.clinicians import MIN_PASSWORD_LENGTH, check_password, set_up_practice
+from portico.extensions import rate_limit
+from practice.clinicians import MIN_PASSWORD_LENGTH, authenticate, set_up_practice
 from practice.models import Clinician, Practice
 from practice.sessions import end_session
 
@@ -92,11 +91,9 @@ def sign_in():
             render_template("clinic/sign_in.html", form=form, practice=practice, notice=notice))
         return forget_cookie(response) if ended is not None else response
     if form.validate_on_submit():
-        clinician = Clinician.get_or_none(Clinician.email == form.email.data.strip().lower())
-        if check_password(clinician, form.password.data):
+        clinician = authenticate(form.email.data, form.password.data, ip=request.remote_addr)
+        if clinician is not None:
             return start_signed_in(redirect_to(url_for("clinic.calendar_day")), clinician=clinician)
-        audit.record("clinician_sign_in_failed", clinician=clinician, ip=request.remote_addr,
-                     detail="wrong password" if clinician else "unknown address")
         form.password.errors.append("That email and password do not match. Please try again.")
     return render_template("clinic/sign_in.html", form=form, practice=practice), 422
 

@@ -4,8 +4,7 @@ from datetime import date
 from flask import abort, flash, make_response, render_template, request, url_for
 
 from practice.appointments import (AppointmentError, OverlapWarning, cancel_appointment, end_at_local_time,
-                                   extend_appointment, local_date, move_appointment, overlapping,
-                                   visible_appointments)
+                                   extend_appointment, local_date, move_appointment, overlapping, visible_appointment)
 from practice.clock import utcnow
 from practice.models import Appointment, Practice
 
@@ -53,7 +52,7 @@ def _calendar(view: str, day: date | None, replace=None, status: int = 200):
 
 def _appointment_or_404(appointment_id: int) -> Appointment:
     """One this clinician may see; another clinician's looks exactly like one that does not exist."""
-    appointment = visible_appointments(signed_in_clinician()).where(Appointment.id == appointment_id).first()
+    appointment = visible_appointment(signed_in_clinician(), appointment_id)
     if appointment is None:
         abort(404)
     return appointment

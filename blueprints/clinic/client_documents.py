@@ -1,19 +1,14 @@
 """Documents shared with a client: share one or several (one email, one link), resend what is
 not complete (a fresh link; the previous one stops working), and unshare."""
-from flask import abort, current_app, flash, render_template, request, url_for
+from flask import abort, flash, render_template, request, url_for
 from flask_wtf import FlaskForm
 
-from portal import wake_mail_job
 from practice.documents import DocumentError, document_panel, resend_share, share_documents, unshare
 from practice.models import DocumentShare, Practice
 
 from .._htmx import redirect_to
 from . import bp
 from ._access import client_or_404, clinician_required, signed_in_clinician
-
-
-def _code_key() -> bytes:
-    return current_app.config["SECRET_KEY"].encode()
 
 
 def _back_to(client):
@@ -38,11 +33,10 @@ def client_documents_share(client_id):
     error = None
     if form.validate_on_submit():
         try:
-            shares = share_documents(client, chosen, by=signed_in_clinician(), code_key=_code_key())
+            shares = share_documents(client, chosen, by=signed_in_clinician())
         except DocumentError as problem:
             error = str(problem)
         else:
-            wake_mail_job()
             titles = ", ".join(f"\u201c{share.version.title}\u201d" for share in shares)
             flash(f"Shared {titles} with {client.name}: one email with a link is on its way to {client.email}. "
                   "Any earlier link no longer works.")
@@ -57,11 +51,10 @@ def client_document_resend(client_id, share_id):
     client = client_or_404(client_id)
     share = _share_or_404(client, share_id)
     try:
-        resend_share(share, by=signed_in_clinician(), code_key=_code_key())
+        resend_share(share, by=signed_in_clinician())
     except DocumentError as error:
         flash(str(error))
     else:
-        wake_mail_job()
         flash(f"\u201c{share.version.title}\u201d sent again to {client.email} with a fresh link. "
               "The previous link no longer works.")
     return _back_to(client)

@@ -1,21 +1,16 @@
 """What a clinician does for a client's access: sign out everywhere, send a sign-in link,
 invite to the portal, switch off their calendar address, and the link history that explains
 why a link did not work."""
-from flask import current_app, flash, make_response, render_template, url_for
+from flask import flash, url_for
 
-from portal import wake_mail_job
 from practice.clients import ClientError, invite_client, send_sign_in_link, sign_out_everywhere
 from practice.feeds import revoke_feed
 from practice.history import link_history, other_mail, recent_events
 from practice.models import Practice
 
-from .._htmx import redirect_to, vary, wants_fragment
+from .._htmx import page_or_fragment, redirect_to
 from . import bp
 from ._access import client_or_404, clinician_required, signed_in_clinician
-
-
-def _code_key() -> bytes:
-    return current_app.config["SECRET_KEY"].encode()
 
 
 def _back_to(client):
@@ -34,28 +29,25 @@ def client_sign_out_everywhere(client_id):
 @bp.post("/clients/<int:client_id>/send-link")
 @clinician_required
 def client_send_link(client_id):
-    client = client_or_404(client_id)
-    try:
-        send_sign_in_link(client, by=signed_in_clinician(), code_key=_code_key())
-    except ClientError as error:
-        flash(str(error))
-        return _back_to(client)
-    wake_mail_job()
-    flash(f"A sign-in link is on its way to {client.email}. Any earlier link no longer works.")
-    return _back_to(client)
+    return _mail_link(client_id, send_sign_in_link, "A sign-in link is on its way to {email}. "
+                                                    "Any earlier link no longer works.")
 
 
 @bp.post("/clients/<int:client_id>/invite")
 @clinician_required
 def client_invite(client_id):
+    return _mail_link(client_id, invite_client, "The invitation is on its way to {email}.")
+
+
+def _mail_link(client_id: int, send, sent_message: str):
+    """Send the client a link (a sign-in link, an invitation) and say so, or say why not."""
     client = client_or_404(client_id)
     try:
-        invite_client(client, by=signed_in_clinician(), code_key=_code_key())
+        send(client, by=signed_in_clinician())
     except ClientError as error:
         flash(str(error))
-        return _back_to(client)
-    wake_mail_job()
-    flash(f"The invitation is on its way to {client.email}.")
+    else:
+        flash(sent_message.format(email=client.email))
     return _back_to(client)
 
 
@@ -75,7 +67,6 @@ def client_feed_revoke(client_id):
 def client_history(client_id):
     """The history on its own page, or (for the Refresh link) just its section."""
     client = client_or_404(client_id)
-    template = "clinic/_client_history.html" if wants_fragment("history-refresh") else "clinic/client_history.html"
-    return vary(make_response(render_template(template, client=client, practice=Practice.current(),
-                                              history=link_history(client), other_mail=other_mail(client),
-                                              events=recent_events(client))))
+    return page_or_fragment("clinic/client_history.html", {"history-refresh": "clinic/_client_history.html"},
+                            client=client, practice=Practice.current(), history=link_history(client),
+                            other_mail=other_mail(client), events=recent_events(client))

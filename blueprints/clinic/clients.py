@@ -1,7 +1,7 @@
 """Clients: list and live search, add, edit, archive and restore, and each client's page."""
 from zoneinfo import available_timezones
 
-from flask import flash, make_response, render_template, request, url_for
+from flask import flash, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
@@ -12,7 +12,7 @@ from practice.documents import document_panel
 from practice.history import link_history, other_mail, recent_events
 from practice.models import Clinician, Practice
 
-from .._htmx import redirect_to, vary, wants_fragment
+from .._htmx import page_or_fragment, redirect_to
 from . import bp
 from ._access import client_or_404, clinician_required, signed_in_clinician
 
@@ -57,10 +57,9 @@ def clients_list():
     text = request.args.get("q", "").strip()
     archived = request.args.get("show") == "archived"
     clients = list(find_clients(signed_in_clinician(), text, archived=archived).limit(SHOWN + 1))
-    template = "clinic/_client_results.html" if wants_fragment("client-search") else "clinic/clients_list.html"
-    return vary(make_response(render_template(
-        template, clients=clients[:SHOWN], more=len(clients) > SHOWN, q=text, archived=archived,
-        practice=Practice.current())))
+    return page_or_fragment("clinic/clients_list.html", {"client-search": "clinic/_client_results.html"},
+                            clients=clients[:SHOWN], more=len(clients) > SHOWN, q=text, archived=archived,
+                            practice=Practice.current())
 
 
 @bp.route("/clients/new", methods=["GET", "POST"])

@@ -1,0 +1,84 @@
+"""Configuration: defaults, then the environment, then a test's own values."""
+import json
+import os
+import secrets
+
+DEFAULTS = dict(
+    MAIL_SUPPRESS_SEND=False,  # Flask-Mail would silently drop mail whenever TESTING is set
+    SIGN_IN_IP_LIMIT="20 per minute; 200 per hour",
+    CODE_IP_LIMIT="10 per minute; 60 per hour",
+    CLINIC_SIGN_IN_IP_LIMIT="10 per minute; 100 per hour",
+    CLINIC_SIGN_IN_ACCOUNT_LIMIT="5 per minute; 30 per hour",
+    WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the (server-side) session cookie
+    # Our Referrer-Policy is no-referrer (tokens live in URLs), so browsers send no Referer
+    # (and Origin: null) on our own POSTs; the token plus SameSite=Lax cookies guard forms.
+    WTF_CSRF_SSL_STRICT=False,
+    RATELIMIT_HEADERS_ENABLED=True,
+    # Redis down: each process counts in memory until it is back, rather than failing sign-in.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
+    TELEHEALTH_POLL_SECONDS=20,  # how long the room's signalling long-poll waits
+)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def environment_config(instance_path: str) -> dict:
+    env = os.environ.get
+    return {
+        "DATABASE_URL": env("DATABASE_URL") or "sqlite:///" + os.path.join(instance_path, "portico.db"),
+        "PORTAL_BASE_URL": (env("PORTAL_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
+        "PORTAL_SCHEDULER": (env("PORTAL_SCHEDULER") or "on").lower(),
+        "PORTAL_REMINDER_TICK_SECONDS": float(env("PORTAL_REMINDER_TICK_SECONDS") or 30),
+        "PORTAL_MAIL_TICK_SECONDS": float(env("PORTAL_MAIL_TICK_SECONDS") or 5),
+        "MAIL_SERVER": env("MAIL_SERVER") or None,
+        "MAIL_PORT": int(env("MAIL_PORT") or 25),
+        "MAIL_USE_TLS": env_bool("MAIL_USE_TLS"),
+        "MAIL_USE_SSL": env_bool("MAIL_USE_SSL"),
+        "MAIL_USERNAME": env("MAIL_USERNAME"),
+        "MAIL_PASSWORD": env("MAIL_PASSWORD"),
+        "MAIL_DEFAULT_SENDER": env("MAIL_DEFAULT_SENDER") or "portal@localhost",
+        "MAIL_TIMEOUT": float(env("MAIL_TIMEOUT") or 10),
+        "MAIL_LEASE_SECONDS": float(env("MAIL_LEASE_SECONDS") or 120),
+        "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI") or "memory://",
+        "RATELIMIT_KEY_PREFIX": env("RATELIMIT_KEY_PREFIX") or "portico",  # one Redis, several portals
+        # How many proxies in front of us set X-Forwarded-For/-Proto (0: trust no such header).
+        "PORTAL_PROXY_COUNT": int(env("PORTAL_PROXY_COUNT") or 0),
+        # STUN/TURN servers for the video room, as RTCPeerConnection takes them, e.g.
+        # '[{"urls": "turn:turn.example.org:3478", "username": "u", "credential": "p"}]'
+        "PORTAL_ICE_SERVERS": json.loads(env("PORTAL_ICE_SERVERS") or "[]"),
+    }
+
+
+def secret_key(instance_path: str) -> str:
+    """SECRET_KEY from the environment, else one generated into instance/ on first run."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    path = os.path.join(instance_path, "secret_key")
+    if not os.path.exists(path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    with open(path) as handle:
+        return handle.read().strip()
+
+
+def load(app, test_config: dict) -> None:
+    """Fill app.config: our defaults, the environment, the test's values, derived settings."""
+    app.config.from_mapping(DEFAULTS)
+    app.config.update(environment_config(app.instance_path))
+    app.config.update(test_config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = secret_key(app.instance_path)
+    if app.config["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://")):
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 2, "socket_timeout": 2})
+    secure = app.config["PORTAL_BASE_URL"].startswith("https://")
+    app.config.update(
+        SESSION_COOKIE_NAME="__Host-portico_csrf" if secure else "portico_csrf",
+        SESSION_COOKIE_SECURE=secure,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PORTAL_SESSION_COOKIE="__Host-portico" if secure else "portico",
+    )

@@ -1,0 +1,67 @@
+"""The domain's runtime for one app: its settings from app.config, emails rendered by the
+app's Jinja templates with links on PORTAL_BASE_URL, sent with Flask-Mail, and the mail job
+woken through the scheduler."""
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import appcontext_pushed, g
+
+from practice import runtime
+from practice.runtime import Runtime, Settings
+from practice.wiring import build_domain
+
+from .mailer import FlaskMailer
+from .scheduler import wake_mail_job
+
+
+class JinjaEmailRenderer:
+    """Email templates need no request: rendered straight from the app's Jinja environment
+    (autoescaped by name, as Flask's own), links built on the configured base URL only."""
+
+    def __init__(self, app):
+        base = urlsplit(app.config["PORTAL_BASE_URL"])
+        self.jinja = app.jinja_env
+        self.urls = app.url_map.bind(base.netloc, script_name=base.path or "/", url_scheme=base.scheme)
+
+    def render(self, template: str, **context) -> str:
+        return self.jinja.get_template(template).render(**context)
+
+    def url(self, endpoint: str, **values) -> str:
+        return self.urls.build(endpoint, values, force_external=True)
+
+
+def settings_from(config) -> Settings:
+    return Settings(
+        base_url=config["PORTAL_BASE_URL"],
+        secret_key=config["SECRET_KEY"],
+        mail_sender=config.get("MAIL_DEFAULT_SENDER") or "portal@localhost",
+        dev_mailbox=not config.get("MAIL_SERVER"),
+        lease=timedelta(seconds=config.get("MAIL_LEASE_SECONDS") or 120),
+        signal_wait_seconds=config.get("TELEHEALTH_POLL_SECONDS", 20),
+    )
+
+
+def init_app(app) -> Runtime:
+    """After the blueprints are registered (emailed links name their endpoints)."""
+    settings = settings_from(app.config)
+    mailer = None if settings.dev_mailbox else FlaskMailer(app)
+    domain = build_domain(settings, JinjaEmailRenderer(app), mailer=mailer, wake_mail=wake_mail_job)
+    app.extensions["portico.runtime"] = domain
+    app.teardown_appcontext(_leave_runtime)
+    return domain
+
+
+def _enter_runtime(app, **_) -> None:
+    """Inside an app's context the domain works with that app's runtime (tests build several)."""
+    domain = app.extensions.get("portico.runtime")
+    if domain is not None:
+        g.portico_runtime_token = runtime.push(domain)
+
+
+def _leave_runtime(exc) -> None:
+    token = g.pop("portico_runtime_token", None)
+    if token is not None:
+        runtime.pop(token)
+
+
+appcontext_pushed.connect(_enter_runtime)
