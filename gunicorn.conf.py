@@ -10,7 +10,7 @@ the environment), and `portal.py serve` started from the same environment honour
 
 Environment: PORTAL_BIND (default 127.0.0.1:8000; comma-separated for several),
 WEB_CONCURRENCY (worker processes, default 2), PORTAL_WEB_THREADS (threads per worker,
-default 16), plus everything create_app() reads (README, Configuration).
+default 16), plus everything create_app() reads (docs/configuration.md).
 """
 import os
 

@@ -55,7 +55,7 @@ POLL_HEADERS = b"\r\nHX-Request: true\r\nHX-Trigger: join-status\r\nHX-Target: j
 
 
 class LoadServer(Server):
-    """Server's lifecycle and CPU accounting, started the way the README deploys Portico."""
+    """Server's lifecycle and CPU accounting, started the way docs/operations.md deploys Portico."""
 
     def __init__(self, label: str, app_spec: str, env: dict, args, logdir: Path):
         self.label = label

@@ -1,5 +1,5 @@
 """Backups and restores: `python portal.py backup` and `restore` on SQLite (SQLite's online
-backup API), and on PostgreSQL the pg_dump and pg_restore commands that the README gives."""
+backup API), and on PostgreSQL the pg_dump and pg_restore commands that docs/operations.md gives."""
 import shutil
 import sqlite3
 import subprocess
@@ -196,7 +196,7 @@ def test_the_documented_pg_dump_and_pg_restore_bring_the_data_back(app, dana, da
 
     subprocess.run(["pg_restore", "--clean", "--if-exists", "--no-owner", f"--dbname={database_url}", str(dump)],
                    check=True, timeout=60)
-    assert run("init-db").exit_code == 0  # as the README says: upgrades a dump from an older Portico
+    assert run("init-db").exit_code == 0  # as docs/operations.md says: upgrades a dump from an older Portico
 
     assert state(app) == BEFORE
 

@@ -1,4 +1,4 @@
-"""Portico deployed as the README says, on PostgreSQL: two gunicorn processes (the repo's
+"""Portico deployed as docs/operations.md says, on PostgreSQL: two gunicorn processes (the repo's
 gunicorn.conf.py, PORTAL_SCHEDULER=off) and one `python portal.py worker`, mailing a real
 SMTP server (aiosmtpd), rate limits on Redis when it is there. Through them:
 
