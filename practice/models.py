@@ -24,21 +24,33 @@ db = DatabaseProxy()
 
 
 class CheckedPostgresqlPool(PooledPostgresqlDatabase):
-    """A pool that checks a connection before handing it out. After a database restart or a
+    """A pool that checks a connection as it hands it out. After a database restart or a
     closed connection every pooled connection is dead, and without the check each would fail
     one request (a 503) after the database is back."""
 
-    def _is_closed(self, conn):
-        if super()._is_closed(conn):
-            return True
-        # An idle connection has nothing to read unless the server has said goodbye (a restart
-        # sends a termination notice, a closed socket reads as the end): a poll, where a
-        # "SELECT 1" cost a round trip per request. A false alarm costs only a new connection.
-        try:
-            readable, _, _ = select.select([conn], [], [], 0)
-        except (OSError, ValueError):
-            return True
-        return bool(readable)
+    def connect(self, reuse_if_open=False):
+        opened = super().connect(reuse_if_open)
+        if opened and server_hung_up(self.connection()):
+            # The others went with it (a restart ends them all): drop this one (peewee's
+            # manual_close, for a connection in a bad state) and the idle ones, then open anew.
+            # A false alarm costs only new connections.
+            self.manual_close()
+            self.close_idle()
+            opened = super().connect(reuse_if_open)
+        return opened
+
+
+def server_hung_up(conn) -> bool:
+    """An idle connection has nothing to read unless the server has said goodbye (a restart
+    sends a termination notice, a closed socket reads as the end): a poll, where a "SELECT 1"
+    cost a round trip per request."""
+    if conn.closed:
+        return True
+    try:
+        readable, _, _ = select.select([conn], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 # "postgresql://" in DATABASE_URL gets a connection pool: web processes and the worker
