@@ -144,24 +144,24 @@ class Practice(BaseModel):
     @classmethod
     def current(cls) -> "Practice":
         # Read on nearly every request: building this query's SQL for 17 columns cost more
-        # than running it, so the SQL is built once per kind of database.
+        # than running it, so the SQL is built once per kind of database (peewee's public
+        # sql() and execute_sql()).
         memo = _request_memo.get()
         if memo is not None and "practice" in memo:
             return memo["practice"]
         # The row is made here too: peewee's general row reader cost as much as the query.
         key = type(db.obj)
         if key not in _CURRENT_PRACTICE_SQL:
-            _CURRENT_PRACTICE_SQL[key] = cls.select(*cls._meta.sorted_fields).where(cls.id == 1).sql()
-        sql, params = _CURRENT_PRACTICE_SQL[key]
+            query = cls.select().where(cls.id == 1)
+            _CURRENT_PRACTICE_SQL[key] = (*query.sql(), list(query.selected_columns))
+        sql, params, fields = _CURRENT_PRACTICE_SQL[key]
         cursor = db.execute_sql(sql, params)
         row = cursor.fetchone()
         cursor.close()  # an unfinished SQLite statement would hold its read snapshot open
         if row is None:
             practice = cls(id=1)
         else:
-            practice = cls(__no_default__=1, **{field.name: value_from_db(field, value)
-                                                for field, value in zip(cls._meta.sorted_fields, row)})
-            practice._dirty.clear()  # as read, nothing unsaved
+            practice = cls(**{field.name: value_from_db(field, value) for field, value in zip(fields, row)})
         if memo is not None:
             memo["practice"] = practice
         return practice
