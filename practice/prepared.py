@@ -4,8 +4,9 @@ peewee builds a statement's SQL anew at every call, and for the few statements e
 sign-in runs that cost more than the database took to run them. A Prepared statement is
 built once with named slots (`slot("token_hash")`) where the values go, then run with the
 values. Values are given as the database takes them: ids rather than model instances.
-Only peewee's public API: a query's sql() and selected_columns, Value, execute_sql, and
-model constructors.
+An INSERT gives every value as a slot: a default computed when the SQL is built
+(`default=utcnow`) would otherwise be frozen into it. Only peewee's public API: a query's
+sql() and selected_columns, Value, the database's execute_sql, and model constructors.
 """
 from peewee import Field, ModelInsert, ModelSelect, Value
 
