@@ -49,7 +49,7 @@ def client_required(view):
     def wrapped(*args, **kwargs):
         if not current_user.is_authenticated:
             return _unauthorized()
-        if not isinstance(current_user._get_current_object(), Client):
+        if not isinstance(current_user, Client):  # the proxy answers for what it stands for
             abort(403)
         return view(*args, **kwargs)
 
@@ -79,6 +79,13 @@ def forget_cookie(response):
 def current_session():
     """The live session row for this request, or None (reads the cookie via flask-login)."""
     return g.get("portal_session") if current_user.is_authenticated else None
+
+
+def signed_in_user():
+    """Whoever this request's session signs in, as the Client or Clinician itself (not
+    flask-login's proxy for it), or None: the same object the loader gave flask-login."""
+    session = current_session()
+    return None if session is None else session.client or session.clinician
 
 
 def session_check_in(session=None) -> int:

@@ -212,4 +212,4 @@ def session_keep_alive():
 
 
 def current_user_is_client() -> bool:
-    return current_user.is_authenticated and isinstance(current_user._get_current_object(), Client)
+    return current_user.is_authenticated and isinstance(current_user, Client)

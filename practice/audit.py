@@ -13,9 +13,7 @@ def record(kind: str, *, client=None, link=None, clinician=None, detail: str = "
            at=None) -> AuditEvent:
     fields = dict(at=at or utcnow(), kind=kind, detail=(detail or "")[:255], ip=ip)
     new_id = _INSERT.insert(client=_id(client), link=_id(link), clinician=_id(clinician), **fields)
-    event = AuditEvent(id=new_id, client=client, link=link, clinician=clinician, **fields)
-    event._dirty.clear()
-    return event
+    return AuditEvent(id=new_id, client=client, link=link, clinician=clinician, **fields)
 
 
 def _id(row):

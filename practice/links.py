@@ -128,11 +128,13 @@ def find_link(token: str) -> Link | None:
     if not token or len(token) > 200:
         return None
     token_hash = hash_token(token)
-    link = _LINK_BY_TOKEN_HASH.first(token_hash=token_hash)
+    row = _LINK_BY_TOKEN_HASH.first(token_hash=token_hash)
+    if row is None:
+        return None
+    link, client = row
+    link.client = client  # read in the same row
     # The index finds the row; the comparison that decides is constant-time.
-    if link is not None and hmac.compare_digest(link.token_hash, token_hash):
-        return link
-    return None
+    return link if hmac.compare_digest(link.token_hash, token_hash) else None
 
 
 def why_dead(link: Link | None, now: datetime) -> str | None:

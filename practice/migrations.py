@@ -76,7 +76,7 @@ SCHEMA_VERSION = MIGRATIONS[-1].version
 
 
 def recorded_version() -> int | None:
-    if not db.table_exists(SchemaVersion._meta.table_name):
+    if not SchemaVersion.table_exists():
         return None
     return SchemaVersion.select(fn.MAX(SchemaVersion.version)).scalar()
 
@@ -105,7 +105,7 @@ def upgrade() -> list[int]:
     """Bring the database to SCHEMA_VERSION inside schema_transaction(); returns the versions
     applied (the current one alone for a new database, nothing when it is up to date)."""
     version = recorded_version()
-    if version is None and not db.table_exists(Practice._meta.table_name):
+    if version is None and not Practice.table_exists():
         db.create_tables(ALL_MODELS)
         SchemaVersion.create(version=SCHEMA_VERSION, applied_at=utcnow())
         return [SCHEMA_VERSION]

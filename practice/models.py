@@ -24,21 +24,33 @@ db = DatabaseProxy()
 
 
 class CheckedPostgresqlPool(PooledPostgresqlDatabase):
-    """A pool that checks a connection before handing it out. After a database restart or a
+    """A pool that checks a connection as it hands it out. After a database restart or a
     closed connection every pooled connection is dead, and without the check each would fail
     one request (a 503) after the database is back."""
 
-    def _is_closed(self, conn):
-        if super()._is_closed(conn):
-            return True
-        # An idle connection has nothing to read unless the server has said goodbye (a restart
-        # sends a termination notice, a closed socket reads as the end): a poll, where a
-        # "SELECT 1" cost a round trip per request. A false alarm costs only a new connection.
-        try:
-            readable, _, _ = select.select([conn], [], [], 0)
-        except (OSError, ValueError):
-            return True
-        return bool(readable)
+    def connect(self, reuse_if_open=False):
+        opened = super().connect(reuse_if_open)
+        if opened and server_hung_up(self.connection()):
+            # The others went with it (a restart ends them all): drop this one (peewee's
+            # manual_close, for a connection in a bad state) and the idle ones, then open anew.
+            # A false alarm costs only new connections.
+            self.manual_close()
+            self.close_idle()
+            opened = super().connect(reuse_if_open)
+        return opened
+
+
+def server_hung_up(conn) -> bool:
+    """An idle connection has nothing to read unless the server has said goodbye (a restart
+    sends a termination notice, a closed socket reads as the end): a poll, where a "SELECT 1"
+    cost a round trip per request."""
+    if conn.closed:
+        return True
+    try:
+        readable, _, _ = select.select([conn], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 # "postgresql://" in DATABASE_URL gets a connection pool: web processes and the worker
@@ -151,24 +163,24 @@ class Practice(BaseModel):
     @classmethod
     def current(cls) -> "Practice":
         # Read on nearly every request: building this query's SQL for 17 columns cost more
-        # than running it, so the SQL is built once per kind of database.
+        # than running it, so the SQL is built once per kind of database (peewee's public
+        # sql() and execute_sql()).
         memo = _request_memo.get()
         if memo is not None and "practice" in memo:
             return memo["practice"]
         # The row is made here too: peewee's general row reader cost as much as the query.
         key = type(db.obj)
         if key not in _CURRENT_PRACTICE_SQL:
-            _CURRENT_PRACTICE_SQL[key] = cls.select(*cls._meta.sorted_fields).where(cls.id == 1).sql()
-        sql, params = _CURRENT_PRACTICE_SQL[key]
+            query = cls.select().where(cls.id == 1)
+            _CURRENT_PRACTICE_SQL[key] = (*query.sql(), list(query.selected_columns))
+        sql, params, fields = _CURRENT_PRACTICE_SQL[key]
         cursor = db.execute_sql(sql, params)
         row = cursor.fetchone()
         cursor.close()  # an unfinished SQLite statement would hold its read snapshot open
         if row is None:
             practice = cls(id=1)
         else:
-            practice = cls(__no_default__=1, **{field.name: value_from_db(field, value)
-                                                for field, value in zip(cls._meta.sorted_fields, row)})
-            practice._dirty.clear()  # as read, nothing unsaved
+            practice = cls(**{field.name: value_from_db(field, value) for field, value in zip(fields, row)})
         if memo is not None:
             memo["practice"] = practice
         return practice

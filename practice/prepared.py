@@ -4,10 +4,11 @@ peewee builds a statement's SQL anew at every call, and for the few statements e
 sign-in runs that cost more than the database took to run them. A Prepared statement is
 built once with named slots (`slot("token_hash")`) where the values go, then run with the
 values. Values are given as the database takes them: ids rather than model instances.
-An INSERT must name every column it writes: a default computed when the SQL is built
-(`default=utcnow`) would otherwise be frozen into it.
+An INSERT gives every value as a slot: a default computed when the SQL is built
+(`default=utcnow`) would otherwise be frozen into it. Only peewee's public API: a query's
+sql() and selected_columns, Value, the database's execute_sql, and model constructors.
 """
-from peewee import DateTimeField, ModelInsert, Value
+from peewee import Field, ModelInsert, ModelSelect, Value
 
 from .models import db, is_sqlite, value_from_db
 
@@ -27,40 +28,37 @@ def slot(name: str) -> Value:
 class Prepared:
     def __init__(self, build):
         self._build = build  # () -> a peewee query whose values are slots
-        self._built = {}  # type of database -> (query, sql, params)
+        self._built = {}  # type of database -> (sql, params, selected fields)
 
     def _for_this_database(self):
         key = type(db.obj)
         built = self._built.get(key)
         if built is None:
             query = self._build()
-            _check_insert_names_defaults(query)
             sql, params = query.sql()
-            built = self._built[key] = (query, sql, params)
+            built = self._built[key] = (sql, params, _checked(query, params))
         return built
 
     def _run(self, values: dict):
-        query, sql, params = self._for_this_database()
-        return query, db.execute_sql(sql, [values[p.name] if isinstance(p, _Slot) else p for p in params])
+        sql, params, fields = self._for_this_database()
+        return fields, db.execute_sql(sql, [values[p.name] if isinstance(p, _Slot) else p for p in params])
 
-    def first(self, **values):
-        """A SELECT's first row, as peewee would make it (joined models included), or None."""
-        query, cursor = self._run(values)
+    def first(self, **values) -> list | None:
+        """A SELECT's first row as model instances, one per model it selects, in order; or None."""
+        fields, cursor = self._run(values)
         row = cursor.fetchone()
         cursor.close()  # an unfinished SQLite statement would hold its read snapshot open
         if row is None:
             return None
-        if is_sqlite():  # SQLite hands back text; parse the timestamps the quick way first
-            row = list(row)
-            for index, column in self._datetime_columns(query):
-                row[index] = value_from_db(column, row[index])
-        for made in query._get_cursor_wrapper(_OneRow(cursor.description, tuple(row))):
-            return made
-        return None
-
-    @staticmethod
-    def _datetime_columns(query) -> list[tuple[int, DateTimeField]]:
-        return [(index, column) for index, column in enumerate(query._returning) if isinstance(column, DateTimeField)]
+        made, model, data = [], None, {}
+        for field, value in zip(fields, row):
+            if field.model is not model:
+                if model is not None:
+                    made.append(model(**data))
+                model, data = field.model, {}
+            data[field.name] = value_from_db(field, value)
+        made.append(model(**data))
+        return made
 
     def rows_affected(self, **values) -> int:
         """Run an UPDATE or DELETE; how many rows it changed."""
@@ -72,25 +70,15 @@ class Prepared:
         return cursor.lastrowid if is_sqlite() else cursor.fetchone()[0]
 
 
-def _check_insert_names_defaults(query) -> None:
-    if isinstance(query, ModelInsert):
-        named = set(query._insert)
-        frozen = [field.name for field in query.model._meta.sorted_fields
-                  if field.default is not None and field not in named]
-        if frozen:
-            raise ValueError(f"a prepared INSERT into {query.model.__name__} must name {frozen}: "
-                             "their defaults would be computed once, when its SQL is built")
-
-
-class _OneRow:
-    """The cursor peewee's row reader reads: one row already fetched."""
-
-    def __init__(self, description, row):
-        self.description = description
-        self._rows = [row]
-
-    def fetchone(self):
-        return self._rows.pop() if self._rows else None
-
-    def close(self):
-        pass
+def _checked(query, params) -> list:
+    """The fields a SELECT reads, in the row's order; refuses what a built-once SQL would get wrong."""
+    if isinstance(query, ModelInsert) and not all(isinstance(param, _Slot) for param in params):
+        # A default computed when the SQL is built (default=utcnow) would be frozen into it.
+        raise ValueError(f"a prepared INSERT into {query.model.__name__} must give every value it writes "
+                         "as a slot: a default would be computed once, when its SQL is built")
+    if not isinstance(query, ModelSelect):
+        return []
+    fields = list(query.selected_columns)
+    if not all(isinstance(field, Field) for field in fields):
+        raise ValueError("a prepared SELECT reads fields only (whole models or their fields)")
+    return fields

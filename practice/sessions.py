@@ -44,7 +44,6 @@ def start_session(*, client: Client | None = None, clinician=None, ip=None, user
     new_id = _NEW_SESSION.insert(client_id=client.id if client else None,
                                  clinician_id=clinician.id if clinician else None, **fields)
     session = Session(id=new_id, client=client, clinician=clinician, **fields)
-    session._dirty.clear()  # as Session.create leaves it: nothing unsaved
     audit.record("signed_in", client=client, ip=ip, at=now, detail="client" if client else "clinician")
     return raw_id, session
 

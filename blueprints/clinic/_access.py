@@ -6,11 +6,12 @@ from flask_login import current_user
 
 from practice.models import Client, Clinician
 
+from .._auth import signed_in_user
 from .._htmx import redirect_to
 
 
 def signed_in_clinician() -> Clinician | None:
-    user = current_user._get_current_object() if current_user.is_authenticated else None
+    user = signed_in_user()
     return user if isinstance(user, Clinician) else None
 
 
