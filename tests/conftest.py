@@ -2,6 +2,7 @@
 real SMTP server (aiosmtpd on loopback), and helpers that act like a client would."""
 import email
 import email.policy
+import functools
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 import time_machine
 from aiosmtpd.controller import Controller
+from werkzeug.security import generate_password_hash
 
 from portal import create_app
 from practice import jobs
@@ -387,18 +389,31 @@ def continue_with(client, token):
 PASSWORD = "correct horse battery staple"
 
 
+@functools.cache
+def password_hash(address: str) -> str:
+    """PASSWORD's scrypt hash for one clinician, made once a run: scrypt is slow on purpose, and
+    a clinician a test starts with need not pay for it every time (create_clinician's own
+    tests, the commands' and the setup page's, still make theirs)."""
+    return generate_password_hash(PASSWORD, method="scrypt")
+
+
+def clinician(address: str, name: str, *, is_admin: bool = False):
+    """The row create_clinician makes for PASSWORD, with the hash made once a run."""
+    from practice.models import Clinician
+    return Clinician.create(email=address, name=name, is_admin=is_admin, created_at=utcnow(),
+                            password_hash=password_hash(address))
+
+
 @pytest.fixture
 def dana(app):
     """The practice's admin clinician."""
-    from practice.clinicians import create_clinician
-    return create_clinician("dana@example.com", "Dana Hale", PASSWORD, is_admin=True)
+    return clinician("dana@example.com", "Dana Hale", is_admin=True)
 
 
 @pytest.fixture
 def kim(app):
     """A clinician who is not an admin."""
-    from practice.clinicians import create_clinician
-    return create_clinician("kim@example.com", "Kim Park", PASSWORD)
+    return clinician("kim@example.com", "Kim Park")
 
 
 def clinic_sign_in(client, email, password=PASSWORD):
