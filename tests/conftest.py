@@ -13,6 +13,7 @@ from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 
+import jinja2
 import pytest
 import time_machine
 from aiosmtpd.controller import Controller
@@ -277,6 +278,24 @@ def as_if_built_now(app) -> None:
         DocumentVersion.update(created_at=now).execute()
 
 
+class CompiledTemplates(jinja2.BytecodeCache):
+    """Every app has a Jinja environment of its own, which compiles each template again; the
+    tests' apps share what was compiled, in memory (Jinja checks it against the source)."""
+
+    def __init__(self):
+        self.compiled = {}
+
+    def load_bytecode(self, bucket):
+        if bucket.key in self.compiled:
+            bucket.bytecode_from_string(self.compiled[bucket.key])
+
+    def dump_bytecode(self, bucket):
+        self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+COMPILED_TEMPLATES = CompiledTemplates()
+
+
 @pytest.fixture
 def make_app(database_url, smtp_server, tmp_path, request):
     """Build an app on this test's database; extra config overrides the defaults. The first
@@ -301,6 +320,7 @@ def make_app(database_url, smtp_server, tmp_path, request):
         if copied:
             config.setdefault("PORTAL_CREATE_SCHEMA", False)
         app = create_app(config)
+        app.jinja_env.bytecode_cache = COMPILED_TEMPLATES
         if copied and not config["PORTAL_CREATE_SCHEMA"]:
             as_if_built_now(app)
         built.append(app)
