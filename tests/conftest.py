@@ -2,21 +2,28 @@
 real SMTP server (aiosmtpd on loopback), and helpers that act like a client would."""
 import email
 import email.policy
+import functools
 import os
 import re
+import shutil
 import socket
+import sqlite3
 import threading
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 
+import jinja2
 import pytest
 import time_machine
 from aiosmtpd.controller import Controller
+from werkzeug.security import generate_password_hash
 
 from portal import create_app
 from practice import jobs
 from practice.clients import add_client
-from practice.models import ALL_MODELS, db, open_database
+from practice.clock import utcnow
+from practice.models import DocumentTemplate, DocumentVersion, Practice, SchemaVersion, db, open_database
 
 PG_URL = os.environ.get("PORTICO_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 START = datetime(2026, 3, 2, 9, 0, 0)  # a Monday morning, UTC
@@ -94,21 +101,164 @@ def postgres_url():
         cursor.execute(f"DROP DATABASE IF EXISTS {name}")
         cursor.execute(f"CREATE DATABASE {name}")
     yield PG_URL.rsplit("/", 1)[0] + "/" + name
-    if hasattr(db.obj, "close_all"):
-        db.obj.close_all()
+    close_connections()
     with admin.cursor() as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     admin.close()
 
 
+def close_connections():
+    """Let go of the database the last app was built on."""
+    if hasattr(db.obj, "close_all"):
+        db.obj.close_all()
+    elif db.obj is not None and not db.is_closed():
+        db.close()
+
+
+def build_schema(url: str) -> None:
+    """What a new database gets from the app's start: create_schema, for real."""
+    create_app({"TESTING": True, "SECRET_KEY": "test-secret-key", "DATABASE_URL": url, "PORTAL_SCHEDULER": "off"})
+    close_connections()
+
+
+# ---- each test's database: the schema built once a run, copied for each test ---------------
+#
+# Building the schema costs more than most tests, so it is built once a run, for real, and each
+# test gets a copy. A test of building it (migrations, what a new database is seeded with) is
+# marked `builds_schema` and gets an empty database instead, as every test once did.
+
+SCHEMA_COPY = pytest.StashKey[str]()  # the url of the copy a test was given
+
+
+@pytest.fixture(scope="session")
+def sqlite_schema(tmp_path_factory) -> Path:
+    """A SQLite file holding the schema, built once a run; each test gets a copy of it."""
+    path = tmp_path_factory.mktemp("schema") / "portico.db"
+    build_schema(f"sqlite:///{path}")
+    with closing(sqlite3.connect(path)) as connection:  # all of it in the one file, to be copied
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+class PostgresSchema:
+    """This run's PostgreSQL database, put back for each test to what create_schema leaves in a
+    new database. The schema is built once, for real, in a template database of its own. Each
+    test then gets the test database emptied and given the template's rows and sequence values
+    again, in one transaction; if the test before changed the schema itself (a migration test,
+    a restore), or still holds locks, it gets a new copy of the template instead."""
+
+    SHAPE = """SELECT md5(concat(
+        (SELECT string_agg(concat_ws(' ', table_name, column_name, data_type, is_nullable, column_default),
+                           ',' ORDER BY table_name, ordinal_position)
+         FROM information_schema.columns WHERE table_schema = 'public'),
+        (SELECT string_agg(indexdef, ',' ORDER BY indexname) FROM pg_indexes WHERE schemaname = 'public'),
+        (SELECT string_agg(conname || ' ' || pg_get_constraintdef(oid), ',' ORDER BY conname)
+         FROM pg_constraint WHERE connamespace = 'public'::regnamespace)))"""
+
+    def __init__(self, url: str):
+        import psycopg2
+        self.connect, self.Error = psycopg2.connect, psycopg2.Error
+        self.url, self.name = url, url.rsplit("/", 1)[1]
+        self.template = f"{self.name}_schema"
+        self.admin = psycopg2.connect(PG_URL)
+        self.admin.autocommit = True
+        self.connection = None  # to the test database, while it has the template's schema
+        self._admin(f"DROP DATABASE IF EXISTS {self.template} WITH (FORCE)", f"CREATE DATABASE {self.template}")
+        template_url = url.rsplit("/", 1)[0] + "/" + self.template
+        build_schema(template_url)
+        with closing(psycopg2.connect(template_url)) as template, template.cursor() as cursor:
+            self.shape = self._shape(cursor)
+            cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")
+            self.tables = [table for (table,) in cursor.fetchall()]
+            self.rows = []  # (INSERT statement, rows) per table that create_schema put rows in
+            for table in self.tables:
+                cursor.execute(f'SELECT * FROM "{table}"')
+                rows = cursor.fetchall()
+                if rows:
+                    columns = ", ".join(f'"{column.name}"' for column in cursor.description)
+                    values = ", ".join(["%s"] * len(cursor.description))
+                    self.rows.append((f'INSERT INTO "{table}" ({columns}) VALUES ({values})', rows))
+            cursor.execute("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")
+            self.sequences = []
+            for (sequence,) in cursor.fetchall():
+                cursor.execute(f'SELECT last_value, is_called FROM "{sequence}"')
+                self.sequences.append((sequence, *cursor.fetchone()))
+
+    def _admin(self, *statements):
+        with self.admin.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+
+    def _shape(self, cursor) -> str:
+        cursor.execute(self.SHAPE)
+        return cursor.fetchone()[0]
+
+    def _drop(self):
+        close_connections()
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+        self._admin(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
+
+    def empty(self) -> str:
+        """An empty database, for a test of building the schema."""
+        self._drop()
+        self._admin(f"CREATE DATABASE {self.name}")
+        return self.url
+
+    def fresh(self) -> str:
+        """The database as create_schema leaves a new one."""
+        close_connections()
+        if self.connection is None or not self._refill():
+            self._drop()
+            self._admin(f"CREATE DATABASE {self.name} TEMPLATE {self.template}")
+            self.connection = self.connect(self.url)
+        return self.url
+
+    def _refill(self) -> bool:
+        """Empty every table and put the template's rows and sequence values back; False
+        (nothing changed) where the schema is not the template's any more, or a lock is held."""
+        try:
+            with self.connection, self.connection.cursor() as cursor:  # one transaction
+                if self._shape(cursor) != self.shape:
+                    return False
+                cursor.execute("SET LOCAL lock_timeout = '2s'")
+                cursor.execute("SET LOCAL session_replication_role = replica")  # no foreign key triggers
+                for table in self.tables:
+                    cursor.execute(f'DELETE FROM "{table}"')
+                for insert, rows in self.rows:
+                    cursor.executemany(insert, rows)
+                for sequence, last_value, is_called in self.sequences:
+                    cursor.execute("SELECT setval(%s, %s, %s)", (f'"{sequence}"', last_value, is_called))
+            return True
+        except self.Error:
+            return False
+
+    def close(self):
+        self._drop()
+        self._admin(f"DROP DATABASE IF EXISTS {self.template} WITH (FORCE)")
+        self.admin.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_schema(postgres_url):
+    schema = PostgresSchema(postgres_url)
+    yield schema
+    schema.close()
+
+
 def _database_url(kind, tmp_path, request):
+    builds_schema = request.node.get_closest_marker("builds_schema") is not None
     if kind == "sqlite":
-        return f"sqlite:///{tmp_path / 'portico.db'}"
-    url = request.getfixturevalue("postgres_url")
-    database = open_database(url)
-    with database.bind_ctx(ALL_MODELS):
-        database.drop_tables(ALL_MODELS, cascade=True, safe=True)
-    database.close_all()
+        path = tmp_path / "portico.db"
+        if not builds_schema:
+            shutil.copyfile(request.getfixturevalue("sqlite_schema"), path)
+        url = f"sqlite:///{path}"
+    else:
+        schema = request.getfixturevalue("postgres_schema")
+        url = schema.empty() if builds_schema else schema.fresh()
+    if not builds_schema:
+        request.node.stash[SCHEMA_COPY] = url
     return url
 
 
@@ -117,9 +267,39 @@ def database_url(request, tmp_path):
     return _database_url(request.param, tmp_path, request)
 
 
+def as_if_built_now(app) -> None:
+    """create_schema stamps the rows it seeds with the time it runs: so does a copy of them, for
+    the first app of a test, which is when create_schema would have run."""
+    now = utcnow()
+    with app.app_context(), db.connection_context(), db.atomic():
+        SchemaVersion.update(applied_at=now).execute()
+        Practice.update(created_at=now).execute()
+        DocumentTemplate.update(created_at=now, updated_at=now).execute()
+        DocumentVersion.update(created_at=now).execute()
+
+
+class CompiledTemplates(jinja2.BytecodeCache):
+    """Every app has a Jinja environment of its own, which compiles each template again; the
+    tests' apps share what was compiled, in memory (Jinja checks it against the source)."""
+
+    def __init__(self):
+        self.compiled = {}
+
+    def load_bytecode(self, bucket):
+        if bucket.key in self.compiled:
+            bucket.bytecode_from_string(self.compiled[bucket.key])
+
+    def dump_bytecode(self, bucket):
+        self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+COMPILED_TEMPLATES = CompiledTemplates()
+
+
 @pytest.fixture
-def make_app(database_url, smtp_server, tmp_path):
-    """Build an app on this test's database; extra config overrides the defaults."""
+def make_app(database_url, smtp_server, tmp_path, request):
+    """Build an app on this test's database; extra config overrides the defaults. The first
+    app on a copy of the schema does not build it again: the copy is what it would build."""
     smtp_server.clear()
     built = []
 
@@ -136,15 +316,18 @@ def make_app(database_url, smtp_server, tmp_path):
             "PORTAL_SCHEDULER": "off",
         }
         config.update(overrides)
+        copied = not built and config["DATABASE_URL"] == request.node.stash.get(SCHEMA_COPY, None)
+        if copied:
+            config.setdefault("PORTAL_CREATE_SCHEMA", False)
         app = create_app(config)
+        app.jinja_env.bytecode_cache = COMPILED_TEMPLATES
+        if copied and not config["PORTAL_CREATE_SCHEMA"]:
+            as_if_built_now(app)
         built.append(app)
         return app
 
     yield make
-    if hasattr(db.obj, "close_all"):
-        db.obj.close_all()
-    elif not db.is_closed():
-        db.close()
+    close_connections()
 
 
 @pytest.fixture
@@ -228,18 +411,31 @@ def continue_with(client, token):
 PASSWORD = "correct horse battery staple"
 
 
+@functools.cache
+def password_hash(address: str) -> str:
+    """PASSWORD's scrypt hash for one clinician, made once a run: scrypt is slow on purpose, and
+    a clinician a test starts with need not pay for it every time (create_clinician's own
+    tests, the commands' and the setup page's, still make theirs)."""
+    return generate_password_hash(PASSWORD, method="scrypt")
+
+
+def clinician(address: str, name: str, *, is_admin: bool = False):
+    """The row create_clinician makes for PASSWORD, with the hash made once a run."""
+    from practice.models import Clinician
+    return Clinician.create(email=address, name=name, is_admin=is_admin, created_at=utcnow(),
+                            password_hash=password_hash(address))
+
+
 @pytest.fixture
 def dana(app):
     """The practice's admin clinician."""
-    from practice.clinicians import create_clinician
-    return create_clinician("dana@example.com", "Dana Hale", PASSWORD, is_admin=True)
+    return clinician("dana@example.com", "Dana Hale", is_admin=True)
 
 
 @pytest.fixture
 def kim(app):
     """A clinician who is not an admin."""
-    from practice.clinicians import create_clinician
-    return create_clinician("kim@example.com", "Kim Park", PASSWORD)
+    return clinician("kim@example.com", "Kim Park")
 
 
 def clinic_sign_in(client, email, password=PASSWORD):

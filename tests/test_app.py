@@ -50,6 +50,7 @@ def test_secret_key_is_generated_into_instance_on_first_run(tmp_path, monkeypatc
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
 
 
+@pytest.mark.builds_schema
 def test_init_db_is_idempotent_and_records_the_schema_version(run):
     first = run("init-db", "--practice-name", "Riverside Counselling", "--timezone", "Europe/London")
     second = run("init-db")

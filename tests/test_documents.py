@@ -114,6 +114,7 @@ def type_draft(browser, share, answers, *, token=None):
 
 # ---- templates ---------------------------------------------------------------------------
 
+@pytest.mark.builds_schema
 def test_a_practice_starts_with_an_intake_questionnaire_and_an_informed_consent_form(make_app, app, kim):
     browser = clinician_browser(app, kim)
     page = visible_text(browser.get("/clinic/documents").get_data(as_text=True))

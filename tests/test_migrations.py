@@ -26,6 +26,8 @@ from practice.models import (AuditEvent, Client, Clinician, Email, Link, Practic
                              Session, SignInRequest, create_schema, db, is_sqlite, open_database)
 from tests.conftest import continue_with, mailed_link
 
+pytestmark = pytest.mark.builds_schema  # each test starts from an empty database, not a copy of the schema
+
 REPO = Path(__file__).resolve().parent.parent
 EARLY_TABLES = [Practice, Clinician, Client, Link, SignInRequest, Email, Session, AuditEvent, SchemaVersion]
 LATER_COLUMNS = {

@@ -2,6 +2,7 @@
 move or a cancel, and never carrying a link that dies before the appointment."""
 import re
 from datetime import datetime, timedelta
+from math import ceil
 
 import pytest
 from icalendar import Calendar
@@ -9,9 +10,9 @@ from icalendar import Calendar
 from practice import jobs
 from practice.appointments import cancel_appointment, create_appointment, move_appointment
 from practice.clients import add_client, archive_client, update_client
-from practice.models import Email, Practice, Reminder
-from practice.runtime import settings
+from practice.models import Email, Practice, Reminder, SignInRequest, db
 from practice.reminders import claim_due_reminders, out_of_quiet_hours, queue_claimed_reminders
+from practice.runtime import settings
 from practice.settings import update_settings
 from tests.conftest import START, text_part
 
@@ -27,9 +28,25 @@ def practice_week(app, dana, traveller, smtp_server):
         arrivals = []  # (arrived at, message)
 
         def run_until(self, moment):
-            while datetime.now().replace(microsecond=0) < moment:
-                traveller.shift(STEP.total_seconds())
+            """Tick every STEP until `moment`, as a scheduler would. Steps before anything is due
+            are skipped, their ticks would find nothing to do: time jumps to the first step at or
+            after the next due row, so each mail leaves at the very step it would have."""
+            while (now := datetime.now().replace(microsecond=0)) < moment:
+                steps = max(1, ceil((min(self.next_due(), moment) - now) / STEP))
+                traveller.shift((steps * STEP).total_seconds())
                 self.tick()
+
+        def next_due(self):
+            """The earliest time a tick could act: a reminder is claimed once it is due, a mail
+            sent at its next attempt (or once a sender's lease on it is over), and a sign-in
+            request answered at the next tick."""
+            with app.app_context(), db.connection_context():
+                if SignInRequest.pending().exists():
+                    return datetime.now()
+                times = [earliest(Reminder.due_at, Reminder.status == "pending"),
+                         earliest(Email.next_attempt_at, Email.status == "queued"),
+                         earliest(Email.lease_until, Email.status == "sending")]
+            return min((t for t in times if t is not None), default=datetime.max)
 
         def tick(self):
             before = len(smtp_server.messages)
@@ -42,6 +59,11 @@ def practice_week(app, dana, traveller, smtp_server):
             return [m["Subject"] for _, m in self.arrivals]
 
     return Week()
+
+
+def earliest(field, where):
+    row = field.model.select(field).where(where).order_by(field).first()
+    return None if row is None else getattr(row, field.name)
 
 
 def book(app, clinician, client, start, minutes=50, kind="in_person"):
