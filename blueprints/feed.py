@@ -1,7 +1,9 @@
 """The client's private calendar feed, for phone calendars."""
-from flask import Blueprint, abort, make_response
+import hashlib
 
-from practice.feeds import feed_calendar, feed_client
+from flask import Blueprint, abort, make_response, request
+
+from practice.feeds import feed_calendar, feed_client, feed_last_modified
 
 bp = Blueprint("feed", __name__)
 
@@ -11,8 +13,13 @@ def calendar_feed(token):
     client = feed_client(token)
     if client is None:
         abort(404)
-    response = make_response(feed_calendar(client))
+    body = feed_calendar(client)
+    response = make_response(body)
     response.headers["Content-Type"] = "text/calendar; charset=utf-8"
-    response.headers["Cache-Control"] = "no-store"
     response.headers["X-Robots-Tag"] = "noindex"
-    return response
+    # Calendars fetch this every hour or so: the same ETag (or an unchanged Last-Modified)
+    # gets a 304 with no body. (portico/hardening.py still marks it no-store, as every URL
+    # with a token in it: calendar apps revalidate from their own copy regardless.)
+    response.set_etag(hashlib.sha256(body).hexdigest())
+    response.last_modified = feed_last_modified(client)
+    return response.make_conditional(request)

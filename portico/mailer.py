@@ -2,6 +2,7 @@
 The outbox, its claims and retries are the domain's (practice/mail.py); this is the wire."""
 import functools
 import io
+import re
 import smtplib
 import ssl
 from contextlib import contextmanager
@@ -165,5 +166,18 @@ def as_message(row, sender: str | None) -> Message:
     )
     message.msgId = row.message_id
     if row.ics:
-        message.attach("appointment.ics", "text/calendar; charset=utf-8", row.ics.encode())
+        # Mail apps offer an invitation (and update it later) from a text/calendar part
+        # inside the multipart/alternative that names its method (RFC 6047); the attachment
+        # is for the rest. Flask-Mail makes each alternative with MIMEText(content, key):
+        # the email package writes the key after "text/", parameters included, just as
+        # Flask-Mail's attach() takes "text/calendar; charset=utf-8".
+        content_type = f"calendar; method={calendar_method(row.ics)}"
+        message.alts[content_type] = row.ics
+        message.attach("appointment.ics", f"text/{content_type}; charset=utf-8", row.ics.encode())
     return message
+
+
+def calendar_method(ics: str) -> str:
+    """The iTIP method of a calendar (REQUEST, CANCEL, PUBLISH), from its METHOD line."""
+    match = re.search(r"^METHOD:([A-Z-]+)\r?$", ics, re.MULTILINE)
+    return match.group(1) if match else "PUBLISH"

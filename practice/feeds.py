@@ -7,9 +7,11 @@ import base64
 import hashlib
 import hmac
 import secrets
-from datetime import timezone
+from datetime import datetime, timedelta, timezone
+from email.utils import parseaddr
 
-from icalendar import Calendar, Event, vText
+from icalendar import Calendar, Event, vCalAddress, vText, vUri
+from peewee import fn
 
 from . import audit, runtime
 from .clock import utcnow
@@ -56,41 +58,96 @@ def revoke_feed(client: Client, *, by=None) -> bool:
     return True
 
 
-def new_calendar(practice: Practice) -> Calendar:
+REFRESH = timedelta(hours=1)  # how often a subscribed calendar should fetch the feed again
+
+
+def new_calendar(practice: Practice, method: str) -> Calendar:
+    """PUBLISH for the feed (a subscription); REQUEST or CANCEL for an emailed invitation."""
     calendar = Calendar()
     calendar.add("prodid", "-//Portico//client portal//EN")
     calendar.add("version", "2.0")
+    calendar.add("method", method)
     calendar.add("x-wr-calname", practice.name)
     return calendar
 
 
-def appointment_event(appointment: Appointment, practice: Practice, *, host: str, join_url: str | None) -> Event:
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=timezone.utc)
+
+
+def organizer(practice: Practice) -> vCalAddress:
+    """The practice, as the organizer mail apps expect of an invitation: its contact address,
+    else the address its mail comes from."""
+    address = practice.contact_email or parseaddr(runtime.settings().mail_sender)[1]
+    value = vCalAddress(f"mailto:{address}")
+    value.params["cn"] = vText(practice.name)
+    return value
+
+
+def attendee(client: Client) -> vCalAddress:
+    """The client, already accepted: no mail app asks them to reply."""
+    value = vCalAddress(f"mailto:{client.email}")
+    value.params.update({"cn": vText(client.name), "role": "REQ-PARTICIPANT",
+                         "partstat": "ACCEPTED", "rsvp": "FALSE"})
+    return value
+
+
+def appointment_event(appointment: Appointment, practice: Practice, *, host: str, join_url: str | None,
+                      stamp: datetime | None = None, invitation: bool = False) -> Event:
     """One appointment as a calendar event: the same UID wherever it appears (emails, the
-    feed), a SEQUENCE that grows with every change, and nothing clinical."""
+    feed), a SEQUENCE that grows with every change, times in UTC, and nothing clinical.
+    An invitation names the organizer and the client (RFC 5546), so that mail apps update
+    the entry they already have. `join_url` is the telehealth link, never a sign-in link."""
     cancelled = appointment.status == "cancelled"
     event = Event()
     event.add("uid", f"appointment-{appointment.id}@{host}")
     event.add("sequence", appointment.sequence)
-    event.add("dtstamp", utcnow().replace(tzinfo=timezone.utc))
-    event.add("dtstart", appointment.starts_at.replace(tzinfo=timezone.utc))
-    event.add("dtend", appointment.ends_at.replace(tzinfo=timezone.utc))
+    event.add("dtstamp", _utc(stamp or utcnow()))
+    event.add("last-modified", _utc(appointment.updated_at))
+    event.add("dtstart", _utc(appointment.starts_at))
+    event.add("dtend", _utc(appointment.ends_at))
     event.add("summary", f"Appointment with {practice.name}")
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
-    if join_url:
+    if invitation:
+        event.add("organizer", organizer(practice))
+        event.add("attendee", attendee(appointment.client))
+    if join_url and not cancelled:
         event.add("location", vText(join_url))
+        event.add("url", vUri(join_url))
+        event.add("conference", vUri(join_url), parameters={"value": "URI", "feature": "VIDEO",
+                                                             "label": "Video session"})
         event.add("description", f"Join the video session: {join_url}")
     else:
         event.add("location", vText(practice.name))
     return event
 
 
-def feed_calendar(client: Client) -> bytes:
+def feed_calendar(client: Client, now: datetime | None = None) -> bytes:
+    """Every appointment not yet over; a cancelled one stays, as cancelled, until its original
+    end, so that a calendar which saw it removes it. The bytes change only when what they say
+    does (DTSTAMP is each event's last change, not the time of the request): their hash is the
+    feed's ETag."""
+    now = now or utcnow()
     practice = Practice.current()
-    calendar = new_calendar(practice)
-    for appointment in Appointment.upcoming_for(client, utcnow()):
-        url = join_url(appointment) if appointment.kind == "telehealth" else None
-        calendar.add_component(appointment_event(appointment, practice, host=runtime.settings().host, join_url=url))
+    calendar = new_calendar(practice, "PUBLISH")
+    calendar.add("refresh-interval", REFRESH, parameters={"value": "DURATION"})
+    calendar.add("x-published-ttl", vText("PT1H"))  # the older, Outlook and Apple name of the same
+    for appointment in Appointment.in_feed_for(client, now):
+        live = appointment.kind == "telehealth" and appointment.status != "cancelled"
+        calendar.add_component(appointment_event(
+            appointment, practice, host=runtime.settings().host, join_url=join_url(appointment) if live else None,
+            stamp=appointment.updated_at))
     return calendar.to_ical()
+
+
+def feed_last_modified(client: Client, now: datetime | None = None) -> datetime:
+    """When the feed last changed: an appointment in it changed, or one left it by ending."""
+    now = now or utcnow()
+    changed = [a.updated_at for a in Appointment.in_feed_for(client, now)]
+    ended = Appointment.select(fn.MAX(Appointment.ends_at)).where(
+        (Appointment.client == client) & (Appointment.ends_at <= now)).scalar()
+    moments = [m for m in (*changed, ended) if m is not None]
+    return _utc(max(moments)) if moments else _utc(client.created_at)
 
 
 def feed_url(client: Client) -> str:

@@ -270,6 +270,11 @@ class Appointment(BaseModel):
             (cls.client == client) & (cls.status == "scheduled") & (cls.ends_at > now)
         ).order_by(cls.starts_at)
 
+    @classmethod
+    def in_feed_for(cls, client, now):
+        """Not over yet, cancelled ones included: a calendar feed shows those as cancelled."""
+        return cls.select().where((cls.client == client) & (cls.ends_at > now)).order_by(cls.starts_at, cls.id)
+
 
 class Link(BaseModel):
     """A one-time sign-in link. Only the SHA-256 of its token is kept."""

@@ -234,7 +234,10 @@ def compose_appointment_email(appointment: Appointment, kind: str, *, now: datet
 
 
 def appointment_ics(appointment: Appointment, practice: Practice, join_url: str | None) -> str:
-    calendar = new_calendar(practice)
-    calendar.add("method", "CANCEL" if appointment.status == "cancelled" else "PUBLISH")
-    calendar.add_component(appointment_event(appointment, practice, host=runtime.settings().host, join_url=join_url))
+    """An iTIP invitation (RFC 5546) of the appointment as it is now: every booking, move,
+    extension and reminder is a REQUEST with the same UID and the current SEQUENCE, so mail
+    apps update the one entry in place; a cancellation is a CANCEL, which removes it."""
+    calendar = new_calendar(practice, "CANCEL" if appointment.status == "cancelled" else "REQUEST")
+    calendar.add_component(appointment_event(appointment, practice, host=runtime.settings().host,
+                                             join_url=join_url, invitation=True))
     return calendar.to_ical().decode()

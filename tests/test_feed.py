@@ -25,16 +25,25 @@ def feed_of(client, token):
     return Calendar.from_ical(response.data)
 
 
-def test_feed_lists_upcoming_appointments_and_not_cancelled_or_past_ones(app, client, alex, dana):
+def test_feed_lists_upcoming_appointments_a_cancelled_one_as_cancelled_and_not_past_ones(
+        app, client, alex, dana, traveller):
+    # A cancelled appointment stays in the feed, marked cancelled, until its original end:
+    # a calendar that already shows it removes it, rather than keep it for good.
     with app.app_context():
+        create_appointment(clinician=dana, client=alex, kind="in_person",  # over by the time the feed is read
+                                  starts_at=START + timedelta(hours=1), ends_at=START + timedelta(hours=2))
         upcoming = create_appointment(clinician=dana, client=alex, kind="in_person",
                                       starts_at=START + timedelta(days=1), ends_at=START + timedelta(days=1, hours=1))
         gone = create_appointment(clinician=dana, client=alex, kind="in_person",
                                   starts_at=START + timedelta(days=2), ends_at=START + timedelta(days=2, hours=1))
         cancel_appointment(gone)
+    traveller.shift(timedelta(hours=3).total_seconds())
     events = feed_of(client, feed_token(alex, SECRET)).walk("VEVENT")
-    assert [str(e["uid"]) for e in events] == [f"appointment-{upcoming.id}@portal.test"]
+    assert [(str(e["uid"]), str(e["status"])) for e in events] == [
+        (f"appointment-{upcoming.id}@portal.test", "CONFIRMED"), (f"appointment-{gone.id}@portal.test", "CANCELLED")]
     assert str(events[0]["summary"]) == "Appointment with Portico"
+    traveller.shift(timedelta(days=2).total_seconds())  # past the cancelled one's original end
+    assert [str(e["uid"]) for e in feed_of(client, feed_token(alex, SECRET)).walk("VEVENT")] == []
 
 
 def test_feed_url_is_stable_until_revoked(app, client, alex):
