@@ -12,6 +12,7 @@ from .links import revoke_client_links
 from .models import Client, Clinician, Link, Session, write_transaction
 from .sessions import end_client_sessions, idle_deadline
 from .sign_in import send_link
+from .text import CONTROL_MESSAGE, has_control_characters
 
 PHONE = re.compile(r"^\+?[\d\s().\-/]{3,40}$")
 SEARCH_LIMIT = 200
@@ -27,6 +28,8 @@ class ClientError(ValueError):
 
 
 def normalise_email(email: str) -> str:
+    if has_control_characters(email):
+        raise ClientError(f"That email address is not valid. {CONTROL_MESSAGE}", "email")
     try:
         return validate_email((email or "").strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as error:
@@ -35,6 +38,8 @@ def normalise_email(email: str) -> str:
 
 def _clean(email: str, name: str, phone: str, zone: str | None) -> dict:
     """The values to store, or ClientError for the first field that is wrong."""
+    if has_control_characters(name):  # refused, not collapsed: the name goes into email headers
+        raise ClientError(CONTROL_MESSAGE, "name")
     name = " ".join((name or "").split())
     if not name:
         raise ClientError("A client needs a name.", "name")

@@ -8,6 +8,7 @@ from . import audit
 from .clients import ClientError, normalise_email
 from .clock import utcnow
 from .models import Clinician, Practice, write_transaction
+from .text import CONTROL_MESSAGE, has_control_characters
 
 MIN_PASSWORD_LENGTH = 12  # NIST SP 800-63B: length over composition rules
 
@@ -23,6 +24,8 @@ def create_clinician(email: str, name: str, password: str, *, is_admin: bool = F
         raise ClinicianError(str(error)) from None
     if not (name or "").strip():
         raise ClinicianError("A clinician needs a name.")
+    if has_control_characters(name):  # the name signs emails
+        raise ClinicianError(f"The name: {CONTROL_MESSAGE}")
     if len(password or "") < MIN_PASSWORD_LENGTH:
         raise ClinicianError(f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.")
     try:
@@ -58,6 +61,8 @@ def set_up_practice(*, practice_name: str, zone: str, contact_email: str, name: 
                     password: str) -> Clinician:
     """First run: name the practice and create its first (admin) clinician, all or nothing."""
     ZoneInfo(zone)  # raises for an unknown zone; the form only offers known ones
+    if has_control_characters(practice_name) or has_control_characters(contact_email):
+        raise ClinicianError(f"The practice name and contact address: {CONTROL_MESSAGE}")
     with write_transaction():
         if Clinician.select().exists():
             raise ClinicianError("This practice is already set up.")

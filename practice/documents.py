@@ -19,6 +19,7 @@ from .links import issue_link
 from .mail import describe_duration, external_url, queue_email
 from .models import (Client, Clinician, DocumentShare, DocumentTemplate, DocumentVersion, Link, Practice, Session,
                      write_transaction)
+from .text import CONTROL_MESSAGE, has_control_characters
 
 KINDS = {"form": "Form to fill in", "acknowledge": "Read and acknowledge"}
 # A draft posted by a browser whose session has just timed out is still kept (see draft_keeper).
@@ -46,6 +47,8 @@ def current_version(template: DocumentTemplate) -> DocumentVersion:
 
 
 def _clean_template(title: str, body: str, kind: str, rows: list[dict], existing_keys: set) -> tuple:
+    if has_control_characters(title):  # a title goes into the email's subject
+        raise DocumentError(CONTROL_MESSAGE, "title")
     title = " ".join((title or "").split())
     if not title:
         raise DocumentError("Give the document a title.", "title")

@@ -1,6 +1,7 @@
 """Practice settings: the tunable defaults of the rules, changed by an admin and audited."""
 from . import audit, runtime
 from .models import Practice, write_transaction
+from .text import CONTROL_MESSAGE, has_control_characters
 
 EDITABLE = (
     "name", "timezone", "contact_email", "sign_in_link_minutes", "invitation_link_hours",
@@ -8,9 +9,23 @@ EDITABLE = (
     "reminder_offsets", "clinician_idle_minutes",
 )
 
+# Both go into every email's headers (From's display name, Reply-To).
+HEADER_SETTINGS = ("name", "contact_email")
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be saved; `field` names it."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.field = field
+
 
 def update_settings(values: dict, *, by=None) -> list[str]:
     """Apply validated values; returns the names of the settings that changed (each audited)."""
+    for name in HEADER_SETTINGS:
+        if isinstance(values.get(name), str) and has_control_characters(values[name]):
+            raise SettingsError(CONTROL_MESSAGE, name)
     changed = []
     with write_transaction():
         practice = Practice.current()

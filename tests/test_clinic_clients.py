@@ -649,3 +649,36 @@ def test_nobody_signed_in_is_sent_to_the_clinician_sign_in(client, sam):
     for method, path in client_paths(sam):
         response = getattr(client, method)(path, data={"csrf_token": token} if method == "post" else None)
         assert response.headers["Location"] == "/clinic/sign-in", path
+
+
+@pytest.mark.parametrize("name", ["Robin\nLee", "Robin\rLee", "Robin\u2028Lee", "Robin\u2029Lee", "Robin\x0bLee",
+                                  "Robin\x1bLee", "Robin\x85Lee", "Robin\tLee"])
+def test_control_characters_are_refused_in_every_value_that_reaches_an_email_header(app, dana, name):
+    """At the domain, so the command line cannot store them either."""
+    from practice.clients import ClientError
+    from practice.clinicians import ClinicianError, create_clinician
+    from practice.documents import DocumentError, create_template
+    from practice.settings import SettingsError, update_settings
+    with pytest.raises(ClientError):
+        add_client("robin@example.com", name)
+    with pytest.raises(ClientError):
+        add_client(name.replace(" ", "").replace("Robin", "robin@").replace("Lee", "example.com"), "Robin Lee")
+    with pytest.raises(ClinicianError):
+        create_clinician("robin@example.com", name, "a long enough password")
+    with pytest.raises(SettingsError):
+        update_settings({"name": name})
+    with pytest.raises(SettingsError):
+        update_settings({"contact_email": "office@example.com" + name[5]})
+    with pytest.raises(DocumentError):
+        create_template(title=name, kind="acknowledge", body="Read me.")
+    assert Client.select().count() == 0 and Practice.current().name == "Portico"
+
+
+def test_a_client_name_with_a_line_break_is_refused_at_the_form(client, dana):
+    clinic_sign_in(client, "dana@example.com")
+    response = client.post("/clinic/clients/new", data={"name": "Robin\r\nLee", "email": "robin@example.com",
+                                                        "phone": "", "timezone": "", "clinician": str(dana.id),
+                                                        "csrf_token": clinic_csrf(client)})
+    assert response.status_code == 422
+    assert "no line breaks, tabs or other control characters" in response.get_data(as_text=True)
+    assert Client.select().count() == 0

@@ -12,6 +12,7 @@ from practice.documents import document_panel
 from practice.history import link_history, other_mail, recent_events
 from practice.models import Clinician, Practice
 
+from .._forms import at_most, plain_text
 from .._htmx import page_or_fragment, redirect_to
 from . import bp
 from ._access import client_or_404, clinician_required, signed_in_clinician
@@ -22,9 +23,11 @@ SHOWN = 200  # a small practice's whole list; a search narrows anything longer
 
 class ClientForm(FlaskForm):
     name = StringField("Name", validators=[
-        DataRequired("Enter the client's name."), Length(max=200, message="Keep the name under 200 characters.")])
+        DataRequired("Enter the client's name."), at_most(200, "Keep the name under 200 characters."),
+        plain_text()])
     email = EmailField("Email", validators=[
-        DataRequired("Enter the client's email address."), Length(max=254, message="That address is too long.")])
+        DataRequired("Enter the client's email address."), at_most(254, "That address is too long."),
+        plain_text()])
     phone = StringField("Phone (optional)", validators=[
         Length(max=40, message="Keep the phone number under 40 characters.")])
     timezone = SelectField("Time zone (optional)")

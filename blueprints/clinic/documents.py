@@ -10,6 +10,7 @@ from practice.documents import (KINDS, DocumentError, create_template, current_v
                                 set_archived, template_rows, update_template)
 from practice.models import DocumentTemplate, Practice
 
+from .._forms import plain_text
 from .._htmx import redirect_to
 from . import bp
 from ._access import admin_required, clinician_required, signed_in_clinician
@@ -27,7 +28,8 @@ class QuestionForm(Form):
 
 class TemplateForm(FlaskForm):
     title = StringField("Title", validators=[DataRequired("Give the document a title."),
-                                             Length(max=120, message="Keep the title under 120 characters.")])
+                                             Length(max=120, message="Keep the title under 120 characters."),
+                                             plain_text()])
     kind = SelectField("Kind", choices=list(KINDS.items()))
     body = TextAreaField("Text", validators=[Length(max=20000, message="Keep the text under 20,000 characters.")])
     questions = FieldList(FormField(QuestionForm))

@@ -8,8 +8,9 @@ from wtforms import EmailField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Regexp, ValidationError
 
 from practice.models import Practice
-from practice.settings import update_settings
+from practice.settings import SettingsError, update_settings
 
+from .._forms import at_most, plain_text
 from .._htmx import redirect_to
 from . import bp
 from ._access import admin_required, signed_in_clinician
@@ -30,10 +31,12 @@ def _number(label, low, high, unit):
 
 
 class SettingsForm(FlaskForm):
-    name = StringField("Practice name", validators=[DataRequired("Give the practice a name."), Length(max=120)])
+    name = StringField("Practice name", validators=[DataRequired("Give the practice a name."), plain_text(),
+                                                    Length(max=120)])
     timezone = SelectField("Time zone", choices=sorted(available_timezones()))
     contact_email = EmailField("Contact and reply-to address", validators=[
-        DataRequired("Enter the address clients can write to."), Email("That is not an email address.")])
+        DataRequired("Enter the address clients can write to."), at_most(254, "That address is too long."),
+        plain_text(), Email("That is not an email address.")])
     sign_in_link_minutes = _number("Sign-in link lifetime (minutes)", 10, 72 * 60, "minutes")
     invitation_link_hours = _number("Invitation and document link lifetime (hours)", 1, 168, "hours")
     quiet_hours_start = StringField("Quiet hours start (client's local time)", validators=[HHMM])
@@ -63,8 +66,12 @@ def settings():
     if form.validate_on_submit():
         values = {name: getattr(form, name).data for name in form.data if name != "csrf_token"}
         values["contact_email"] = values["contact_email"].strip().lower()
-        changed = update_settings(values, by=signed_in_clinician())
-        flash(f"Saved ({len(changed)} changed)." if changed else "Nothing changed.")
-        return redirect_to(url_for("clinic.settings"))
+        try:
+            changed = update_settings(values, by=signed_in_clinician())
+        except SettingsError as error:
+            form[error.field].errors.append(str(error))
+        else:
+            flash(f"Saved ({len(changed)} changed)." if changed else "Nothing changed.")
+            return redirect_to(url_for("clinic.settings"))
     status = 422 if form.is_submitted() else 200
     return render_template("clinic/settings.html", form=form, practice=practice), status
