@@ -1,11 +1,12 @@
 """Who is signed in: flask-login reads our server-side session cookie (never Flask's own
 signed-cookie session, which a replayed cookie would keep alive after sign-out)."""
+from datetime import timedelta
 from functools import wraps
 
-from flask import abort, current_app, g, request, url_for
+from flask import abort, current_app, g, request, session as signed_cookie, url_for
 from flask_login import current_user
 
-from practice.models import Client
+from practice.models import Client, Practice, Session
 from practice.clock import utcnow
 from practice.sessions import (WARN_BEFORE_IDLE, SessionEnded, check_session, end_session, find_session,
                                idle_deadline, start_session)
@@ -95,10 +96,39 @@ def session_check_in(session=None) -> int:
 
 
 def ended_session():
-    """The session this browser's cookie names if it has ended (to say why, prefill email)."""
+    """The session this browser's cookie names if it ended recently (to say why, prefill email).
+
+    Only within the practice's absolute session limit: an old cookie replayed months later
+    must not tell who once used this browser."""
     current_user.is_authenticated  # make flask-login run the loader
     ended = g.get("session_ended")
-    if ended is not None:
-        return ended.session
-    session = find_session(request.cookies.get(cookie_name()))
-    return session if session is not None and session.ended_at is not None else None
+    session = ended.session if ended is not None else find_session(request.cookies.get(cookie_name()))
+    signed_out = signed_cookie.pop("signed_out", None)  # once, on the page right after signing out
+    if session is None and isinstance(signed_out, int):
+        session = Session.get_or_none(Session.id == signed_out)
+    if session is None or session.ended_at is None:
+        return None
+    if utcnow() - session.ended_at > timedelta(hours=Practice.current().client_absolute_hours):
+        return None
+    return session
+
+
+def signed_out(response, session):
+    """Clear the session cookie, and let the sign-in page that follows (once) say why and fill
+    in the address: Flask's signed cookie carries the ended row's id, nothing that names anyone."""
+    if session is not None:
+        signed_cookie["signed_out"] = session.id
+    return forget_cookie(response)
+
+
+def stale_cookie() -> bool:
+    """The browser holds our session cookie, but it signs nobody in: the page clears it."""
+    return cookie_name() in request.cookies and not current_user.is_authenticated
+
+
+def no_store_when_signed_in(response):
+    """Any page answered to a live session may show client data: no browser or proxy keeps it.
+    One after_request rather than one line per view, so a new page cannot forget it."""
+    if request.endpoint != "static" and cookie_name() in request.cookies and current_user.is_authenticated:
+        response.headers["Cache-Control"] = "no-store"
+    return response

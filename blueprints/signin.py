@@ -16,8 +16,9 @@ from practice.sign_in import request_sign_in_link
 from portico.errors import form_expired
 from portico.extensions import login_manager, rate_limit
 
+from ._forms import at_most
 from ._auth import (client_required, cookie_name, current_session, ended_session, forget_cookie, init_login,
-                    session_check_in, sign_in)
+                    no_store_when_signed_in, session_check_in, sign_in, signed_out, stale_cookie)
 from ._htmx import page_or_fragment, redirect_to, wants_fragment
 
 bp = Blueprint("signin", __name__)
@@ -45,7 +46,7 @@ def _strip(value):
 class SignInForm(FlaskForm):
     email = EmailField("Email address", filters=[_strip], validators=[
         DataRequired("Please enter your email address."),
-        Length(max=254, message="That email address is too long."),
+        at_most(254, "That email address is too long."),
         Email("That does not look like an email address. Please check it and try again."),
     ])
 
@@ -63,7 +64,7 @@ class CodeEntryForm(CodeForm):
     the link on this device: the address is typed too."""
     email = EmailField("Email address", filters=[_strip], validators=[
         DataRequired("Please enter the email address the code was sent to."),
-        Length(max=254, message="That email address is too long."),
+        at_most(254, "That email address is too long."),
     ])
 
 
@@ -73,6 +74,7 @@ class ContinueForm(FlaskForm):
 
 def init_app(app):
     init_login(login_manager)
+    app.after_request(no_store_when_signed_in)
 
 
 def _lifetime(practice) -> str:
@@ -88,12 +90,12 @@ def sign_in_page():
         has_session_cookie = cookie_name() in request.cookies  # a first visit has no session to look up
         if has_session_cookie and current_user_is_client():
             return redirect_to(url_for("portal.home"))
-        ended = ended_session() if has_session_cookie else None
+        ended = ended_session()
         notice = ENDED_REASONS.get(ended.end_reason) if ended else None
         if ended is not None and ended.client_id and not form.email.data:
             form.email.data = ended.client.email
         response = make_response(render_template("sign_in.html", form=form, practice=practice, notice=notice))
-        return forget_cookie(response) if ended is not None else response
+        return forget_cookie(response) if stale_cookie() else response
     if not form.validate_on_submit():
         if wants_fragment(NEW_LINK_FORM):
             return _new_link_form_again(form, practice)
@@ -187,7 +189,8 @@ def sign_out():
     session = current_session()
     if session is not None:
         end_session(session, "signed_out")
-    return redirect_to(url_for("signin.sign_in_page"))
+    # The ended session is worthless, but a cookie left behind would still name it.
+    return signed_out(redirect_to(url_for("signin.sign_in_page")), session)
 
 
 @bp.get("/session/warning")

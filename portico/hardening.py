@@ -5,6 +5,7 @@ import re
 from collections.abc import Mapping
 
 from flask import abort, request
+from werkzeug.exceptions import BadRequest
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
@@ -25,6 +26,7 @@ def init_app(app) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
     install_log_redaction()
     app.before_request(refuse_nul_characters)
+    app.before_request(refuse_file_parts)
     secure = app.config["SESSION_COOKIE_SECURE"]
     app.after_request(lambda response: security_headers(response, secure=secure))
 
@@ -53,6 +55,38 @@ def refuse_nul_characters():
             texts += [name, *values]
     if any("\x00" in text for text in texts):
         abort(400)
+
+
+class FilePartRefused(BadRequest):
+    """A file sent to a form that takes none (it has its own error page)."""
+
+
+class UnreadableText(BadRequest):
+    """Text that cannot be written as UTF-8 (a lone surrogate from JSON's \\ud800)."""
+
+
+def refuse_file_parts():
+    """No route of ours takes a file upload: a file part where a text field belongs would reach
+    the form's validators as a FileStorage (`len()` of it raises). Refuse it before any view."""
+    if request.files:
+        raise FilePartRefused()
+
+
+def refuse_unencodable_text(value) -> None:
+    """Raise UnreadableText for a string anywhere in a parsed JSON value that is not valid
+    Unicode (the driver, hmac and the templates would each fail on it later)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UnreadableText() from None
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            refuse_unencodable_text(key)
+            refuse_unencodable_text(item)
+    elif isinstance(value, list):
+        for item in value:
+            refuse_unencodable_text(item)
 
 
 class RowId(IntegerConverter):

@@ -175,3 +175,28 @@ def test_only_an_admin_can_change_the_clinician_idle_timeout(app, dana, kim):
     assert response.status_code == 403
     assert Practice.current().clinician_idle_minutes == 30
     assert not AuditEvent.select().where(AuditEvent.kind == "setting_changed").exists()
+
+
+@pytest.mark.parametrize("field, value", [
+    ("name", "Riverside\r\nBcc: everyone@example.com"), ("name", "Riverside\n"), ("name", "River\u2028side"),
+    ("name", "River\x07side"), ("contact_email", "office@riverside.example\n"),
+])
+def test_a_practice_name_or_address_with_a_line_break_is_refused_so_sign_in_mail_keeps_going(
+        app, client, dana, alex, smtp_server, field, value):
+    clinic_sign_in(client, "dana@example.com")
+    response = client.post("/clinic/settings", data=dict(SETTINGS, **{field: value}, csrf_token=clinic_csrf(client)))
+    assert response.status_code == 422
+    assert "no line breaks, tabs or other control characters" in response.get_data(as_text=True)
+    practice = Practice.current()
+    assert (practice.name, practice.contact_email) == ("Portico", Practice.current().contact_email)
+    assert "\n" not in practice.name and "\n" not in practice.contact_email
+    assert mailed_link(app, app.test_client(), smtp_server)  # sign-in mail still leaves
+
+
+def test_clinician_sign_out_clears_the_session_cookie(client, dana):
+    clinic_sign_in(client, "dana@example.com")
+    response = client.post("/clinic/sign-out", data={"csrf_token": clinic_csrf(client)})
+    assert response.status_code == 303
+    assert "portico=;" in response.headers.get("Set-Cookie", "")
+    assert client.get_cookie("portico") is None
+    assert "You have signed out." in client.get("/clinic/sign-in").get_data(as_text=True)

@@ -4,6 +4,7 @@
 Forms are sent with a valid CSRF token (CSRF refusals are test_hardening's), so hostile values
 reach the views: very long strings, unicode, NULs, numbers out of range, impossible dates.
 Exceptions propagate in TESTING mode, so a 500 shows up here as the exception itself."""
+import io
 import json
 import re
 from datetime import timedelta
@@ -65,7 +66,8 @@ def fuzz_app(request, tmp_path_factory):
     url = _database_url(request.param, tmp_path_factory.mktemp("fuzz"), request)
     app = create_app({"TESTING": True, "SECRET_KEY": "test-secret-key", "DATABASE_URL": url,
                       "PORTAL_BASE_URL": "http://portal.test", "MAIL_SERVER": None, "PORTAL_SCHEDULER": "off",
-                      "RATELIMIT_ENABLED": False, "TELEHEALTH_POLL_SECONDS": 0})
+                      "RATELIMIT_ENABLED": False, "TELEHEALTH_POLL_SECONDS": 0,
+                      "TRUSTED_HOSTS": ["portal.test", "localhost"]})  # the test client's Host
     yield app
     if hasattr(db.obj, "close_all"):
         db.obj.close_all()
@@ -579,6 +581,50 @@ def test_signals_that_once_caused_a_500(site, seated):
                                data=body.replace(b"{connection}", seated.connection.encode()),
                                headers={"X-CSRFToken": seated.csrf})
         if response.status_code not in (400, 409):
+            problems.append(f"{case}: {response.status_code}")
+    assert problems == []
+    assert RoomSignal.select().count() == 0
+
+
+# ---- issue 16: a file where text belongs, JSON nested past the parser, lone surrogates -------
+
+@pytest.mark.parametrize("name", FORM_NAMES)
+def test_every_form_refuses_a_file_part_with_a_400(site, name):
+    """A file part where a text field belongs once reached the validators as a FileStorage
+    (`len()` raised): no form of ours takes a file."""
+    who, path, good, _ = _forms(site)[name]
+    browser = site["browsers"][who]
+    reopen_shares()
+    before = stored()
+    field = next(iter(good), "upload")
+    values = {**good, field: (io.BytesIO(b"alex@example.com"), "field.txt"), "csrf_token": browser.csrf}
+    response = browser.post(path, data=values, content_type="multipart/form-data")
+    assert_clean(response)
+    assert response.status_code == 400
+    assert "Files cannot be sent here" in response.get_data(as_text=True)
+    assert stored() == before
+
+
+UNREADABLE_JSON = {
+    "nested past the parser's depth": b"[" * 5000,
+    "an object nested past it": b'{"kind": "offer", "body": ' + b"[" * 5000 + b"}",
+    "a lone surrogate as the connection": b'{"kind": "hello", "connection": "\\ud800"}',
+    "a lone surrogate in the body": b'{"kind": "offer", "connection": "{connection}", "body": "\\udfff"}',
+    "a lone surrogate as a key": b'{"\\ud800": 1, "kind": "hello"}',
+}
+
+
+@pytest.mark.parametrize("who", ["client", "clinician"])
+def test_every_json_endpoint_refuses_nested_and_surrogate_json_with_a_400(site, seated, who):
+    if who == "client":
+        browser, path = seated, f"/t/{site['join_token']}/signals"
+    else:
+        browser, path = site["browsers"]["admin"], f"/clinic/appointments/{site['appointment'].id}/signals"
+    problems = []
+    for case, body in UNREADABLE_JSON.items():
+        response = browser.post(path, content_type="application/json", headers={"X-CSRFToken": browser.csrf},
+                                data=body.replace(b"{connection}", getattr(browser, "connection", "x").encode()))
+        if response.status_code != 400 or "error" not in (response.get_json(silent=True) or {}):
             problems.append(f"{case}: {response.status_code}")
     assert problems == []
     assert RoomSignal.select().count() == 0

@@ -157,3 +157,34 @@ def test_archiving_a_client_ends_their_session_at_once(client, alex, signed_in):
     archive_client(alex)
     assert client.get("/portal").status_code == 303
     assert Session.get().end_reason == "archived"
+
+
+def test_sign_out_clears_the_session_cookie(client, signed_in):
+    response = client.post("/sign-out", data={"csrf_token": csrf_token(client, "/portal")})
+    assert response.status_code == 303
+    assert "portico=;" in response.headers.get("Set-Cookie", "")
+    assert client.get_cookie("portico") is None
+
+
+@pytest.mark.parametrize("how", ["signed_out", "idle"])
+def test_an_old_session_cookie_replayed_months_later_tells_nobody_who_used_it(app, client, signed_in, traveller, how):
+    if how == "signed_out":
+        client.post("/sign-out", data={"csrf_token": csrf_token(client, "/portal")})
+    else:
+        traveller.shift(16 * 60)
+        client.get("/portal")  # the timeout is noticed and written
+    traveller.shift(90 * 24 * 3600)
+    replay = app.test_client()
+    replay.set_cookie("portico", signed_in)
+    response = replay.get("/sign-in")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "alex@example.com" not in page and "signed out" not in page
+    assert "portico=;" in response.headers.get("Set-Cookie", "")  # and the stale cookie goes
+
+
+def test_a_session_that_ended_within_the_absolute_limit_is_still_explained(app, client, signed_in, traveller):
+    traveller.shift(16 * 60)
+    traveller.shift(11 * 3600)  # within the 12-hour absolute limit of the timeout
+    page = client.get("/sign-in").get_data(as_text=True)
+    assert "after a period of inactivity" in page and 'value="alex@example.com"' in page

@@ -11,7 +11,9 @@ from practice.clinicians import MIN_PASSWORD_LENGTH, authenticate, set_up_practi
 from practice.models import Clinician, Practice
 from practice.sessions import end_session
 
-from .._auth import current_session, ended_session, forget_cookie, sign_in as start_signed_in
+from .._auth import (current_session, ended_session, forget_cookie, sign_in as start_signed_in, signed_out,
+                     stale_cookie)
+from .._forms import at_most, plain_text
 from .._htmx import redirect_to
 from . import bp
 from ._access import signed_in_clinician
@@ -26,19 +28,22 @@ ENDED = {
 
 
 class SignInForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired("Enter your email address."), Length(max=254)])
+    email = EmailField("Email", validators=[DataRequired("Enter your email address."),
+                                            at_most(254, "That address is too long.")])
     password = PasswordField("Password", validators=[DataRequired("Enter your password."), Length(max=200)])
 
 
 class SetupForm(FlaskForm):
-    practice_name = StringField("Practice name", validators=[DataRequired("Give the practice a name."), Length(max=120)])
+    practice_name = StringField("Practice name", validators=[DataRequired("Give the practice a name."), plain_text(),
+                                                             Length(max=120)])
     timezone = SelectField("Time zone", choices=TIMEZONES, default="Europe/London")
     contact_email = EmailField("Contact address (clients' replies go here)", validators=[
-        DataRequired("Enter the address clients can write to."), Email("That is not an email address."),
-        Length(max=254)])
-    name = StringField("Your name", validators=[DataRequired("Enter your name."), Length(max=120)])
+        DataRequired("Enter the address clients can write to."), at_most(254, "That address is too long."),
+        plain_text(), Email("That is not an email address.")])
+    name = StringField("Your name", validators=[DataRequired("Enter your name."), plain_text(), Length(max=120)])
     email = EmailField("Your email (you sign in with it)", validators=[
-        DataRequired("Enter your email address."), Email("That is not an email address."), Length(max=254)])
+        DataRequired("Enter your email address."), at_most(254, "That address is too long."), plain_text(),
+        Email("That is not an email address.")])
     password = PasswordField("Password", validators=[
         DataRequired("Choose a password."),
         Length(min=MIN_PASSWORD_LENGTH, max=200, message=f"Use at least {MIN_PASSWORD_LENGTH} characters.")])
@@ -89,7 +94,7 @@ def sign_in():
             notice = notice.format(idle_minutes=practice.clinician_idle_minutes)
         response = current_app.make_response(
             render_template("clinic/sign_in.html", form=form, practice=practice, notice=notice))
-        return forget_cookie(response) if ended is not None else response
+        return forget_cookie(response) if stale_cookie() else response
     if form.validate_on_submit():
         clinician = authenticate(form.email.data, form.password.data, ip=request.remote_addr)
         if clinician is not None:
@@ -103,7 +108,7 @@ def sign_out():
     session = current_session()
     if session is not None:
         end_session(session, "signed_out")
-    return redirect_to(url_for("clinic.sign_in"))
+    return signed_out(redirect_to(url_for("clinic.sign_in")), session)
 
 
 @bp.app_context_processor
