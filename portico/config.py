@@ -2,6 +2,7 @@
 import json
 import os
 import secrets
+from urllib.parse import urlsplit
 
 DEFAULTS = dict(
     MAIL_SUPPRESS_SEND=False,  # Flask-Mail would silently drop mail whenever TESTING is set
@@ -16,7 +17,11 @@ DEFAULTS = dict(
     RATELIMIT_HEADERS_ENABLED=True,
     # Redis down: each process counts in memory until it is back, rather than failing sign-in.
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
-    TELEHEALTH_POLL_SECONDS=20,  # how long the room's signalling long-poll waits
+    TELEHEALTH_POLL_SECONDS=20,
+    # No body of ours comes near this: the largest form, an intake form's draft, keeps 20,000
+    # characters a field, and a template's text is at most 20,000 (practice/document_fields.py).
+    # Anything bigger is refused with 413 before it is read, rather than parsed at length.
+    MAX_CONTENT_LENGTH=1024 * 1024,  # how long the room's signalling long-poll waits
 )
 
 
@@ -65,6 +70,21 @@ def secret_key(instance_path: str) -> str:
         return handle.read().strip()
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+
+
+def trusted_hosts(base_url: str) -> list[str]:
+    """The Host names a request may carry: PORTAL_BASE_URL's, and for a portal served on this
+    machine (the dev server) both loopback names.
+
+    Flask then answers any other Host with 400 before routing, so no redirect (a 308 to add a
+    slash, a Location) and no url_for is ever built from a Host an attacker chose. Answering
+    400 to strangers is more robust than fixing each place that reads the Host: a new redirect
+    cannot forget it. A proxy in front must pass the public Host on (it does by default)."""
+    host = urlsplit(base_url).hostname or "localhost"
+    return [host, *(name for name in LOOPBACK_HOSTS if name != host)] if host in LOOPBACK_HOSTS else [host]
+
+
 def load(app, test_config: dict) -> None:
     """Fill app.config: our defaults, the environment, the test's values, derived settings."""
     app.config.from_mapping(DEFAULTS)
@@ -74,6 +94,8 @@ def load(app, test_config: dict) -> None:
         app.config["SECRET_KEY"] = secret_key(app.instance_path)
     if app.config["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://")):
         app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 2, "socket_timeout": 2})
+    if app.config.get("TRUSTED_HOSTS") is None:  # a test (or an operator) may name them itself
+        app.config["TRUSTED_HOSTS"] = trusted_hosts(app.config["PORTAL_BASE_URL"])
     secure = app.config["PORTAL_BASE_URL"].startswith("https://")
     app.config.update(
         SESSION_COOKIE_NAME="__Host-portico_csrf" if secure else "portico_csrf",

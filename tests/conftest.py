@@ -12,6 +12,7 @@ import threading
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import jinja2
 import pytest
@@ -316,6 +317,8 @@ def make_app(database_url, smtp_server, tmp_path, request):
             "PORTAL_SCHEDULER": "off",
         }
         config.update(overrides)
+        # The test client's requests carry Host: localhost unless a test names another.
+        config.setdefault("TRUSTED_HOSTS", [urlsplit(config["PORTAL_BASE_URL"]).hostname, "localhost"])
         copied = not built and config["DATABASE_URL"] == request.node.stash.get(SCHEMA_COPY, None)
         if copied:
             config.setdefault("PORTAL_CREATE_SCHEMA", False)

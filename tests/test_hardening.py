@@ -1,6 +1,7 @@
 """Hardening: security headers on every page, CSRF on every POST, no secret in any log line,
 and faults (the database away for a while, SMTP down for a while) that the portal rides out."""
 import contextlib
+import io
 import logging
 import re
 import socket
@@ -23,8 +24,8 @@ from practice.mail import queue_email
 from practice.models import ALL_MODELS, Appointment, Client, Email, Practice, Session
 from practice.sessions import start_session
 from practice.telehealth import telehealth_token
-from tests.conftest import (CSRF_INPUT, PASSWORD, Inbox, code_from, deliver, free_port, postgres_reachable,
-                            text_part)
+from tests.conftest import (CSRF_INPUT, PASSWORD, Inbox, code_from, csrf_token, deliver, free_port,
+                            postgres_reachable, text_part)
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 KEY = b"test-secret-key"
@@ -596,3 +597,57 @@ def test_smtp_that_drops_mid_batch_sends_the_rest_later_and_nothing_twice(make_a
         controller.stop()
     assert first == 2 and first + later == 5
     assert sorted(m["To"] for m in inbox.messages) == [f"client{n}@example.com" for n in range(5)]
+
+
+# ---- issue 16: request bodies, file parts, caching and the Host header ----------------------
+
+def test_a_body_past_the_limit_is_refused_with_a_plain_413(client):
+    token = csrf_token(client)
+    response = client.post("/sign-in", data={"email": "a" * (2 * 1024 * 1024) + "@example.com", "csrf_token": token})
+    assert response.status_code == 413
+    assert "That is too much to send" in response.get_data(as_text=True)
+
+
+def test_an_over_long_address_stops_at_the_length_check(client):
+    token = csrf_token(client)
+    response = client.post("/sign-in", data={"email": "a" * 300_000 + "@example.com", "csrf_token": token})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "That email address is too long." in page
+    assert "does not look like an email address" not in page  # the Email check never ran
+
+
+@pytest.mark.parametrize("path, fields", [
+    ("/sign-in", {"email": "alex@example.com"}),
+    ("/sign-in/code", {"entry": "page", "email": "alex@example.com", "code": "123456"}),
+    ("/clinic/sign-in", {"email": "dana@example.com", "password": PASSWORD}),
+])
+def test_a_file_in_place_of_a_text_field_is_refused_with_a_400(client, path, fields):
+    token = csrf_token(client)
+    name = next(iter(fields))
+    data = {**fields, name: (io.BytesIO(b"alex@example.com"), "address.txt"), "csrf_token": token}
+    response = client.post(path, data=data, content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert "Files cannot be sent here" in response.get_data(as_text=True)
+
+
+def test_every_page_answered_to_a_signed_in_session_is_not_stored(signed_in):
+    problems = []
+    for who, path in every_get(signed_in):
+        if who == "anon" or path.startswith("/static"):
+            continue
+        response = signed_in["browsers"][who].get(path)
+        if "no-store" not in response.headers.get("Cache-Control", ""):
+            problems.append(f"{who} {path}: {response.status_code} {response.headers.get('Cache-Control')}")
+    assert problems == []
+
+
+def test_pages_for_nobody_signed_in_may_still_be_cached(signed_in):
+    assert "no-store" not in signed_in["browsers"]["anon"].get("/sign-in").headers.get("Cache-Control", "")
+
+
+def test_redirects_are_never_built_from_the_host_header(client):
+    response = client.get("/clinic", headers={"Host": "evil.example"})
+    assert "evil.example" not in response.headers.get("Location", "")
+    assert response.status_code == 400
+    assert client.get("/clinic").status_code == 308  # the portal's own host still works

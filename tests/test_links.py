@@ -340,10 +340,10 @@ def test_invitation_links_live_72_hours(app, traveller):
 
 
 def test_sign_in_email_says_what_a_client_needs(app, client, alex, smtp_server):
-    # A request that arrives under another Host name still mails links on PORTAL_BASE_URL.
-    page = client.get("/sign-in", base_url="http://evil.example").get_data(as_text=True)
-    client.post("/sign-in", base_url="http://evil.example",
-                data={"email": "alex@example.com", "csrf_token": CSRF_INPUT.search(page).group(1)})
+    # A request under another Host name is refused (TRUSTED_HOSTS); links go on PORTAL_BASE_URL.
+    assert client.get("/sign-in", base_url="http://evil.example").status_code == 400
+    page = client.get("/sign-in").get_data(as_text=True)
+    client.post("/sign-in", data={"email": "alex@example.com", "csrf_token": CSRF_INPUT.search(page).group(1)})
     deliver(app)
     message = smtp_server.messages[-1]
     assert message["Subject"] == "Your sign-in link for Portico (sent Mon 2 Mar 2026, 9:00 AM UTC)"
