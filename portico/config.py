@@ -51,6 +51,9 @@ def environment_config(instance_path: str) -> dict:
         "RATELIMIT_KEY_PREFIX": env("RATELIMIT_KEY_PREFIX") or "portico",  # one Redis, several portals
         # How many proxies in front of us set X-Forwarded-For/-Proto (0: trust no such header).
         "PORTAL_PROXY_COUNT": int(env("PORTAL_PROXY_COUNT") or 0),
+        # Host names accepted besides PORTAL_BASE_URL's, comma-separated: e.g. the address a load
+        # balancer's health check uses. Every other Host is answered 400 (see trusted_hosts).
+        "PORTAL_EXTRA_HOSTS": [h.strip() for h in (env("PORTAL_EXTRA_HOSTS") or "").split(",") if h.strip()],
         # STUN/TURN servers for the video room, as RTCPeerConnection takes them, e.g.
         # '[{"urls": "turn:turn.example.org:3478", "username": "u", "credential": "p"}]'
         "PORTAL_ICE_SERVERS": json.loads(env("PORTAL_ICE_SERVERS") or "[]"),
@@ -95,7 +98,7 @@ def load(app, test_config: dict) -> None:
     if app.config["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://")):
         app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 2, "socket_timeout": 2})
     if app.config.get("TRUSTED_HOSTS") is None:  # a test (or an operator) may name them itself
-        app.config["TRUSTED_HOSTS"] = trusted_hosts(app.config["PORTAL_BASE_URL"])
+        app.config["TRUSTED_HOSTS"] = trusted_hosts(app.config["PORTAL_BASE_URL"]) + app.config["PORTAL_EXTRA_HOSTS"]
     secure = app.config["PORTAL_BASE_URL"].startswith("https://")
     app.config.update(
         SESSION_COOKIE_NAME="__Host-portico_csrf" if secure else "portico_csrf",

@@ -317,8 +317,9 @@ def make_app(database_url, smtp_server, tmp_path, request):
             "PORTAL_SCHEDULER": "off",
         }
         config.update(overrides)
-        # The test client's requests carry Host: localhost unless a test names another.
-        config.setdefault("TRUSTED_HOSTS", [urlsplit(config["PORTAL_BASE_URL"]).hostname, "localhost"])
+        # The test client's requests carry Host: localhost unless a test names another, and a
+        # test's own server (tests.test_hardening.serving) is reached on 127.0.0.1.
+        config.setdefault("TRUSTED_HOSTS", [urlsplit(config["PORTAL_BASE_URL"]).hostname, "localhost", "127.0.0.1"])
         copied = not built and config["DATABASE_URL"] == request.node.stash.get(SCHEMA_COPY, None)
         if copied:
             config.setdefault("PORTAL_CREATE_SCHEMA", False)

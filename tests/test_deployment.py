@@ -39,6 +39,7 @@ def deployment_env(database_url: str, smtp_port: int) -> dict:
     """One environment for every process, as a shared EnvironmentFile would give them."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MAIL_", "PORTAL_", "RATELIMIT_"))}
     env.update(DATABASE_URL=database_url, SECRET_KEY=SECRET_KEY, PORTAL_BASE_URL="http://portal.test",
+               PORTAL_EXTRA_HOSTS="127.0.0.1",  # the test reaches gunicorn on its loopback port
                MAIL_SERVER="127.0.0.1", MAIL_PORT=str(smtp_port), MAIL_DEFAULT_SENDER="portal@portal.test",
                PORTAL_SCHEDULER="off", PORTAL_MAIL_TICK_SECONDS="0.5", PORTAL_REMINDER_TICK_SECONDS="1",
                PYTHONUNBUFFERED="1")

@@ -60,7 +60,7 @@ def gunicorn(port: int) -> list[str]:
 def server_env(database_url: str, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MAIL_", "PORTAL_", "RATELIMIT_"))}
     env.update(DATABASE_URL=database_url, SECRET_KEY=SECRET_KEY, PORTAL_SCHEDULER="off",
-               PORTAL_BASE_URL="http://portal.test", PYTHONUNBUFFERED="1", **extra)
+               PORTAL_BASE_URL="http://portal.test", PORTAL_EXTRA_HOSTS="127.0.0.1", PYTHONUNBUFFERED="1", **extra)
     return env
 
 
