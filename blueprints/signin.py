@@ -16,9 +16,9 @@ from practice.sign_in import request_sign_in_link
 from portico.errors import form_expired
 from portico.extensions import login_manager, rate_limit
 
-from ._forms import at_most
 from ._auth import (client_required, cookie_name, current_session, ended_session, forget_cookie, init_login,
                     no_store_when_signed_in, session_check_in, sign_in, signed_out, stale_cookie)
+from ._forms import at_most
 from ._htmx import page_or_fragment, redirect_to, wants_fragment
 
 bp = Blueprint("signin", __name__)
