@@ -17,11 +17,11 @@ DEFAULTS = dict(
     RATELIMIT_HEADERS_ENABLED=True,
     # Redis down: each process counts in memory until it is back, rather than failing sign-in.
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
-    TELEHEALTH_POLL_SECONDS=20,
+    TELEHEALTH_POLL_SECONDS=20,  # how long the room's signalling long-poll waits
     # No body of ours comes near this: the largest form, an intake form's draft, keeps 20,000
     # characters a field, and a template's text is at most 20,000 (practice/document_fields.py).
     # Anything bigger is refused with 413 before it is read, rather than parsed at length.
-    MAX_CONTENT_LENGTH=1024 * 1024,  # how long the room's signalling long-poll waits
+    MAX_CONTENT_LENGTH=1024 * 1024,
 )
 
 
