@@ -3,8 +3,6 @@
 Each concern has a module of its own in portico/: configuration, extensions, hardening,
 error pages, the database, the domain's runtime, the scheduler and the commands.
 """
-import os
-
 from flask import Flask
 
 from portico import config, database, domain, errors, extensions, hardening
@@ -14,7 +12,7 @@ from portico.commands import build_cli
 def create_app(test_config: dict | None = None) -> Flask:
     test_config = dict(test_config or {})
     app = Flask(__name__, instance_relative_config=True, instance_path=test_config.pop("INSTANCE_PATH", None))
-    os.makedirs(app.instance_path, exist_ok=True)
+    database.private_folder(app.instance_path)  # it holds the secret key and, by default, the database
     config.load(app, test_config)
     hardening.init_app(app)  # before any blueprint adds its rules: ids in URLs are range-checked
     database.init_app(app)

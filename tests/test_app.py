@@ -50,6 +50,34 @@ def test_secret_key_is_generated_into_instance_on_first_run(tmp_path, monkeypatc
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
 
 
+def test_instance_folder_and_sqlite_database_are_readable_by_the_owner_only(tmp_path, monkeypatch):
+    """The database holds client data as secret_key holds the key: neither is for other users."""
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    instance = tmp_path / "instance"
+    app = create_app({"INSTANCE_PATH": str(instance), "PORTAL_SCHEDULER": "off"})
+    app.test_client().get("/healthz")  # a request writes: the -wal and -shm files exist now
+    assert oct(instance.stat().st_mode & 0o777) == "0o700"
+    files = sorted(path.name for path in instance.iterdir())
+    assert {"portico.db", "portico.db-wal", "portico.db-shm"} <= set(files)
+    assert {name: oct((instance / name).stat().st_mode & 0o777) for name in files} == {name: "0o600" for name in files}
+    db.close()
+
+
+def test_an_existing_database_readable_by_others_is_made_private_at_start(tmp_path, monkeypatch):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    instance = tmp_path / "instance"
+    create_app({"INSTANCE_PATH": str(instance), "PORTAL_SCHEDULER": "off"})
+    db.close()
+    instance.chmod(0o755)
+    (instance / "portico.db").chmod(0o644)
+    create_app({"INSTANCE_PATH": str(instance), "PORTAL_SCHEDULER": "off"})
+    db.close()
+    assert oct(instance.stat().st_mode & 0o777) == "0o700"
+    assert oct((instance / "portico.db").stat().st_mode & 0o777) == "0o600"
+
+
 @pytest.mark.builds_schema
 def test_init_db_is_idempotent_and_records_the_schema_version(run):
     first = run("init-db", "--practice-name", "Riverside Counselling", "--timezone", "Europe/London")
