@@ -27,7 +27,9 @@ GONE = {
     "left": "You have left this session.",
     "elsewhere": "This session continues in another window or on another device, so this window has stopped.",
     "cancelled": "This appointment was cancelled.",
+    "archived": "Your access to the portal has ended. Please contact the practice.",
 }
+ENDED_FOR_GOOD = ("cancelled", "archived")  # nothing will let this page in again
 
 
 class JoinForm(FlaskForm):
@@ -99,7 +101,7 @@ def clinician_join(appointment_id):
 def _join(place: Place):
     if request.method == "POST":
         return _press_join(place)
-    entry = check_entry(place.appointment)
+    entry = check_entry(place.appointment, role=place.role)
     return page_or_fragment("telehealth/join.html", {"join-status": "telehealth/_join_status.html"},
                             **_join_context(place, entry))
 
@@ -122,8 +124,9 @@ def _refused(place: Place, refused: EntryRefused):
     if refused.reason == "full":
         return render_template("telehealth/full.html", practice=Practice.current(), join_url=place.url("join"),
                                role=place.role), 409
-    entry = refused.entry or check_entry(place.appointment)
-    return render_template("telehealth/join.html", **_join_context(place, entry)), 409
+    entry = refused.entry or check_entry(place.appointment, role=place.role)
+    return render_template("telehealth/join.html", **_join_context(place, entry)), \
+        403 if entry.state == "archived" else 409
 
 
 def _join_context(place: Place, entry, now=None) -> dict:
@@ -131,6 +134,7 @@ def _join_context(place: Place, entry, now=None) -> dict:
     practice = Practice.current()
     appointment = place.appointment
     zone = (appointment.client.timezone if place.role == "client" else None) or practice.timezone
+    archived = place.role == "clinician" and appointment.client.archived_at is not None
     return dict(
         practice=practice, entry=entry, role=place.role, join_url=place.url("join"), **_layout(place),
         other_name=appointment.clinician.name if place.role == "client" else appointment.client.name,
@@ -139,7 +143,9 @@ def _join_context(place: Place, entry, now=None) -> dict:
         ended_at=format_local(appointment.ends_at, zone),
         wait=describe_wait((entry.opens_at - now).total_seconds()),
         poll_in=_poll_in(entry, now), left=request.args.get("left") == "1",
-        client_link=join_url(appointment) if place.role == "clinician" and entry.state != "cancelled" else None,
+        client_archived=archived,
+        client_link=join_url(appointment) if place.role == "clinician" and entry.state != "cancelled"
+        and not archived else None,
     )
 
 
@@ -156,7 +162,7 @@ def _poll_in(entry, now) -> int | None:
         return min(30, max(1, math.ceil((entry.opens_at - now).total_seconds())))
     if entry.state == "open":
         return min(60, max(1, math.ceil((entry.closes_at - now).total_seconds())))
-    return None if entry.state == "cancelled" else 30
+    return None if entry.state in ENDED_FOR_GOOD else 30
 
 
 def _unknown_link():
@@ -247,7 +253,7 @@ def _posted_json():
 
 
 def _gone(reason: str):
-    return jsonify(gone=reason, message=GONE.get(reason, GONE["left"])), 410 if reason == "cancelled" else 409
+    return jsonify(gone=reason, message=GONE.get(reason, GONE["left"])), 410 if reason in ENDED_FOR_GOOD else 409
 
 
 @bp.post("/t/<token>/leave")

@@ -12,6 +12,7 @@ from .links import revoke_client_links
 from .models import Client, Clinician, Link, Session, write_transaction
 from .sessions import end_client_sessions, idle_deadline
 from .sign_in import send_link
+from .telehealth import end_client_seats
 from .text import CONTROL_MESSAGE, has_control_characters
 
 PHONE = re.compile(r"^\+?[\d\s().\-/]{3,40}$")
@@ -102,13 +103,15 @@ def update_client(client: Client, *, email: str, name: str, phone: str = "", zon
 
 
 def archive_client(client: Client, *, by: Clinician | None = None) -> None:
-    """An archived client cannot sign in: their sessions end and their live links die now."""
+    """An archived client cannot sign in or join a video session: their sessions end, their
+    live links die, and any seat they hold in a room is given up now."""
     now = utcnow()
     with write_transaction():
         Client.update(archived_at=now).where(Client.id == client.id).execute()
         client.archived_at = now
         revoke_client_links(client, "archived", now)
         end_client_sessions(client, "archived", now=now)
+        end_client_seats(client, now)
         audit.record("client_archived", client=client, clinician=by, at=now)
 
 

@@ -101,7 +101,7 @@ def remember_nonce(appointment: Appointment, change: str, now: datetime) -> None
 
 @dataclass
 class Entry:
-    state: str  # open, not_yet, closed, cancelled, in_person
+    state: str  # open, not_yet, closed, cancelled, in_person, archived (the client's way in only)
     opens_at: datetime
     closes_at: datetime
 
@@ -110,13 +110,17 @@ class Entry:
         return self.state == "open"
 
 
-def check_entry(appointment: Appointment, now: datetime | None = None, practice: Practice | None = None) -> Entry:
+def check_entry(appointment: Appointment, now: datetime | None = None, practice: Practice | None = None, *,
+                role: str | None = None) -> Entry:
     """May someone enter the room now? Open from a little before the start until the grace
-    after the current end, so moving the end later reopens it at once."""
+    after the current end, so moving the end later reopens it at once. For the client's
+    role, never once the client is archived."""
     now = now or utcnow()
     window = join_window(appointment, practice)
     if appointment.status == "cancelled":
         state = "cancelled"
+    elif role == "client" and client_archived(appointment):
+        state = "archived"
     elif appointment.kind != "telehealth":
         state = "in_person"
     elif now < window.opens_at:
@@ -126,6 +130,10 @@ def check_entry(appointment: Appointment, now: datetime | None = None, practice:
     else:
         state = "open"
     return Entry(state, window.opens_at, window.closes_at)
+
+
+def client_archived(appointment: Appointment) -> bool:
+    return appointment.client.archived_at is not None
 
 
 def upcoming_for(client, now: datetime | None = None) -> list[Appointment]:
@@ -156,7 +164,7 @@ def describe_wait(seconds: float) -> str:
 
 class EntryRefused(Exception):
     """Nobody new may enter: `reason` is the Entry state (not_yet, closed, cancelled,
-    in_person) or "full" (both seats are held by people in the room)."""
+    in_person, archived) or "full" (both seats are held by people in the room)."""
 
     def __init__(self, reason: str, entry: Entry | None = None):
         super().__init__(reason)
@@ -166,7 +174,7 @@ class EntryRefused(Exception):
 
 class NotInRoom(Exception):
     """A room page that no longer speaks for its seat: `reason` is "left", "elsewhere" (the
-    seat was taken up by another page or browser) or "cancelled"."""
+    seat was taken up by another page or browser), "cancelled", or "archived" (the client's)."""
 
     def __init__(self, reason: str):
         super().__init__(reason)
@@ -229,8 +237,9 @@ def check_admission(appointment: Appointment, role: str, seat_key: str, *, now: 
 def _admit(appointment, role, seat, mine, now, ip) -> None:
     if role not in ROLES:
         raise ValueError(role)
-    entry = check_entry(appointment, now)
-    if entry.state == "cancelled":  # cancelling ends the session, for everyone
+    entry = check_entry(appointment, now, role=role)
+    # Cancelling ends the session for everyone; archiving the client ends their way in.
+    if entry.state in ("cancelled", "archived"):
         _refuse(appointment, role, entry.state, ip, now)
         raise EntryRefused(entry.state, entry)
     if mine and _coming_back(seat, now):
@@ -287,6 +296,8 @@ def speaking_seat(appointment: Appointment, role: str, seat_key: str | None, con
     now = now or utcnow()
     if appointment.status == "cancelled":
         raise NotInRoom("cancelled")
+    if role == "client" and client_archived(appointment):
+        raise NotInRoom("archived")
     seat = _seat(appointment, role)
     if seat is None or not seat_key or not hmac.compare_digest(seat.key_hash, _hash(seat_key)):
         raise NotInRoom("elsewhere" if seat is not None else "left")
@@ -321,6 +332,19 @@ def leave_room(appointment: Appointment, role: str, seat_key: str | None, connec
                           kind="bye", body="", created_at=now)
     _audit("telehealth_left", appointment, role, ip, now, "" if how == "left" else "page closed or reloaded")
     return True
+
+
+def end_client_seats(client, now: datetime | None = None) -> int:
+    """Archiving: the client's seats in any room are given up now, and the clinician's page
+    is told (a bye), as if the client had pressed Leave. In the caller's transaction."""
+    now = now or utcnow()
+    seats = list(RoomSeat.select().join(Appointment).where(
+        (Appointment.client == client) & (RoomSeat.role == "client") & RoomSeat.left_at.is_null()))
+    for seat in seats:
+        RoomSeat.update(left_at=now, left_reason="archived").where(RoomSeat.id == seat.id).execute()
+        RoomSignal.create(appointment=seat.appointment_id, recipient="clinician", sender_connection=seat.connection,
+                          kind="bye", body="", created_at=now)
+    return len(seats)
 
 
 class BadSignal(ValueError):

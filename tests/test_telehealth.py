@@ -5,6 +5,7 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 
+from practice.clients import archive_client
 from practice.appointments import cancel_appointment, create_appointment, extend_appointment, local_to_utc
 from practice.models import Appointment, AuditEvent, Practice, RoomSeat
 from practice.telehealth import (STALE_AFTER, EntryRefused, check_entry, enter_room, find_join_link, join_url,
@@ -383,6 +384,39 @@ def test_cancelling_ends_the_room_for_everyone_in_it(app, session, traveller):
         cancel_appointment(session)
     gone = dana.poll()
     assert gone.status_code == 410 and gone.json["message"] == "This appointment was cancelled."
+
+
+def test_an_archived_clients_join_link_admits_nobody_and_says_access_has_ended(app, session, traveller):
+    traveller.move_to(at(10))  # the window is open
+    with app.app_context():
+        archive_client(session.client)
+    browser = app.test_client()
+    opened = browser.get(link(session))
+    assert "Your access to the portal has ended. Please contact the practice." in page(opened)
+    assert ">Join</button>" not in page(opened) and "hx-get" not in page(opened)  # nothing to wait for
+    pressed = browser.post(link(session), data={"csrf_token": csrf_of(page(browser.get("/sign-in")))})
+    assert pressed.status_code == 403 and "Please contact the practice." in page(pressed)
+    assert "portico_seat" not in pressed.headers.get("Set-Cookie", "")
+    assert RoomSeat.select().count() == 0
+    refused = AuditEvent.select().where(AuditEvent.kind == "telehealth_refused").order_by(AuditEvent.id.desc()).get()
+    assert refused.detail.endswith(": archived")
+
+
+def test_archiving_a_client_ends_their_seat_and_their_signals(app, session, traveller):
+    traveller.move_to(at(10))
+    alex = enter(app.test_client(), link(session))
+    dana = clinician_enters(app, session)
+    dana.poll()  # alex's hello
+    with app.app_context():
+        archive_client(session.client)
+    gone = alex.send("offer", "v=0")
+    assert gone.status_code == 410 and gone.json["message"] == "Your access to the portal has ended. Please contact the practice."
+    assert alex.poll().status_code == 410
+    back = alex.browser.get(f"{link(session)}/room")  # a reload, with the seat cookie
+    assert back.status_code == 403 and "Please contact the practice." in page(back)
+    told = dana.poll().json
+    assert [m["kind"] for m in told["messages"]] == ["bye"] and told["peer"] is False
+    assert RoomSeat.get(RoomSeat.role == "client").left_reason == "archived"
 
 
 def test_the_room_offers_the_configured_ice_servers(make_app, alex, dana, traveller, monkeypatch):
