@@ -1,4 +1,8 @@
 """Clinician sign-in, first-run setup, settings, and who may see what under /clinic/."""
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from practice.models import AuditEvent, Clinician, Practice, Session
@@ -26,6 +30,50 @@ def test_first_run_offers_setup_that_names_the_practice_and_creates_an_admin(cli
 def test_setup_page_is_gone_once_a_clinician_exists(client, dana):
     assert client.get("/clinic/setup").status_code == 404
     assert client.get("/clinic/").headers["Location"] == "/clinic/sign-in"
+
+
+def test_setup_has_a_single_winner_when_twenty_browsers_submit_at_once(app):
+    """The database decides: whoever's transaction claims the unset practice first creates
+    the admin; the others are sent to the sign-in page."""
+    browsers = [app.test_client() for _ in range(20)]
+    forms = [dict(SETUP, email=f"admin{n}@example.com", csrf_token=csrf_token(browser, "/clinic/setup"))
+             for n, browser in enumerate(browsers)]
+    start = threading.Barrier(len(browsers))
+
+    def submit(browser, form):
+        start.wait()
+        return browser.post("/clinic/setup", data=form)
+
+    with ThreadPoolExecutor(len(browsers)) as pool:
+        answers = list(pool.map(submit, browsers, forms))
+    assert Clinician.select().count() == 1 and Clinician.get().is_admin
+    places = sorted((answer.status_code, answer.headers.get("Location")) for answer in answers)
+    assert places == [(303, "/clinic/calendar")] + [(303, "/clinic/sign-in")] * 19
+    loser = browsers[[a.headers["Location"] for a in answers].index("/clinic/sign-in")]
+    page = loser.get("/clinic/sign-in").get_data(as_text=True)
+    assert "This practice is already set up: sign in with your account." in page
+    assert AuditEvent.select().where(AuditEvent.kind == "practice_set_up").count() == 1
+
+
+def test_the_clinicians_page_lists_everyone_with_role_and_last_sign_in(client, dana, kim, traveller):
+    clinic_sign_in(client, "kim@example.com")
+    client.post("/clinic/sign-out", data={"csrf_token": clinic_csrf(client)})
+    traveller.shift(3600)
+    clinic_sign_in(client, "dana@example.com")
+    calendar = client.get("/clinic/calendar").get_data(as_text=True)
+    assert 'href="/clinic/clinicians"' in calendar  # in the clinic navigation
+    page = client.get("/clinic/clinicians").get_data(as_text=True)
+    rows = re.findall(r"<tr>(.*?)</tr>", page, re.S)[1:]
+    cells = [[re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+             for row in rows]
+    assert cells == [["Dana Hale", "dana@example.com", "Admin", "Mon 2 Mar 2026, 10:00 AM UTC"],
+                     ["Kim Park", "kim@example.com", "Clinician", "Mon 2 Mar 2026, 9:00 AM UTC"]]
+
+
+def test_the_clinicians_page_is_for_admins_only(client, dana, kim):
+    clinic_sign_in(client, "kim@example.com")
+    assert client.get("/clinic/clinicians").status_code == 403
+    assert 'href="/clinic/clinicians"' not in client.get("/clinic/calendar").get_data(as_text=True)
 
 
 @pytest.mark.parametrize("change, message", [

@@ -1,6 +1,6 @@
-"""The clinician side, under /clinic/: sign-in and first run, calendar, clients, settings."""
+"""The clinician side, under /clinic/: sign-in and first run, calendar, clients, settings, clinicians."""
 from flask import Blueprint
 
 bp = Blueprint("clinic", __name__, url_prefix="/clinic")
 
-from . import auth, calendar, client_documents, client_links, clients, documents, settings  # noqa: E402,F401  (views register on bp)
+from . import auth, calendar, client_documents, clinicians, client_links, clients, documents, settings  # noqa: E402,F401  (views register on bp)

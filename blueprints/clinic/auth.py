@@ -1,13 +1,13 @@
 """Clinician sign-in, sign-out, and the one-time first-run setup."""
 from zoneinfo import available_timezones
 
-from flask import abort, current_app, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from portico.extensions import rate_limit
-from practice.clinicians import MIN_PASSWORD_LENGTH, authenticate, set_up_practice
+from practice.clinicians import MIN_PASSWORD_LENGTH, AlreadySetUp, authenticate, set_up_practice
 from practice.models import Clinician, Practice
 from practice.sessions import end_session
 
@@ -63,20 +63,34 @@ def index():
     return redirect(url_for("clinic.calendar_day"))
 
 
+SET_UP_ALREADY = "This practice is already set up: sign in with your account."
+
+
 @bp.route("/setup", methods=["GET", "POST"])
 def setup():
-    """Exists only until the first clinician does."""
+    """Exists only until the first clinician does. A setup sent as another won (or after
+    it) goes to the sign-in page: the practice is there now, only not theirs to set up."""
     if Clinician.select().exists():
-        abort(404)
+        if request.method == "GET":
+            abort(404)
+        return _already_set_up()
     form = SetupForm()
     if form.validate_on_submit():
-        clinician = set_up_practice(
-            practice_name=form.practice_name.data, zone=form.timezone.data,
-            contact_email=form.contact_email.data, name=form.name.data, email=form.email.data,
-            password=form.password.data)
+        try:
+            clinician = set_up_practice(
+                practice_name=form.practice_name.data, zone=form.timezone.data,
+                contact_email=form.contact_email.data, name=form.name.data, email=form.email.data,
+                password=form.password.data)
+        except AlreadySetUp:
+            return _already_set_up()
         return start_signed_in(redirect_to(url_for("clinic.calendar_day")), clinician=clinician)
     status = 422 if form.is_submitted() else 200
     return render_template("clinic/setup.html", form=form, practice=Practice.current()), status
+
+
+def _already_set_up():
+    flash(SET_UP_ALREADY)
+    return redirect_to(url_for("clinic.sign_in"))
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
