@@ -1,6 +1,7 @@
-"""Clinicians: accounts with a strong password hash."""
+"""Clinicians: accounts with a strong password hash, sign-in and its failures, first-run setup."""
+import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from peewee import JOIN, IntegrityError, fn
@@ -9,10 +10,13 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from . import audit
 from .clients import ClientError, normalise_email
 from .clock import utcnow
-from .models import Clinician, Practice, Session, db, value_from_db, write_transaction
+from .models import Clinician, ClinicianSignInFailure, Practice, Session, db, value_from_db, write_transaction
 from .text import CONTROL_MESSAGE, has_control_characters
 
 MIN_PASSWORD_LENGTH = 12  # NIST SP 800-63B: length over composition rules
+FREE_FAILURES = 5  # failed sign-ins with one address before anyone who failed with it must wait
+FAILURE_WINDOW = timedelta(hours=1)
+MAX_DELAY = timedelta(minutes=15)
 
 
 class ClinicianError(ValueError):
@@ -54,15 +58,59 @@ def create_clinician(email: str, name: str, password: str, *, is_admin: bool = F
     return _create(_account(email, name, password, is_admin))
 
 
-def authenticate(email: str, password: str, *, ip: str | None = None) -> Clinician | None:
-    """The clinician with this address and password, or None; a failure is audited, and takes
-    as long for an unknown address as for a wrong password."""
-    clinician = Clinician.get_or_none(Clinician.email == (email or "").strip().lower())
+class SlowDown(Exception):
+    """Too many failed sign-ins with this address, and this network address has some of them:
+    its next try must wait `seconds` (nothing was checked)."""
+
+    def __init__(self, seconds: int):
+        super().__init__(f"wait {seconds} s")
+        self.seconds = seconds
+
+
+def authenticate(email: str, password: str, *, ip: str | None = None,
+                 now: datetime | None = None) -> Clinician | None:
+    """The clinician with this address and password, or None; a failure is recorded and
+    audited, and takes as long for an unknown address as for a wrong password. SlowDown when
+    this network address must wait before its next try."""
+    now = now or utcnow()
+    address = (email or "").strip().lower()
+    must_wait(address, ip, now)
+    clinician = Clinician.get_or_none(Clinician.email == address)
     if check_password(clinician, password):
         return clinician
-    audit.record("clinician_sign_in_failed", clinician=clinician, ip=ip,
-                 detail="wrong password" if clinician else "unknown address")
+    with write_transaction():
+        ClinicianSignInFailure.create(email=address[:254], clinician=clinician, ip=ip, at=now)
+        audit.record("clinician_sign_in_failed", clinician=clinician, ip=ip, at=now,
+                     detail="wrong password" if clinician else "unknown address")
     return None
+
+
+def must_wait(address: str, ip: str | None, now: datetime) -> None:
+    """Only failures count. Past FREE_FAILURES within FAILURE_WINDOW, a network address that
+    has failed with this sign-in address waits after the latest failure, twice as long at
+    each new one (1 s, 2 s, 4 s ... up to MAX_DELAY). A network address that has not failed
+    with it is always heard: the real clinician's first right password from a new place is
+    never refused, however many wrong ones others sent."""
+    recent = ClinicianSignInFailure.recent_for(address, now - FAILURE_WINDOW)
+    failures = recent.count()
+    if failures < FREE_FAILURES or not recent.where(ClinicianSignInFailure.ip == ip).exists():
+        return
+    latest = recent.select(fn.MAX(ClinicianSignInFailure.at)).scalar()
+    latest = value_from_db(ClinicianSignInFailure.at, latest)
+    delay = min(timedelta(seconds=2 ** min(failures - FREE_FAILURES, 20)), MAX_DELAY)
+    left = (latest + delay - now).total_seconds()
+    if left > 0:
+        raise SlowDown(math.ceil(left))
+
+
+def failures_since_last_sign_in(clinician: Clinician) -> list[ClinicianSignInFailure]:
+    """The failed sign-ins with this clinician's account since their last sign-in (ask
+    before the new session starts), newest first: shown to them as they sign in."""
+    previous = Session.select(fn.MAX(Session.created_at)).where(Session.clinician == clinician).scalar()
+    query = ClinicianSignInFailure.select().where(ClinicianSignInFailure.clinician == clinician)
+    if previous is not None:
+        query = query.where(ClinicianSignInFailure.at > value_from_db(Session.created_at, previous))
+    return list(query.order_by(ClinicianSignInFailure.at.desc(), ClinicianSignInFailure.id.desc()))
 
 
 def check_password(clinician: Clinician | None, password: str) -> bool:

@@ -414,6 +414,24 @@ class Session(BaseModel):
         return cls.select().where((cls.client == client) & cls.ended_at.is_null())
 
 
+class ClinicianSignInFailure(BaseModel):
+    """A wrong password on the clinician sign-in page, for an account or for an address that
+    has none (counted alike, so that the answers tell nobody which addresses have accounts):
+    what slows down a guesser, and what the clinician is shown at their next sign-in."""
+
+    email = CharField(max_length=254)  # the address tried, lower-cased
+    clinician = ForeignKeyField(Clinician, null=True, backref="sign_in_failures", on_delete="CASCADE")
+    ip = CharField(null=True)
+    at = DateTimeField()
+
+    class Meta:
+        indexes = ((("email", "at"), False),)
+
+    @classmethod
+    def recent_for(cls, email, since):
+        return cls.select().where((cls.email == email) & (cls.at > since))
+
+
 class AuditEvent(BaseModel):
     at = DateTimeField()
     kind = CharField()  # link_issued, link_opened, link_redeemed, link_rejected, ...
@@ -548,7 +566,8 @@ class SchemaVersion(BaseModel):
 
 
 ALL_MODELS = [Practice, Clinician, Client, Appointment, Link, SignInRequest, Email, Reminder, Session, AuditEvent, SchemaVersion,
-              JoinLinkNonce, RoomSeat, RoomSignal, DocumentTemplate, DocumentVersion, DocumentShare]
+              JoinLinkNonce, RoomSeat, RoomSignal, DocumentTemplate, DocumentVersion, DocumentShare,
+              ClinicianSignInFailure]
 
 
 def create_schema():

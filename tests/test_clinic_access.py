@@ -5,8 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from practice.models import AuditEvent, Clinician, Practice, Session
-from tests.conftest import PASSWORD, clinic_csrf, clinic_sign_in, continue_with, csrf_token, mailed_link
+from practice.models import AuditEvent, Clinician, ClinicianSignInFailure, Practice, Session
+from tests.conftest import PASSWORD, clinic_csrf, clinician, clinic_sign_in, continue_with, csrf_token, mailed_link
 
 pytestmark = pytest.mark.usefixtures("traveller")
 
@@ -105,9 +105,59 @@ def test_wrong_password_gets_a_clear_message_and_is_audited(client, dana):
     assert "That email and password do not match" in unknown.get_data(as_text=True)
 
 
-def test_failed_sign_ins_are_rate_limited_per_account(client, dana):
-    statuses = [clinic_sign_in(client, "dana@example.com", "guess number %d" % n).status_code for n in range(6)]
-    assert statuses == [422] * 5 + [429]
+def sign_in_from(client, ip, email, password=PASSWORD):
+    """clinic_sign_in from another network address."""
+    token = csrf_token(client, "/clinic/sign-in")
+    return client.post("/clinic/sign-in", data={"email": email, "password": password, "csrf_token": token},
+                       environ_base={"REMOTE_ADDR": ip})
+
+
+def test_wrong_passwords_from_elsewhere_never_lock_the_clinician_out(app, dana):
+    for n in range(5):
+        assert sign_in_from(app.test_client(), f"203.0.113.{n}", "dana@example.com", f"guess {n}").status_code == 422
+    response = sign_in_from(app.test_client(), "198.51.100.7", "dana@example.com")
+    assert (response.status_code, response.headers["Location"]) == (303, "/clinic/calendar")
+
+
+def test_only_failed_sign_ins_count_toward_the_account_limit(app, dana):
+    statuses = [clinic_sign_in(app.test_client(), "dana@example.com").status_code for _ in range(8)]
+    assert statuses == [303] * 8
+
+
+@pytest.mark.parametrize("address", ["dana@example.com", "nobody@example.com"])
+def test_failures_from_one_address_wait_a_delay_that_doubles(make_app, address, traveller):
+    app = make_app(CLINIC_SIGN_IN_IP_LIMIT="100 per minute")
+    clinician("dana@example.com", "Dana Hale", is_admin=True)
+    attacker = app.test_client()
+
+    def guess(password="a wrong guess"):
+        response = sign_in_from(attacker, "203.0.113.66", address, password)
+        return response.status_code, response.get_data(as_text=True)
+
+    assert [guess()[0] for _ in range(5)] == [422] * 5  # five free tries
+    for wait in (1, 2, 4, 8):
+        status, page = guess(PASSWORD)  # even the right password is not checked while it waits
+        assert status == 429
+        assert f"Too many failed sign-ins with this address. Try again in {wait} second" in page
+        traveller.shift(wait)
+        assert guess()[0] == 422
+    assert ClinicianSignInFailure.select().where(ClinicianSignInFailure.email == address).count() == 9
+
+
+def test_failed_sign_ins_are_shown_to_the_clinician_when_they_next_sign_in(app, client, dana, traveller):
+    clinic_sign_in(client, "dana@example.com")
+    client.post("/clinic/sign-out", data={"csrf_token": clinic_csrf(client)})
+    traveller.shift(3600)
+    for n in range(3):
+        sign_in_from(app.test_client(), "203.0.113.9", "dana@example.com", f"guess {n}")
+        traveller.shift(60)
+    signed_in = clinic_sign_in(client, "dana@example.com")
+    calendar = client.get(signed_in.headers["Location"]).get_data(as_text=True)
+    assert ("3 failed sign-in attempts since your last sign-in, the latest Mon 2 Mar 2026, 10:02 AM UTC "
+            "from 203.0.113.9.") in calendar
+    client.post("/clinic/sign-out", data={"csrf_token": clinic_csrf(client)})
+    clinic_sign_in(client, "dana@example.com")
+    assert "failed sign-in" not in client.get("/clinic/calendar").get_data(as_text=True)
 
 
 def test_clinician_session_times_out_after_30_idle_minutes(client, dana, traveller):

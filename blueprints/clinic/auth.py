@@ -7,7 +7,9 @@ from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from portico.extensions import rate_limit
-from practice.clinicians import MIN_PASSWORD_LENGTH, AlreadySetUp, authenticate, set_up_practice
+from practice.clinicians import (MIN_PASSWORD_LENGTH, AlreadySetUp, SlowDown, authenticate, failures_since_last_sign_in,
+                                 set_up_practice)
+from practice.clock import format_local
 from practice.models import Clinician, Practice
 from practice.sessions import end_session
 
@@ -48,10 +50,6 @@ class SetupForm(FlaskForm):
         DataRequired("Choose a password."),
         Length(min=MIN_PASSWORD_LENGTH, max=200, message=f"Use at least {MIN_PASSWORD_LENGTH} characters.")])
     confirm = PasswordField("Password again", validators=[EqualTo("password", "The two passwords differ.")])
-
-
-def _email_key():
-    return "clinic-sign-in:" + (request.form.get("email") or "").strip().lower()
 
 
 @bp.get("/")
@@ -95,7 +93,6 @@ def _already_set_up():
 
 @bp.route("/sign-in", methods=["GET", "POST"])
 @rate_limit("CLINIC_SIGN_IN_IP_LIMIT", methods=["POST"])
-@rate_limit("CLINIC_SIGN_IN_ACCOUNT_LIMIT", methods=["POST"], key_func=_email_key)
 def sign_in():
     practice = Practice.current()
     form = SignInForm()
@@ -109,12 +106,37 @@ def sign_in():
         response = current_app.make_response(
             render_template("clinic/sign_in.html", form=form, practice=practice, notice=notice))
         return forget_cookie(response) if stale_cookie() else response
+    status = 422
     if form.validate_on_submit():
-        clinician = authenticate(form.email.data, form.password.data, ip=request.remote_addr)
-        if clinician is not None:
-            return start_signed_in(redirect_to(url_for("clinic.calendar_day")), clinician=clinician)
-        form.password.errors.append("That email and password do not match. Please try again.")
-    return render_template("clinic/sign_in.html", form=form, practice=practice), 422
+        try:
+            clinician = authenticate(form.email.data, form.password.data, ip=request.remote_addr)
+        except SlowDown as slow:
+            form.password.errors.append(f"Too many failed sign-ins with this address. Try again in "
+                                        f"{_seconds(slow.seconds)}.")
+            status = 429
+        else:
+            if clinician is not None:
+                _tell_of_failures(failures_since_last_sign_in(clinician), practice)
+                return start_signed_in(redirect_to(url_for("clinic.calendar_day")), clinician=clinician)
+            form.password.errors.append("That email and password do not match. Please try again.")
+    return render_template("clinic/sign_in.html", form=form, practice=practice), status
+
+
+def _seconds(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    return f"{-(-seconds // 60)} minutes"
+
+
+def _tell_of_failures(failures, practice) -> None:
+    """Someone may be guessing the password: the clinician hears of it as they sign in."""
+    if not failures:
+        return
+    latest = failures[0]
+    attempts = "1 failed sign-in attempt" if len(failures) == 1 else f"{len(failures)} failed sign-in attempts"
+    where = f" from {latest.ip}" if latest.ip else ""
+    flash(f"{attempts} since your last sign-in, the latest {format_local(latest.at, practice.timezone)}{where}. "
+          "If that was not you, choose a new password and tell your administrator.")
 
 
 @bp.post("/sign-out")
