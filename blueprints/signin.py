@@ -145,14 +145,19 @@ def code_enter():
         return redeem_code(form.email.data, form.code.data, ip=request.remote_addr,
                            then=_signed_in_at_target)
     except CodeRejected as rejected:
-        if rejected.killed:
-            form.code.errors.append("Too many wrong codes: that link and its code no longer work. "
-                                    "Please ask for a new link.")
+        status = 422
+        if rejected.from_source:
+            form.code.errors.append("Too many wrong codes from your network. Please use the link in the email, "
+                                    "or try a code again in an hour.")
+            status = 429
+        elif rejected.locked:
+            form.code.errors.append("Too many wrong codes: the code from that email no longer works. "
+                                    "The link in the same email still does; or ask for a new link.")
             context.update(killed=True, sign_in_form=SignInForm(email=form.email.data, formdata=None))
         else:
             form.code.errors.append("That code is not right, or it is no longer valid. "
                                     "Check the newest email from us and try again.")
-        return page_or_fragment(page, fragments, 422, **context)
+        return page_or_fragment(page, fragments, status, **context)
 
 
 @bp.route("/s/<token>", methods=["GET", "HEAD", "POST"])

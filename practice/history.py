@@ -244,7 +244,9 @@ def link_history(client: Client, *, now: datetime | None = None) -> list[LinkRow
         if len(refused) > 5:
             row.notes.insert(0, f"Refused {len(refused)} times in all; the latest five:")
         if link.code_attempts and link.revoked_reason != "too_many_codes":
-            row.notes.append(f"{link.code_attempts} wrong code{'s' if link.code_attempts != 1 else ''} entered.")
+            row.notes.append(f"{link.code_attempts} wrong code{'s' if link.code_attempts != 1 else ''} entered"
+                             + ("; its code no longer works, the link itself still does." if
+                                link.code_attempts >= MAX_CODE_ATTEMPTS else "."))
         rows.append(row)
     return rows
 

@@ -6,13 +6,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable, TypeVar
 
+from peewee import fn
+
 from . import audit, runtime
 from .clock import utcnow
-from .models import Client, Link, Practice, write_transaction
+from .models import (Client, Link, Practice, SignInRequest, WrongCode, db, is_sqlite, value_from_db,
+                     write_transaction)
 from .prepared import Prepared, slot
 
 T = TypeVar("T")
+# Wrong codes for one address (since its newest link) before its code stops working; the
+# link in the email keeps working, so nobody can burn a client's link by guessing.
 MAX_CODE_ATTEMPTS = 5
+# Wrong codes from one network address an hour, whatever addresses they were for.
+WRONG_CODES_PER_SOURCE = 20
+SOURCE_WINDOW = timedelta(hours=1)
+EPOCH = datetime(1970, 1, 1)
 SAFE_TARGET_PREFIXES = ("/portal",)
 
 
@@ -60,11 +69,14 @@ class LinkRejected(Exception):
 
 
 class CodeRejected(Exception):
-    """A wrong or unusable code. `killed` is true when this attempt used up the last try."""
+    """A code that signs nobody in. `locked`: this address has had MAX_CODE_ATTEMPTS wrong
+    codes since its newest link, so no code works for it until a new link is sent (the link
+    itself still works). `from_source`: this network address has sent too many wrong codes."""
 
-    def __init__(self, killed: bool = False):
-        super().__init__("killed" if killed else "wrong")
-        self.killed = killed
+    def __init__(self, locked: bool = False, from_source: bool = False):
+        super().__init__("from_source" if from_source else "locked" if locked else "wrong")
+        self.locked = locked
+        self.from_source = from_source
 
 
 def hash_token(token: str) -> str:
@@ -190,37 +202,57 @@ def redeem_link(token: str, *, ip: str | None = None, now: datetime | None = Non
 def redeem_code(email: str, code: str, *, ip: str | None = None,
                 now: datetime | None = None, then: Callable[[Link], T] | None = None) -> Link | T:
     """Sign in with the six-digit code from the newest live link sent to this address.
-    `then` as for redeem_link: run in the transaction that uses the link up."""
+    `then` as for redeem_link: run in the transaction that uses the link up.
+
+    Whether or not the address is a client's, the same queries and writes are made and wrong
+    codes are counted alike, per address (since its newest link, or since the latest request
+    for it that found no client) and per network address: the answers, and as nearly as we
+    can their time, say nothing of who is a client."""
     now = now or utcnow()
-    client = Client.by_email(email)
-    link = None
-    if client is not None and client.archived_at is None:
-        link = Link.live_for(client, now).order_by(Link.issued_at.desc(), Link.id.desc()).first()
-    if link is None:
-        raise CodeRejected()
-    expected = link.code_hash
-    given = _hash_code(runtime.settings().code_key, link.token_hash, (code or "").strip())
-    if hmac.compare_digest(expected, given):
-        with write_transaction():
+    address = (email or "").strip().lower()
+    if WrongCode.from_source(ip, now - SOURCE_WINDOW).count() >= WRONG_CODES_PER_SOURCE:
+        raise CodeRejected(from_source=True)
+    key = runtime.settings().code_key
+    address_hash = hmac.new(key, f"address:{address}".encode(), hashlib.sha256).hexdigest()
+    with write_transaction():
+        _lock_address(address_hash)  # simultaneous guesses for one address are counted one by one
+        client = Client.by_email(address)
+        client_id = client.id if client is not None and client.archived_at is None else 0
+        link = Link.live_for(client_id, now).order_by(Link.issued_at.desc(), Link.id.desc()).first()
+        wrong = WrongCode.for_address(address_hash, _counting_since(address, client_id)).count()
+        given = _hash_code(key, link.token_hash if link is not None else "", (code or "").strip())
+        right = hmac.compare_digest(link.code_hash if link is not None else _hash_code(key, "", ""), given)
+        if link is not None and right and wrong < MAX_CODE_ATTEMPTS:
             if _consume(link, now, via="code", ip=ip):
                 return then(link) if then is not None else link
-        raise CodeRejected()
-    return _count_wrong_code(link, ip, now)
+            raise CodeRejected()
+        WrongCode.create(address_hash=address_hash, link=link, ip=ip, at=now)
+        Link.update(code_attempts=Link.code_attempts + 1).where(Link.id == (link.id if link else 0)).execute()
+        wrong += 1
+        locked = wrong >= MAX_CODE_ATTEMPTS
+        detail = f"attempt {wrong} of {MAX_CODE_ATTEMPTS}" + (
+            "; the code no longer works, the link still does" if locked else "")
+        audit.record("code_rejected", client=client if client_id else None, link=link, ip=ip, at=now,
+                     detail=detail if client_id else "for an address that is not an active client's")
+    raise CodeRejected(locked=locked)
 
 
-def _count_wrong_code(link: Link, ip: str | None, now: datetime):
-    with write_transaction():
-        Link.update(code_attempts=Link.code_attempts + 1).where(Link.id == link.id).execute()
-        attempts = Link.get_by_id(link.id).code_attempts
-        killed = attempts >= MAX_CODE_ATTEMPTS
-        if killed:
-            Link.update(revoked_at=now, revoked_reason="too_many_codes").where(
-                (Link.id == link.id) & Link.used_at.is_null() & Link.revoked_at.is_null()
-            ).execute()
-        audit.record("code_rejected", client=link.client, link=link,
-                     detail=f"attempt {attempts} of {MAX_CODE_ATTEMPTS}" + ("; link killed" if killed else ""),
-                     ip=ip, at=now)
-    raise CodeRejected(killed=killed)
+def _lock_address(address_hash: str) -> None:
+    """PostgreSQL: one transaction per address at a time. SQLite's write transaction lets
+    one writer in at a time already."""
+    if not is_sqlite():
+        db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (int(address_hash[:15], 16),))
+
+
+def _counting_since(address: str, client_id: int) -> datetime:
+    """Wrong codes count from the client's newest link, or from the latest request for the
+    address that found no client: a new request resets both counts alike. Both queries run
+    either way."""
+    issued = Link.select(fn.MAX(Link.issued_at)).where(Link.client == client_id).scalar()
+    asked = SignInRequest.select(fn.MAX(SignInRequest.processed_at)).where(
+        (SignInRequest.email == address) & (SignInRequest.outcome == "unknown")).scalar()
+    moments = [value_from_db(Link.issued_at, value) for value in (issued, asked) if value is not None]
+    return max(moments, default=EPOCH)
 
 
 _USE_UP = Prepared(lambda: Link.update(used_at=slot("now"), used_by=slot("via")).where(

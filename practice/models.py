@@ -322,9 +322,33 @@ class SignInRequest(BaseModel):
     outcome = CharField(null=True)  # issued, unknown, throttled
     link = ForeignKeyField(Link, null=True, on_delete="SET NULL")
 
+    class Meta:
+        indexes = ((("email", "processed_at"), False),)  # an address's recent requests
+
     @classmethod
     def pending(cls):
         return cls.select().where(cls.processed_at.is_null()).order_by(cls.id)
+
+
+class WrongCode(BaseModel):
+    """A code typed on a sign-in page that signed nobody in, whoever's address it was for
+    (a client's or not: both are counted alike, so the answers cannot tell them apart)."""
+
+    address_hash = CharField(max_length=64)  # HMAC of the address as typed, lower-cased
+    link = ForeignKeyField(Link, null=True, on_delete="SET NULL")  # the client's live link then, if any
+    ip = CharField(null=True)
+    at = DateTimeField()
+
+    class Meta:
+        indexes = ((("address_hash", "at"), False), (("ip", "at"), False))
+
+    @classmethod
+    def for_address(cls, address_hash, since):
+        return cls.select().where((cls.address_hash == address_hash) & (cls.at >= since))
+
+    @classmethod
+    def from_source(cls, ip, since):
+        return cls.select().where((cls.ip == ip) & (cls.at > since))
 
 
 class Email(BaseModel):
@@ -567,7 +591,7 @@ class SchemaVersion(BaseModel):
 
 ALL_MODELS = [Practice, Clinician, Client, Appointment, Link, SignInRequest, Email, Reminder, Session, AuditEvent, SchemaVersion,
               JoinLinkNonce, RoomSeat, RoomSignal, DocumentTemplate, DocumentVersion, DocumentShare,
-              ClinicianSignInFailure]
+              ClinicianSignInFailure, WrongCode]
 
 
 def create_schema():

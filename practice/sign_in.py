@@ -44,7 +44,13 @@ def process_sign_in_requests(*, now: datetime | None = None, batch: int = 50) ->
 def _answer(request: SignInRequest, now: datetime):
     client = Client.by_email(request.email)
     if client is None or client.archived_at is not None:
-        return "unknown", None
+        # Throttled as a client's would be: each "unknown" restarts the address's count of
+        # wrong codes as a new link does a client's (links.redeem_code), so a sixth request
+        # within the hour must restart nothing, for a stranger as for a client.
+        asked_lately = SignInRequest.select().where(
+            (SignInRequest.email == request.email) & (SignInRequest.outcome == "unknown")
+            & (SignInRequest.processed_at > now - timedelta(hours=1))).count()
+        return ("throttled" if asked_lately >= MAILS_PER_ADDRESS_PER_HOUR else "unknown"), None
     mailed_lately = Link.select().where(
         (Link.client == client)
         & (Link.reason == "client_request")

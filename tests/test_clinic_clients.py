@@ -380,7 +380,8 @@ def test_history_shows_an_expired_link_and_that_the_client_was_told_so(app, clie
     assert "Link 1 refused: expired" in activity(page)
 
 
-def test_history_shows_a_link_killed_by_wrong_codes(app, client, dana, alex, smtp_server):
+def test_history_shows_a_code_switched_off_by_wrong_codes_and_the_link_still_live(app, client, dana, alex,
+                                                                                  smtp_server):
     phone = app.test_client()
     mailed_link(app, phone, smtp_server)
     wrong = f"{(int(code_from(smtp_server.messages[-1])) + 1) % 10**6:06d}"
@@ -390,9 +391,10 @@ def test_history_shows_a_link_killed_by_wrong_codes(app, client, dana, alex, smt
     signed_in_as(client, dana)
     page = client_page(client, alex)
     outcome, row = link_row(page, 1)
-    assert outcome == "killed"
-    assert f"Switched off Mon 2 Mar 2026, 9:00 AM UTC: the wrong code was entered {MAX_CODE_ATTEMPTS} times." in row
-    assert "Wrong code for link 1 (attempt 5 of 5; link killed)" in activity(page)
+    assert outcome == "live"
+    assert f"{MAX_CODE_ATTEMPTS} wrong codes entered; its code no longer works, the link itself still does." in row
+    assert ("Wrong code for link 1 (attempt 5 of 5; the code no longer works, the link still does)"
+            in activity(page))
 
 
 def test_history_marks_an_open_by_head_as_probably_a_mail_scanner(app, client, dana, alex, smtp_server):

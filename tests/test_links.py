@@ -271,22 +271,89 @@ def test_code_and_link_are_one_link_using_one_uses_the_other(app, client, alex, 
     assert response.status_code == 422
 
 
-def test_five_wrong_codes_kill_the_link(app, client, alex, smtp_server):
+def wrong_code_for(code: str) -> str:
+    return f"{(int(code) + 1) % 10**6:06d}"
+
+
+def enter_code(browser, address, code, ip="127.0.0.1"):
+    form = {"entry": "page", "email": address, "code": code, "csrf_token": csrf_token(browser, "/sign-in/code")}
+    return browser.post("/sign-in/code", data=form, environ_base={"REMOTE_ADDR": ip})
+
+
+def test_five_wrong_codes_end_the_code_path_but_not_the_link(app, client, alex, smtp_server):
     token = mailed_link(app, client, smtp_server)
     right = code_from(smtp_server.messages[-1])
-    wrong = f"{(int(right) + 1) % 10**6:06d}"
-    form = {"email": "alex@example.com", "code": wrong, "csrf_token": csrf_token(client)}
+    form = {"email": "alex@example.com", "code": wrong_code_for(right), "csrf_token": csrf_token(client)}
     for attempt in range(1, MAX_CODE_ATTEMPTS + 1):
         page = client.post("/sign-in/code", data=form).get_data(as_text=True)
         if attempt < MAX_CODE_ATTEMPTS:
             assert "That code is not right" in page
-    assert "Too many wrong codes: that link and its code no longer work." in page
-    assert "Send me a new link" in page
-    # The right code and the link are both dead now, and the link page says why.
+    assert "Too many wrong codes: the code from that email no longer works." in page
+    assert "The link in the same email still does" in page and "Send me a new link" in page
+    # The right code is refused now; the link from the email still signs in.
     form["code"] = right
-    assert client.post("/sign-in/code", data=form).status_code == 422
-    dead = client.get(f"/s/{token}")
-    assert dead.status_code == 410 and "wrong code was entered too many times" in dead.get_data(as_text=True)
+    refused = client.post("/sign-in/code", data=form)
+    assert refused.status_code == 422 and "Too many wrong codes" in refused.get_data(as_text=True)
+    assert Session.select().count() == 0
+    assert continue_with(client, token).headers["Location"] == "/portal"
+
+
+def test_wrong_codes_from_someone_else_never_burn_the_clients_link(app, alex, smtp_server):
+    phone = app.test_client()
+    token = mailed_link(app, phone, smtp_server)
+    attacker = app.test_client()
+    for n in range(3 * MAX_CODE_ATTEMPTS):
+        enter_code(attacker, "alex@example.com", f"{n:06d}", ip="203.0.113.50")
+    link = Link.get()
+    assert link.revoked_at is None and link.used_at is None
+    opened = phone.get(f"/s/{token}")
+    assert opened.status_code == 200 and "Continue to the portal" in opened.get_data(as_text=True)
+    assert continue_with(phone, token).headers["Location"] == "/portal"
+    assert phone.get("/portal").status_code == 200
+
+
+def _answers(app, address, ip, traveller):
+    """What someone sees entering wrong codes for `address` after asking for a link for it,
+    with everything that differs by address alone (the address, the CSRF token) taken out."""
+    browser = app.test_client()
+    seen = []
+
+    def look(response):
+        text = re.sub(r'(value=|"X-CSRFToken": )"[\w.-]{60,}"', "", response.get_data(as_text=True))
+        seen.append((response.status_code, text.replace(address, "ADDRESS")))
+
+    look(browser.post("/sign-in", data={"email": address, "csrf_token": csrf_token(browser)},
+                      environ_base={"REMOTE_ADDR": ip}))
+    deliver(app)
+    for n in range(MAX_CODE_ATTEMPTS + 2):
+        look(enter_code(browser, address, f"{n:06d}", ip=ip))
+    traveller.shift(60)
+    look(browser.post("/sign-in", data={"email": address, "csrf_token": csrf_token(browser)},
+                      environ_base={"REMOTE_ADDR": ip}))  # a new link: a new code, counted anew
+    deliver(app)
+    look(enter_code(browser, address, "999999", ip=ip))
+    return seen
+
+
+def test_the_code_page_answers_a_stranger_exactly_as_a_client(app, alex, smtp_server, traveller):
+    client_answers = _answers(app, "alex@example.com", "203.0.113.1", traveller)
+    stranger_answers = _answers(app, "zed@example.com", "203.0.113.2", traveller)
+    assert [status for status, _ in client_answers] == [200] + [422] * 7 + [200, 422]
+    for n, (one, other) in enumerate(zip(client_answers, stranger_answers)):
+        assert one == other, f"answer {n} differs"
+    assert "Too many wrong codes" in client_answers[5][1] and "Too many wrong codes" not in client_answers[4][1]
+    assert "That code is not right" in client_answers[-1][1]
+
+
+def test_wrong_codes_are_counted_per_network_address_across_every_email_address(make_app, alex):
+    app = make_app(CODE_IP_LIMIT="1000 per minute")
+    guesser = app.test_client()
+    for n in range(20):
+        assert enter_code(guesser, f"person{n // 4}@example.com", f"{n:06d}", ip="203.0.113.9").status_code == 422
+    refused = enter_code(guesser, "alex@example.com", "123456", ip="203.0.113.9")
+    assert refused.status_code == 429
+    assert "Too many wrong codes from your network" in refused.get_data(as_text=True)
+    assert enter_code(app.test_client(), "alex@example.com", "123456", ip="198.51.100.1").status_code == 422
 
 
 def test_code_for_a_stranger_gets_the_same_answer_as_a_wrong_code(app, client, alex, smtp_server):

@@ -79,6 +79,17 @@ def test_at_most_five_links_mailed_per_address_per_hour(app, client, alex, smtp_
     assert len(smtp_server.to("alex@example.com")) == 6
 
 
+def test_requests_for_a_stranger_are_throttled_as_a_clients_are(app, client, alex, traveller):
+    """Each answered request restarts an address's count of wrong codes: a stranger's must
+    stop restarting it when a client's would, or the code page would tell them apart."""
+    for _ in range(7):
+        ask_for_link(client, "zed@example.com")
+        deliver(app)
+        traveller.shift(60)
+    outcomes = [r.outcome for r in SignInRequest.select().order_by(SignInRequest.id)]
+    assert outcomes == ["unknown"] * 5 + ["throttled"] * 2
+
+
 def test_per_ip_limit_answers_with_a_friendly_429_page(make_app):
     app = make_app(SIGN_IN_IP_LIMIT="3 per minute")
     client = app.test_client()
