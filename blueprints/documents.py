@@ -30,14 +30,14 @@ def _own_share(share_id: int):
 
 
 def keeping_drafts(view):
-    """client_required for the form's POSTs, except that a browser whose session timed out
-    while the client was typing still has what it sent kept as the draft, then goes to
-    sign in: after signing in again, the answers are there."""
+    """client_required for the form's POSTs, except that the browser whose session timed out
+    while the client was typing (minutes ago, not later: see draft_keeper) still has what it
+    sent kept as the draft, then goes to sign in: after signing in again, the answers are there."""
 
     @wraps(view)
     def wrapped(share_id):
         if not current_user.is_authenticated:
-            keeper = draft_keeper(ended_session())
+            keeper = draft_keeper(ended_session(), request.user_agent.string)
             share = share_of(keeper, share_id) if keeper is not None else None
             if share is not None:
                 try:

@@ -19,11 +19,13 @@ from .links import issue_link
 from .mail import describe_duration, external_url, queue_email
 from .models import (Client, Clinician, DocumentShare, DocumentTemplate, DocumentVersion, Link, Practice, Session,
                      write_transaction)
+from .sessions import idle_deadline
 from .text import CONTROL_MESSAGE, has_control_characters
 
 KINDS = {"form": "Form to fill in", "acknowledge": "Read and acknowledge"}
-# A draft posted by a browser whose session has just timed out is still kept (see draft_keeper).
-DRAFT_GRACE = timedelta(hours=24)
+# A draft posted by the browser whose session has just timed out is still kept for this
+# long after the timeout (see draft_keeper); a cookie replayed later saves nothing.
+DRAFT_GRACE = timedelta(minutes=10)
 TIMED_OUT = ("idle", "absolute")
 
 
@@ -301,15 +303,19 @@ def submit_answers(share: DocumentShare, posted: dict, now: datetime | None = No
     return record
 
 
-def draft_keeper(session: Session | None, now: datetime | None = None) -> Client | None:
+def draft_keeper(session: Session | None, user_agent: str | None, now: datetime | None = None) -> Client | None:
     """Whose draft a POST from this ended session may still save. A browser whose session
     timed out while the client was typing sends the draft anyway; refusing it would throw
     away what they typed. Only a timeout counts (not signing out, archiving or an ended
-    session), only for a day, and it only writes: the answer shows nothing of the client's."""
+    session), only within DRAFT_GRACE of the moment it timed out, only from the browser the
+    session was started in (its user agent), and it only writes: the answer shows nothing of
+    the client's. A copied cookie replayed later changes nothing."""
     now = now or utcnow()
     if session is None or session.client_id is None or session.end_reason not in TIMED_OUT:
         return None
-    if now - session.last_seen_at > DRAFT_GRACE or session.client.archived_at is not None:
+    if now > idle_deadline(session) + DRAFT_GRACE or session.client.archived_at is not None:
+        return None
+    if (user_agent or "")[:255] != (session.user_agent or ""):
         return None
     return session.client
 

@@ -408,6 +408,32 @@ def test_after_signing_out_or_a_day_later_a_post_saves_nothing(app, client, alex
     assert json.loads(reloaded(intake_shared).draft_json)["f1"] == "Kept"
 
 
+def test_a_timed_out_cookie_replayed_later_changes_nothing(app, client, alex, smtp_server, intake_shared, traveller):
+    """Keeping a late draft is for the browser that was typing as the session timed out, a few
+    minutes at most: the same cookie (and CSRF token) replayed later saves nothing."""
+    token = portal_csrf(client)
+    type_draft(client, intake_shared, {"f1": "Kept"}, token=token)
+    traveller.shift(IDLE + 11 * 60)  # eleven minutes past the timeout
+    response = type_draft(client, intake_shared, {"f1": "Replayed"}, token=token)
+    assert response.headers["HX-Redirect"] == "/sign-in" and response.get_data(as_text=True) == ""
+    submitted = client.post(f"/portal/documents/{intake_shared.id}", data={"f1": "Replayed", "csrf_token": token})
+    assert submitted.headers["Location"] == "/sign-in"
+    share = reloaded(intake_shared)
+    assert json.loads(share.draft_json)["f1"] == "Kept" and share.completed_at is None
+    assert "were saved" not in client.get("/sign-in").get_data(as_text=True)
+
+
+def test_a_late_draft_is_kept_only_from_the_browser_whose_session_timed_out(app, client, alex, smtp_server,
+                                                                           intake_shared, traveller):
+    token = portal_csrf(client)
+    type_draft(client, intake_shared, {"f1": "Kept"}, token=token)
+    traveller.shift(IDLE + 60)
+    elsewhere = client.post(f"/portal/documents/{intake_shared.id}/draft", data={"f1": "Copied", "csrf_token": token},
+                            headers={**HTMX_TYPING, "User-Agent": "Another browser/1.0"})
+    assert elsewhere.headers["HX-Redirect"] == "/sign-in"
+    assert json.loads(reloaded(intake_shared).draft_json)["f1"] == "Kept"
+
+
 def test_the_client_submits_and_sees_what_they_sent(client, clinic, alex, intake_shared):
     response = submit(client, intake_shared, INTAKE_ANSWERS)
     assert response.status_code == 303
