@@ -5,6 +5,7 @@ import socket
 import ssl
 import subprocess
 import threading
+from datetime import timedelta
 from email import message_from_bytes, policy
 
 import pytest
@@ -14,7 +15,8 @@ from flask_mail import Message
 from practice.clients import add_client
 from portico.mailer import as_message
 from practice.mail import SCRUBBED, backoff, claim_due_mail, queue_email
-from practice.models import Email
+from practice.clock import utcnow
+from practice.models import Email, db, is_sqlite
 from practice.sign_in import send_link
 from tests.conftest import Inbox, ask_for_link, deliver, free_port, mailed_link
 
@@ -226,3 +228,35 @@ def test_dev_mailbox_is_only_for_this_machine(make_app):
 
 def test_no_dev_mailbox_when_an_smtp_server_is_configured(client):
     assert client.get("/dev/mailbox").status_code == 404
+
+
+def seed_outbox(now, sent: int, sending: int = 5):
+    """An outbox a practice has used for years: many sent rows, a few in flight."""
+    rows = [dict(to_addr=f"c{n}@example.com", subject="s", text_body="b", html_body="b", message_id=f"<seed{n}@x>",
+                 kind="reminder", status="sent" if n < sent else "sending", queued_at=now, next_attempt_at=now,
+                 sent_at=now if n < sent else None, lease_until=None if n < sent else now)
+            for n in range(sent + sending)]
+    for start in range(0, len(rows), 500):
+        Email.insert_many(rows[start:start + 500]).execute()
+
+
+def query_plan(query) -> str:
+    sql, params = query.sql()
+    if is_sqlite():
+        return " / ".join(row[-1] for row in db.execute_sql(f"EXPLAIN QUERY PLAN {sql}", params))
+    return " / ".join(row[0] for row in db.execute_sql(f"EXPLAIN {sql}", params))
+
+
+def test_claiming_abandoned_mail_reads_an_index_not_the_whole_outbox(app):
+    # The claim runs inside the write transaction: a scan of the outbox there makes every
+    # writer wait. After ANALYZE the planner must still take an index.
+    now = utcnow()
+    with app.app_context():
+        seed_outbox(now, sent=20_000)
+        db.execute_sql("ANALYZE")
+        for query in (Email.abandoned(now + timedelta(minutes=5)), Email.due(now)):
+            plan = query_plan(query.columns(Email.id).limit(20))
+            if is_sqlite():  # SEARCH: a range of an index; SCAN would read every row (or index entry)
+                assert plan.startswith("SEARCH") and "SCAN" not in plan and "TEMP B-TREE" not in plan, plan
+            else:  # an index on what the query filters by, not the whole table (nor its primary key)
+                assert "Index" in plan and "Seq Scan" not in plan and "email_pkey" not in plan, plan
