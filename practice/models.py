@@ -19,6 +19,7 @@ from playhouse.db_url import connect, register_database
 from playhouse.pool import PooledPostgresqlDatabase
 
 from .clock import utcnow
+from .sealed import SealedTextField
 
 db = DatabaseProxy()
 
@@ -332,14 +333,15 @@ class Email(BaseModel):
 
     to_addr = CharField()
     subject = CharField()
-    text_body = TextField()
-    html_body = TextField()
+    # Sealed (practice/sealed.py): every email carries a link, and sign-in mail a code.
+    text_body = SealedTextField()
+    html_body = SealedTextField()
     reply_to = CharField(null=True)
     message_id = CharField(unique=True)
     kind = CharField()  # sign_in, invitation, reminder, appointment_confirmed, _moved, _cancelled
     client = ForeignKeyField(Client, null=True, backref="emails", on_delete="SET NULL")
     link = ForeignKeyField(Link, null=True, backref="emails", on_delete="SET NULL")
-    ics = TextField(null=True)  # a calendar attachment (text/calendar), for appointment mail
+    ics = SealedTextField(null=True)  # a calendar attachment (text/calendar, with the join link), for appointment mail
     status = CharField(default="queued")  # queued, sending, sent, failed
     queued_at = DateTimeField()
     next_attempt_at = DateTimeField()

@@ -1,5 +1,6 @@
 """The outbox and the mail job: nothing lost when SMTP is down, no hangs, no token kept."""
 import random
+import re
 import shutil
 import socket
 import ssl
@@ -7,18 +8,22 @@ import subprocess
 import threading
 from datetime import timedelta
 from email import message_from_bytes, policy
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from aiosmtpd.controller import Controller
 from flask_mail import Message
 
+from practice import jobs
 from practice.clients import add_client
 from portico.mailer import as_message
 from practice.mail import SCRUBBED, backoff, claim_due_mail, queue_email
 from practice.clock import utcnow
 from practice.models import Email, db, is_sqlite
 from practice.sign_in import send_link
-from tests.conftest import Inbox, ask_for_link, deliver, free_port, mailed_link
+from practice.sealed import PREFIX
+from tests.conftest import Inbox, ask_for_link, code_from, deliver, free_port, mailed_link, token_from
 
 pytestmark = pytest.mark.usefixtures("traveller")
 KEY = b"test-secret-key"
@@ -46,6 +51,37 @@ def test_sent_sign_in_mail_keeps_no_token_in_the_outbox(app, client, alex, smtp_
     row = Email.get()
     assert row.status == "sent" and row.transport == "smtp"
     assert token not in row.text_body + row.html_body and row.text_body == SCRUBBED
+
+
+def database_files(app) -> list:
+    path = Path(urlsplit(app.config["DATABASE_URL"]).path.removeprefix("/"))
+    return [file for file in (path, Path(f"{path}-wal")) if file.exists()]
+
+
+def test_no_sign_in_token_or_code_is_written_in_plaintext(app, client, alex, smtp_server):
+    # SQLite keeps old page images in its WAL (and PostgreSQL dead tuples until VACUUM): a
+    # body erased after sending is still on disk. The token and the code must never be written.
+    token = mailed_link(app, client, smtp_server)
+    code = code_from(smtp_server.to("alex@example.com")[-1])
+    ask_for_link(client, "alex@example.com")  # and one still queued: its link is live
+    with app.app_context():
+        jobs.process_sign_in_requests()
+        assert Email.select().where(Email.status == "queued").count() == 1
+        stored = db.execute_sql("SELECT text_body, html_body, subject FROM email").fetchall()
+    for text_body, html_body, subject in stored:
+        assert text_body.startswith(PREFIX) or text_body == SCRUBBED
+        assert html_body.startswith(PREFIX) or html_body == SCRUBBED
+        assert token not in text_body + html_body + subject and code not in text_body + html_body + subject
+    if is_sqlite():
+        files = database_files(app)
+        assert any(file.name.endswith("-wal") for file in files)
+        bare_code = re.compile(rb"(?<![A-Za-z0-9])" + code.encode() + rb"(?![A-Za-z0-9])")
+        for file in files:
+            data = file.read_bytes()
+            assert token.encode() not in data and not bare_code.search(data), file.name
+    assert deliver(app) == 1  # sending opens what was sealed
+    newer = smtp_server.to("alex@example.com")[-1]
+    assert len(code_from(newer)) == 6 and code_from(newer) != code and token_from(newer) != token
 
 
 def test_message_ids_stay_distinct_when_the_clock_stands_still_and_random_is_reseeded(app):
