@@ -354,7 +354,8 @@ class Email(BaseModel):
     class Meta:
         # Each claim query reads its own index in its own order: the planner, once ANALYZE
         # has seen an outbox of mostly sent rows, would otherwise scan it all for ORDER BY id.
-        indexes = ((("status", "next_attempt_at"), False), (("status", "lease_until"), False))
+        indexes = ((("status", "next_attempt_at"), False), (("status", "lease_until"), False),
+                   (("status", "kind", "next_attempt_at"), False))  # sign-in mail first
 
     @classmethod
     def due(cls, now):

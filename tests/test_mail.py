@@ -6,6 +6,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from datetime import timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -29,9 +30,9 @@ pytestmark = pytest.mark.usefixtures("traveller")
 KEY = b"test-secret-key"
 
 
-def queue_note(app, to, subject="Hello"):
+def queue_note(app, to, subject="Hello", kind="test"):
     with app.app_context():
-        return queue_email(to=to, subject=subject, template="sign_in", kind="test",
+        return queue_email(to=to, subject=subject, template="sign_in", kind=kind,
                            client_name="Test", url="http://portal.test/", sign_in_url="http://portal.test/sign-in",
                            code="123456", lifetime="24 hours", expires="tomorrow")
 
@@ -296,3 +297,123 @@ def test_claiming_abandoned_mail_reads_an_index_not_the_whole_outbox(app):
                 assert plan.startswith("SEARCH") and "SCAN" not in plan and "TEMP B-TREE" not in plan, plan
             else:  # an index on what the query filters by, not the whole table (nor its primary key)
                 assert "Index" in plan and "Seq Scan" not in plan and "email_pkey" not in plan, plan
+
+
+class DribblingServer:
+    """A real SMTP server on loopback (asyncio) that answers RCPT for `slow` addresses one
+    byte at a time, each byte well inside MAIL_TIMEOUT: a per-read timeout never fires."""
+
+    def __init__(self, slow: set, byte_every: float = 0.05):
+        import asyncio
+        self.asyncio, self.slow, self.byte_every = asyncio, slow, byte_every
+        self.received = []  # (recipients, raw message) in the order they were accepted
+        self.loop = asyncio.new_event_loop()
+        started = threading.Event()
+        self.thread = threading.Thread(target=self.run, args=(started,), daemon=True)
+        self.thread.start()
+        started.wait(5)
+
+    def run(self, started):
+        async def serve():
+            self.stopping = self.asyncio.Event()
+            self.server = await self.asyncio.start_server(self.session, "127.0.0.1", 0)
+            self.port = self.server.sockets[0].getsockname()[1]
+            started.set()
+            await self.stopping.wait()
+            self.server.close()
+            sessions = [task for task in self.asyncio.all_tasks() if task is not self.asyncio.current_task()]
+            for task in sessions:
+                task.cancel()
+            await self.asyncio.gather(*sessions, return_exceptions=True)
+        self.loop.run_until_complete(serve())
+        self.loop.close()
+
+    async def session(self, reader, writer):
+        async def say(line, dribble=False):
+            data = (line + "\r\n").encode()
+            if not dribble:
+                writer.write(data)
+                return await writer.drain()
+            for byte in data:
+                if reader.at_eof():  # the client hung up: stop talking
+                    raise ConnectionResetError
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await self.asyncio.sleep(self.byte_every)
+
+        recipients = []
+        try:
+            await say("220 slow.test ESMTP")
+            while line := (await reader.readline()).decode().strip():
+                verb = line.split(" ")[0].upper()
+                if verb in ("EHLO", "HELO"):
+                    await say("250 slow.test")
+                elif verb == "MAIL":
+                    recipients = []
+                    await say("250 OK")
+                elif verb == "RCPT":
+                    address = line.split(":", 1)[1].strip("<> ")
+                    recipients.append(address)
+                    await say("250 " + "slowly " * 20 + "OK", dribble=address in self.slow)
+                elif verb == "DATA":
+                    await say("354 go on")
+                    data = b""
+                    while (chunk := await reader.readline()) != b".\r\n":
+                        data += chunk
+                    self.received.append((recipients, message_from_bytes(data)))
+                    await say("250 accepted")
+                elif verb == "QUIT":
+                    await say("221 bye")
+                    break
+                else:
+                    await say("250 OK")
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    def stop(self):
+        self.loop.call_soon_threadsafe(self.stopping.set)
+        self.thread.join(5)
+
+
+@pytest.fixture
+def dribbling_server():
+    server = DribblingServer(slow={"slow@example.com", "slower@example.com"})
+    yield server
+    server.stop()
+
+
+def test_a_slowly_answering_server_holds_one_message_only_until_its_deadline(make_app, dribbling_server):
+    # Each byte of the RCPT reply comes well inside MAIL_TIMEOUT, the whole reply takes over 7 s:
+    # the message gets MAIL_DEADLINE in all, and the mail behind it goes on over a new line.
+    app = make_app(MAIL_PORT=dribbling_server.port, MAIL_TIMEOUT=5, MAIL_DEADLINE=0.3)
+    queue_note(app, "slow@example.com", subject="Slow")
+    queue_note(app, "next@example.com", subject="Next")
+    started = time.monotonic()
+    assert deliver(app) == 1
+    assert time.monotonic() - started < 3
+    assert [m["Subject"] for _, m in dribbling_server.received] == ["Next"]
+    slow = Email.get(Email.to_addr == "slow@example.com")
+    assert (slow.status, slow.attempts) == ("queued", 1)
+    assert "longer than 0.3 s" in slow.last_error and slow.next_attempt_at > slow.queued_at
+    assert Email.get(Email.to_addr == "next@example.com").status == "sent"
+
+
+def test_two_late_messages_in_a_row_leave_the_rest_for_the_next_tick_untried(make_app, dribbling_server):
+    app = make_app(MAIL_PORT=dribbling_server.port, MAIL_TIMEOUT=5, MAIL_DEADLINE=0.2)
+    for address in ("slow@example.com", "slower@example.com", "later@example.com"):
+        queue_note(app, address)
+    assert deliver(app) == 0
+    later = Email.get(Email.to_addr == "later@example.com")
+    assert (later.status, later.attempts, later.last_error) == ("queued", 0, None)
+    assert later.next_attempt_at <= utcnow()
+    assert deliver(app) == 1 and dribbling_server.received[0][0] == ["later@example.com"]
+
+
+def test_the_sign_in_link_a_client_waits_for_leaves_before_queued_reminders(app, client, alex, smtp_server):
+    for n in range(25):  # more than a batch
+        queue_note(app, f"client{n}@example.com", subject=f"Reminder {n}")
+    ask_for_link(client, "alex@example.com")
+    assert deliver(app) == 26
+    assert smtp_server.messages[0]["To"] == "alex@example.com"
