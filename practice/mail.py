@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from . import runtime
 from .clock import format_local, utcnow
-from .models import Email, Practice, after_commit, is_sqlite, write_transaction
+from .models import Email, Practice, after_commit, db, is_sqlite, write_transaction
 from .sealed import UNREADABLE
 
 log = logging.getLogger(__name__)
@@ -174,6 +174,23 @@ def _mark_sent(rows: list[Email], now: datetime, transport: str) -> None:
             Email.update(**update).where(Email.id.in_(keep)).execute()
 
 
+def _record_sent(row: Email, now: datetime) -> None:
+    """One message as sent over SMTP, the moment the server took it: one UPDATE, which commits
+    as it runs (peewee works in autocommit outside a transaction), its SQL written once rather
+    than built per message (it was a third of the mail job's own time)."""
+    sql, values = SENT_SQL, [now, "smtp"]
+    if row.link_id is not None:  # it carried a one-time link: no body kept
+        sql, values = SENT_SCRUBBED_SQL, [*values, SCRUBBED, SCRUBBED]
+    db.execute_sql(sql.replace("?", db.param), [field.db_value(value) for field, value in zip(SENT_FIELDS, values)]
+                   + [row.id])
+
+
+SENT_FIELDS = (Email.sent_at, Email.transport, Email.text_body, Email.html_body)
+SENT_SQL = ('UPDATE "email" SET "status" = \'sent\', "sent_at" = ?, "transport" = ?, "lease_until" = NULL, '
+            '"last_error" = NULL, "attempts" = "attempts" + 1 WHERE "id" = ?')
+SENT_SCRUBBED_SQL = SENT_SQL.replace(' WHERE', ', "text_body" = ?, "html_body" = ? WHERE')
+
+
 def _mark_failed(row: Email, now: datetime, error: str, *, permanent: bool = False) -> None:
     attempts = row.attempts + 1
     Email.update(
@@ -278,7 +295,7 @@ class Dispatch:
                     _mark_failed(unsent, now, failure)
                 self.stopped = True
                 break
-            _mark_sent([row], now, "smtp")
+            _record_sent(row, now)
             sent, late = sent + 1, 0
         return sent
 
