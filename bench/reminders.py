@@ -322,6 +322,39 @@ def dispatch(args, databases: Databases, smtp: SmtpSink, profiler=None) -> dict[
     return {"queue": queue, "send": send, "both": both, **baselines}
 
 
+# ---- 1b. sign-in mail: the mail job turning requests into links and sending them -------------
+
+def sign_in_mail(args, databases: Databases, smtp: SmtpSink, profiler=None) -> Phase:
+    """`--sign-ins` clients each ask for a link at once (rows as POST /sign-in writes them);
+    the mail job issues each link, composes its email and sends it. CPU per email is the figure."""
+    from practice import jobs
+    from practice.clock import utcnow
+    from practice.models import Client, SignInRequest, db
+
+    url = databases.url("signin")
+    app = make_app(url, smtp.port)
+    stamp = str(utcnow())
+    with app.app_context(), db.atomic():
+        bulk_insert(Client, [Client.email, Client.name, Client.phone, Client.created_at],
+                    [(f"client{n}@example.org", f"Client {n}", "", stamp) for n in range(args.sign_ins)])
+        bulk_insert(SignInRequest, [SignInRequest.email, SignInRequest.requested_at, SignInRequest.ip],
+                    [(f"client{n}@example.org", stamp, "127.0.0.1") for n in range(args.sign_ins)])
+    release_database()
+    app = make_app(url, smtp.port)
+    before = smtp.count
+    if profiler:
+        profiler.enable()
+    phase, sent = timed("sign-in mail (mail tick)", lambda: run_ticks(
+        jobs.mail_tick, app, args.sign_ins, time.perf_counter() + args.time_cap))
+    if profiler:
+        profiler.disable()
+    phase.messages = sent
+    if sent != args.sign_ins or smtp.count - before != sent:
+        raise BenchError(f"sign-in mail incomplete: {sent} sent, {smtp.count - before} arrived of {args.sign_ins}")
+    release_database()
+    return phase
+
+
 # ---- 2. one tick over a small and a large calendar -------------------------------------------
 
 @dataclass
@@ -464,7 +497,8 @@ def main(argv=None) -> int:
     parser.add_argument("--large", type=int, default=200_000, help="appointments in the large calendar")
     parser.add_argument("--due", type=int, default=100, help="reminders due in each calendar")
     parser.add_argument("--repeats", type=int, default=5, help="ticks timed per calendar (the median counts)")
-    parser.add_argument("--only", choices=["dispatch", "tick"], help="run one half only")
+    parser.add_argument("--sign-ins", type=int, default=1000, help="sign-in requests the mail job answers")
+    parser.add_argument("--only", choices=["dispatch", "signin", "tick"], help="run one part only")
     parser.add_argument("--postgres", metavar="URL",
                         help="a PostgreSQL server URL (e.g. postgresql://postgres@127.0.0.1:5432/postgres); "
                              "the benchmark creates and drops databases of its own there")
@@ -490,6 +524,10 @@ def main(argv=None) -> int:
         phases = ticks = None
         if args.only in (None, "dispatch"):
             phases = dispatch(args, databases, smtp, profiler)
+        if args.only in (None, "signin"):
+            signed = sign_in_mail(args, databases, smtp, profiler)
+            print(f"sign-in mail: {signed.messages} emails in {signed.wall:.2f}s, {signed.rate:.1f} msg/s, "
+                  f"{signed.cpu_ms:.2f} ms CPU per email (requests turned into links, composed and sent)", flush=True)
         if profiler:
             profile_report(profiler, args.profile_top)
         if args.only in (None, "tick") and not args.profile:

@@ -45,6 +45,9 @@ def environment_config(instance_path: str) -> dict:
         "MAIL_PASSWORD": env("MAIL_PASSWORD"),
         "MAIL_DEFAULT_SENDER": env("MAIL_DEFAULT_SENDER") or "portal@localhost",
         "MAIL_TIMEOUT": float(env("MAIL_TIMEOUT") or 10),
+        # The whole conversation for one message (connecting included): past it, the message
+        # waits for a retry and the rest of the queue goes on.
+        "MAIL_DEADLINE": float(env("MAIL_DEADLINE") or 30),
         "MAIL_LEASE_SECONDS": float(env("MAIL_LEASE_SECONDS") or 120),
         "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI") or "memory://",
         "RATELIMIT_KEY_PREFIX": env("RATELIMIT_KEY_PREFIX") or "portico",  # one Redis, several portals

@@ -3,9 +3,14 @@ The outbox, its claims and retries are the domain's (practice/mail.py); this is 
 import functools
 import io
 import re
+import secrets
 import smtplib
+import socket
 import ssl
+import threading
+import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from email.encoders import encode_base64
 from email.generator import BytesGenerator
 from email.header import Header
@@ -15,58 +20,198 @@ from email.mime.text import MIMEText
 from email.policy import Compat32
 from email.utils import formataddr, formatdate, parseaddr
 
-from flask_mail import BadHeaderError, Connection, Message
+from flask_mail import Connection, Message, sanitize_address, sanitize_addresses
 
-from practice.mail import MessageRefused
+from practice.mail import MessageRefused, MessageTimedOut
 
 
 class FlaskMailer:
-    """The app's Flask-Mail settings, opened once per batch with a timeout and verified TLS
-    (Flask-Mail writes messages inside the app's context)."""
+    """The app's Flask-Mail settings, opened once per mail tick with a timeout, verified TLS
+    and an overall deadline per message."""
 
     def __init__(self, app):
         self.app = app
         self.timeout = app.config["MAIL_TIMEOUT"]
+        self.deadline = app.config["MAIL_DEADLINE"]
         self.sender = app.config.get("MAIL_DEFAULT_SENDER")
 
     @contextmanager
     def connect(self):
-        with self.app.app_context(), TimeoutConnection(self.app.extensions["mail"], self.timeout) as connection:
-            yield _Sending(connection, self.sender)
+        # Flask-Mail reads its settings (and builds messages) inside the app's context.
+        with self.app.app_context(), Sending(self.app.extensions["mail"], self.sender, self.timeout,
+                                             self.deadline) as sending:
+            yield sending
 
 
-class _Sending:
-    def __init__(self, connection, sender: str):
-        self.connection = connection
-        self.sender = sender
+@dataclass(frozen=True)
+class Prepared:
+    """A message ready for the wire: its envelope and its bytes."""
+    sender: str
+    recipients: list
+    data: bytes
 
-    def send(self, row) -> None:
+
+class Sending:
+    """One SMTP connection, opened when the first message needs it and again after a message
+    that ran out of time. `prepare` builds a message (it may run in another thread, while the
+    connection waits on the server); `send` puts it on the wire within MAIL_DEADLINE."""
+
+    def __init__(self, mail, sender: str | None, timeout: float, deadline: float):
+        self.mail, self.sender, self.timeout, self.deadline = mail, sender, timeout, deadline
+        self.connection = None
+        self.watchdog = Watchdog()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.watchdog.stop()
+        self.close(polite=exc_info[0] is None)
+
+    def prepare(self, row) -> Prepared:
+        message = as_message(row, self.sender)
+        if message.has_bad_headers():
+            raise MessageRefused("a header holds a line break", permanent=True)
+        message.date = time.time()
+        return Prepared(sanitize_address(message.sender), sanitize_addresses(message.send_to), message.as_bytes())
+
+    def send(self, prepared: Prepared) -> None:
+        """Connecting (when needed) and the whole conversation for this message share one
+        deadline: a server that answers a byte at a time cannot hold it past that."""
+        self.watchdog.arm(self.deadline)
         try:
-            self.connection.send(as_message(row, self.sender))
+            if self.connection is None:
+                self.connection = DeadlineConnection(self.mail, self.timeout, self.watchdog)
+                self.connection.__enter__()
+            self.connection.host.sendmail(prepared.sender, prepared.recipients, prepared.data)
         except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as error:
+            if self.watchdog.disarm():
+                self.close(polite=False)
+                raise MessageTimedOut(self.deadline) from error
             raise MessageRefused(str(error)) from error
-        except BadHeaderError as error:
-            raise MessageRefused(str(error), permanent=True) from error
+        except (OSError, smtplib.SMTPException) as error:
+            fired = self.watchdog.disarm()
+            self.close(polite=False)
+            if fired:
+                raise MessageTimedOut(self.deadline) from error
+            raise
+        if self.watchdog.disarm():  # it went through just as the time ran out: a fresh line for the next
+            self.close(polite=False)
+
+    def close(self, *, polite: bool) -> None:
+        connection, self.connection = self.connection, None
+        if connection is None or connection.host is None:
+            return
+        try:
+            if polite:
+                connection.host.quit()
+            else:
+                connection.host.close()
+        except (OSError, smtplib.SMTPException):
+            connection.host.close()
 
 
-class TimeoutConnection(Connection):
+class Watchdog:
+    """Shuts the SMTP socket down once the message in flight passes its deadline, which ends
+    any read or write blocked on it. MAIL_TIMEOUT bounds each read; a server that sends a byte
+    just before each read times out would otherwise hold a message (and the mail behind it)
+    for as long as it likes. One thread per connection, waiting on a condition."""
+
+    def __init__(self):
+        self.condition = threading.Condition()
+        self.until = None  # the deadline (time.monotonic) of the message in flight
+        self.host = None  # the smtplib object whose socket the deadline shuts
+        self.fired = self.stopped = False
+        self.thread = threading.Thread(target=self.watch, name="smtp-deadline", daemon=True)
+        self.thread.start()
+
+    def arm(self, seconds: float) -> None:
+        with self.condition:
+            self.until, self.fired = time.monotonic() + seconds, False
+            self.condition.notify()
+
+    def watching(self, host) -> None:
+        with self.condition:
+            self.host = host
+
+    def disarm(self) -> bool:
+        """No message in flight; whether its deadline had passed."""
+        with self.condition:
+            self.until = None
+            self.condition.notify()
+            return self.fired
+
+    def stop(self) -> None:
+        with self.condition:
+            self.stopped = True
+            self.condition.notify()
+        self.thread.join()
+
+    def watch(self) -> None:
+        with self.condition:
+            while not self.stopped:
+                if self.until is None:
+                    self.condition.wait()
+                    continue
+                left = self.until - time.monotonic()
+                if left > 0:
+                    self.condition.wait(left)
+                    continue
+                self.until, self.fired = None, True
+                sock = getattr(self.host, "sock", None)
+                if sock is not None:
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+
+class DeadlineConnection(Connection):
     """Flask-Mail 0.10 opens SMTP with no timeout and no certificate checks (its issues
-    #114 and #241): a silent server would hang the sender and TLS would trust anyone."""
+    #114 and #241): a silent server would hang the sender and TLS would trust anyone. This
+    opens it with both, under the watchdog from the first byte (the greeting included)."""
 
-    def __init__(self, mail, timeout: float):
+    def __init__(self, mail, timeout: float, watchdog: Watchdog):
         super().__init__(mail)
-        self.timeout = timeout
+        self.timeout, self.watchdog = timeout, watchdog
 
     def configure_host(self):
+        options = dict(timeout=self.timeout, local_hostname=local_hostname(), watchdog=self.watchdog)
         if self.mail.use_ssl:
-            host = smtplib.SMTP_SSL(self.mail.server, self.mail.port, timeout=self.timeout, context=tls_context())
+            host = WatchedSMTPSSL(self.mail.server, self.mail.port, context=tls_context(), **options)
         else:
-            host = smtplib.SMTP(self.mail.server, self.mail.port, timeout=self.timeout)
+            host = WatchedSMTP(self.mail.server, self.mail.port, **options)
         if self.mail.use_tls:
             host.starttls(context=tls_context())
         if self.mail.username and self.mail.password:
             host.login(self.mail.username, self.mail.password)
         return host
+
+
+class Watched:
+    """smtplib's connect() with the watchdog told whose socket to shut, before the greeting is read."""
+
+    def __init__(self, *args, watchdog: Watchdog, **kwargs):
+        self.watchdog = watchdog
+        super().__init__(*args, **kwargs)
+
+    def connect(self, *args, **kwargs):
+        self.watchdog.watching(self)
+        return super().connect(*args, **kwargs)
+
+
+class WatchedSMTP(Watched, smtplib.SMTP):
+    pass
+
+
+class WatchedSMTPSSL(Watched, smtplib.SMTP_SSL):
+    pass
+
+
+@functools.cache
+def local_hostname() -> str:
+    """What EHLO says: smtplib looks up this machine's name (a DNS query) for every connection."""
+    return socket.getfqdn()
 
 
 @functools.cache
@@ -125,8 +270,11 @@ class OutboxMessage(Message):
     def _mime_tree(self) -> MIMEMultipart:
         """The tree Flask-Mail 0.10 builds for such a message, part for part and header for header."""
         encoding = self.charset or "utf-8"
-        tree = MIMEMultipart()
-        alternative = MIMEMultipart("alternative")
+        # Boundaries of our own: the generator's own choice compiles a regular expression per
+        # boundary (a fifth of the build). Every part below is base64, whose alphabet has no
+        # "=" inside a line and no "-", so these cannot occur in a part's lines.
+        tree = MIMEMultipart(boundary=new_boundary())
+        alternative = MIMEMultipart("alternative", boundary=new_boundary())
         alternative.attach(MIMEText(self.body, "plain", encoding))
         for subtype, content in self.alts.items():
             alternative.attach(MIMEText(content, subtype, encoding))
@@ -148,6 +296,11 @@ class OutboxMessage(Message):
         return tree
 
 
+def new_boundary() -> str:
+    return f"===============_{secrets.token_hex(12)}=="
+
+
+@functools.lru_cache(maxsize=1024)  # the sender and the Reply-To are the same for every message
 def _encoded_address(address: str | tuple[str, str], encoding: str) -> str:
     """An ASCII address as Flask-Mail writes it: the display name always as an encoded word."""
     name, address = parseaddr(address) if isinstance(address, str) else address

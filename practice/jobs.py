@@ -14,15 +14,9 @@ log = logging.getLogger(__name__)
 def mail_tick() -> int:
     """Turn sign-in requests into mail, then send what is due. Returns emails sent."""
     with db.connection_context():
-        process_sign_in_requests()
-        sent = 0
-        # Drain in batches so a burst leaves within one tick, each batch on one connection.
-        while True:
-            batch_sent = send_due_mail()
-            sent += batch_sent
-            if batch_sent == 0:
-                break
-        return sent
+        # Drains what is due in batches over one connection, so a burst leaves within one
+        # tick; requests that came in meanwhile are turned into mail before each batch.
+        return send_due_mail(before_batch=process_sign_in_requests)
 
 
 def reminder_tick() -> int:

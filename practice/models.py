@@ -19,6 +19,7 @@ from playhouse.db_url import connect, register_database
 from playhouse.pool import PooledPostgresqlDatabase
 
 from .clock import utcnow
+from .sealed import SealedTextField
 
 db = DatabaseProxy()
 
@@ -356,14 +357,15 @@ class Email(BaseModel):
 
     to_addr = CharField()
     subject = CharField()
-    text_body = TextField()
-    html_body = TextField()
+    # Sealed (practice/sealed.py): every email carries a link, and sign-in mail a code.
+    text_body = SealedTextField()
+    html_body = SealedTextField()
     reply_to = CharField(null=True)
     message_id = CharField(unique=True)
     kind = CharField()  # sign_in, invitation, reminder, appointment_confirmed, _moved, _cancelled
     client = ForeignKeyField(Client, null=True, backref="emails", on_delete="SET NULL")
     link = ForeignKeyField(Link, null=True, backref="emails", on_delete="SET NULL")
-    ics = TextField(null=True)  # a calendar attachment (text/calendar), for appointment mail
+    ics = SealedTextField(null=True)  # a calendar attachment (text/calendar, with the join link), for appointment mail
     status = CharField(default="queued")  # queued, sending, sent, failed
     queued_at = DateTimeField()
     next_attempt_at = DateTimeField()
@@ -374,7 +376,10 @@ class Email(BaseModel):
     transport = CharField(null=True)  # smtp or dev-mailbox
 
     class Meta:
-        indexes = ((("status", "next_attempt_at"), False),)
+        # Each claim query reads its own index in its own order: the planner, once ANALYZE
+        # has seen an outbox of mostly sent rows, would otherwise scan it all for ORDER BY id.
+        indexes = ((("status", "next_attempt_at"), False), (("status", "lease_until"), False),
+                   (("status", "kind", "next_attempt_at"), False))  # sign-in mail first
 
     @classmethod
     def due(cls, now):
@@ -384,8 +389,9 @@ class Email(BaseModel):
 
     @classmethod
     def abandoned(cls, now):
-        """Mail whose sender died mid-send: its lease is over."""
-        return cls.select().where((cls.status == "sending") & (cls.lease_until < now)).order_by(cls.id)
+        """Mail whose sender died mid-send: its lease is over (oldest lease first, the index's order)."""
+        return cls.select().where((cls.status == "sending") & (cls.lease_until < now)).order_by(
+            cls.lease_until, cls.id)
 
     @classmethod
     def newest_first(cls):

@@ -1,30 +1,38 @@
 """The outbox and the mail job: nothing lost when SMTP is down, no hangs, no token kept."""
 import random
+import re
 import shutil
 import socket
 import ssl
 import subprocess
 import threading
+import time
+from datetime import timedelta
 from email import message_from_bytes, policy
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from aiosmtpd.controller import Controller
 from flask_mail import Message
 
+from practice import jobs
 from practice.clients import add_client
 from portico.mailer import as_message
 from practice.mail import SCRUBBED, backoff, claim_due_mail, queue_email
-from practice.models import Email
+from practice.clock import utcnow
+from practice.models import Email, db, is_sqlite
 from practice.sign_in import send_link
-from tests.conftest import Inbox, ask_for_link, deliver, free_port, mailed_link
+from practice.sealed import PREFIX
+from tests.conftest import Inbox, ask_for_link, code_from, deliver, free_port, mailed_link, token_from
 
 pytestmark = pytest.mark.usefixtures("traveller")
 KEY = b"test-secret-key"
 
 
-def queue_note(app, to, subject="Hello"):
+def queue_note(app, to, subject="Hello", kind="test"):
     with app.app_context():
-        return queue_email(to=to, subject=subject, template="sign_in", kind="test",
+        return queue_email(to=to, subject=subject, template="sign_in", kind=kind,
                            client_name="Test", url="http://portal.test/", sign_in_url="http://portal.test/sign-in",
                            code="123456", lifetime="24 hours", expires="tomorrow")
 
@@ -44,6 +52,37 @@ def test_sent_sign_in_mail_keeps_no_token_in_the_outbox(app, client, alex, smtp_
     row = Email.get()
     assert row.status == "sent" and row.transport == "smtp"
     assert token not in row.text_body + row.html_body and row.text_body == SCRUBBED
+
+
+def database_files(app) -> list:
+    path = Path(urlsplit(app.config["DATABASE_URL"]).path.removeprefix("/"))
+    return [file for file in (path, Path(f"{path}-wal")) if file.exists()]
+
+
+def test_no_sign_in_token_or_code_is_written_in_plaintext(app, client, alex, smtp_server):
+    # SQLite keeps old page images in its WAL (and PostgreSQL dead tuples until VACUUM): a
+    # body erased after sending is still on disk. The token and the code must never be written.
+    token = mailed_link(app, client, smtp_server)
+    code = code_from(smtp_server.to("alex@example.com")[-1])
+    ask_for_link(client, "alex@example.com")  # and one still queued: its link is live
+    with app.app_context():
+        jobs.process_sign_in_requests()
+        assert Email.select().where(Email.status == "queued").count() == 1
+        stored = db.execute_sql("SELECT text_body, html_body, subject FROM email").fetchall()
+    for text_body, html_body, subject in stored:
+        assert text_body.startswith(PREFIX) or text_body == SCRUBBED
+        assert html_body.startswith(PREFIX) or html_body == SCRUBBED
+        assert token not in text_body + html_body + subject and code not in text_body + html_body + subject
+    if is_sqlite():
+        files = database_files(app)
+        assert any(file.name.endswith("-wal") for file in files)
+        bare_code = re.compile(rb"(?<![A-Za-z0-9])" + code.encode() + rb"(?![A-Za-z0-9])")
+        for file in files:
+            data = file.read_bytes()
+            assert token.encode() not in data and not bare_code.search(data), file.name
+    assert deliver(app) == 1  # sending opens what was sealed
+    newer = smtp_server.to("alex@example.com")[-1]
+    assert len(code_from(newer)) == 6 and code_from(newer) != code and token_from(newer) != token
 
 
 def test_message_ids_stay_distinct_when_the_clock_stands_still_and_random_is_reseeded(app):
@@ -226,3 +265,155 @@ def test_dev_mailbox_is_only_for_this_machine(make_app):
 
 def test_no_dev_mailbox_when_an_smtp_server_is_configured(client):
     assert client.get("/dev/mailbox").status_code == 404
+
+
+def seed_outbox(now, sent: int, sending: int = 5):
+    """An outbox a practice has used for years: many sent rows, a few in flight."""
+    rows = [dict(to_addr=f"c{n}@example.com", subject="s", text_body="b", html_body="b", message_id=f"<seed{n}@x>",
+                 kind="reminder", status="sent" if n < sent else "sending", queued_at=now, next_attempt_at=now,
+                 sent_at=now if n < sent else None, lease_until=None if n < sent else now)
+            for n in range(sent + sending)]
+    for start in range(0, len(rows), 500):
+        Email.insert_many(rows[start:start + 500]).execute()
+
+
+def query_plan(query) -> str:
+    sql, params = query.sql()
+    if is_sqlite():
+        return " / ".join(row[-1] for row in db.execute_sql(f"EXPLAIN QUERY PLAN {sql}", params))
+    return " / ".join(row[0] for row in db.execute_sql(f"EXPLAIN {sql}", params))
+
+
+def test_claiming_abandoned_mail_reads_an_index_not_the_whole_outbox(app):
+    # The claim runs inside the write transaction: a scan of the outbox there makes every
+    # writer wait. After ANALYZE the planner must still take an index.
+    now = utcnow()
+    with app.app_context():
+        seed_outbox(now, sent=20_000)
+        db.execute_sql("ANALYZE")
+        for query in (Email.abandoned(now + timedelta(minutes=5)), Email.due(now)):
+            plan = query_plan(query.columns(Email.id).limit(20))
+            if is_sqlite():  # SEARCH: a range of an index; SCAN would read every row (or index entry)
+                assert plan.startswith("SEARCH") and "SCAN" not in plan and "TEMP B-TREE" not in plan, plan
+            else:  # an index on what the query filters by, not the whole table (nor its primary key)
+                assert "Index" in plan and "Seq Scan" not in plan and "email_pkey" not in plan, plan
+
+
+class DribblingServer:
+    """A real SMTP server on loopback (asyncio) that answers RCPT for `slow` addresses one
+    byte at a time, each byte well inside MAIL_TIMEOUT: a per-read timeout never fires."""
+
+    def __init__(self, slow: set, byte_every: float = 0.05):
+        import asyncio
+        self.asyncio, self.slow, self.byte_every = asyncio, slow, byte_every
+        self.received = []  # (recipients, raw message) in the order they were accepted
+        self.loop = asyncio.new_event_loop()
+        started = threading.Event()
+        self.thread = threading.Thread(target=self.run, args=(started,), daemon=True)
+        self.thread.start()
+        started.wait(5)
+
+    def run(self, started):
+        async def serve():
+            self.stopping = self.asyncio.Event()
+            self.server = await self.asyncio.start_server(self.session, "127.0.0.1", 0)
+            self.port = self.server.sockets[0].getsockname()[1]
+            started.set()
+            await self.stopping.wait()
+            self.server.close()
+            sessions = [task for task in self.asyncio.all_tasks() if task is not self.asyncio.current_task()]
+            for task in sessions:
+                task.cancel()
+            await self.asyncio.gather(*sessions, return_exceptions=True)
+        self.loop.run_until_complete(serve())
+        self.loop.close()
+
+    async def session(self, reader, writer):
+        async def say(line, dribble=False):
+            data = (line + "\r\n").encode()
+            if not dribble:
+                writer.write(data)
+                return await writer.drain()
+            for byte in data:
+                if reader.at_eof():  # the client hung up: stop talking
+                    raise ConnectionResetError
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await self.asyncio.sleep(self.byte_every)
+
+        recipients = []
+        try:
+            await say("220 slow.test ESMTP")
+            while line := (await reader.readline()).decode().strip():
+                verb = line.split(" ")[0].upper()
+                if verb in ("EHLO", "HELO"):
+                    await say("250 slow.test")
+                elif verb == "MAIL":
+                    recipients = []
+                    await say("250 OK")
+                elif verb == "RCPT":
+                    address = line.split(":", 1)[1].strip("<> ")
+                    recipients.append(address)
+                    await say("250 " + "slowly " * 20 + "OK", dribble=address in self.slow)
+                elif verb == "DATA":
+                    await say("354 go on")
+                    data = b""
+                    while (chunk := await reader.readline()) != b".\r\n":
+                        data += chunk
+                    self.received.append((recipients, message_from_bytes(data)))
+                    await say("250 accepted")
+                elif verb == "QUIT":
+                    await say("221 bye")
+                    break
+                else:
+                    await say("250 OK")
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    def stop(self):
+        self.loop.call_soon_threadsafe(self.stopping.set)
+        self.thread.join(5)
+
+
+@pytest.fixture
+def dribbling_server():
+    server = DribblingServer(slow={"slow@example.com", "slower@example.com"})
+    yield server
+    server.stop()
+
+
+def test_a_slowly_answering_server_holds_one_message_only_until_its_deadline(make_app, dribbling_server):
+    # Each byte of the RCPT reply comes well inside MAIL_TIMEOUT, the whole reply takes over 7 s:
+    # the message gets MAIL_DEADLINE in all, and the mail behind it goes on over a new line.
+    app = make_app(MAIL_PORT=dribbling_server.port, MAIL_TIMEOUT=5, MAIL_DEADLINE=0.3)
+    queue_note(app, "slow@example.com", subject="Slow")
+    queue_note(app, "next@example.com", subject="Next")
+    started = time.monotonic()
+    assert deliver(app) == 1
+    assert time.monotonic() - started < 3
+    assert [m["Subject"] for _, m in dribbling_server.received] == ["Next"]
+    slow = Email.get(Email.to_addr == "slow@example.com")
+    assert (slow.status, slow.attempts) == ("queued", 1)
+    assert "longer than 0.3 s" in slow.last_error and slow.next_attempt_at > slow.queued_at
+    assert Email.get(Email.to_addr == "next@example.com").status == "sent"
+
+
+def test_two_late_messages_in_a_row_leave_the_rest_for_the_next_tick_untried(make_app, dribbling_server):
+    app = make_app(MAIL_PORT=dribbling_server.port, MAIL_TIMEOUT=5, MAIL_DEADLINE=0.2)
+    for address in ("slow@example.com", "slower@example.com", "later@example.com"):
+        queue_note(app, address)
+    assert deliver(app) == 0
+    later = Email.get(Email.to_addr == "later@example.com")
+    assert (later.status, later.attempts, later.last_error) == ("queued", 0, None)
+    assert later.next_attempt_at <= utcnow()
+    assert deliver(app) == 1 and dribbling_server.received[0][0] == ["later@example.com"]
+
+
+def test_the_sign_in_link_a_client_waits_for_leaves_before_queued_reminders(app, client, alex, smtp_server):
+    for n in range(25):  # more than a batch
+        queue_note(app, f"client{n}@example.com", subject=f"Reminder {n}")
+    ask_for_link(client, "alex@example.com")
+    assert deliver(app) == 26
+    assert smtp_server.messages[0]["To"] == "alex@example.com"
