@@ -1,5 +1,5 @@
 """The client's portal home."""
-from flask import Blueprint, render_template, url_for
+from flask import Blueprint, render_template, request, url_for
 from flask_login import current_user
 
 from practice.appointments import KINDS
@@ -12,6 +12,7 @@ from practice.telehealth import check_entry, join_token, upcoming_for
 from ._auth import client_required, session_check_in
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
+SHOWN = 10  # the next ten; "Show all" lists the rest (a weekly client has a year booked)
 
 
 @bp.get("")
@@ -20,17 +21,20 @@ def home():
     now = utcnow()
     practice = Practice.current()
     feed = feed_url(current_user)
+    show_all = request.args.get("appointments") == "all"
+    appointments = _appointments(current_user, practice, now, None if show_all else SHOWN + 1)
     return render_template("portal_home.html", practice=practice, client=current_user,
-                           appointments=_appointments(current_user, practice, now), documents=portal_rows(current_user),
+                           appointments=appointments[:None if show_all else SHOWN], show_all=show_all, shown=SHOWN,
+                           more=not show_all and len(appointments) > SHOWN, documents=portal_rows(current_user),
                            feed_url=feed, feed_subscribe_url="webcal://" + feed.split("://", 1)[1],
                            check_in=session_check_in())
 
 
-def _appointments(client, practice, now) -> list[dict]:
+def _appointments(client, practice, now, limit) -> list[dict]:
     """Plain rows for the list: when, with whom, and the join link of a telehealth session."""
     zone = client.zone(practice)
     rows = []
-    for appointment in upcoming_for(client, now):
+    for appointment in upcoming_for(client, now, limit):
         entry = check_entry(appointment, now, practice)
         telehealth = appointment.kind == "telehealth"
         rows.append(dict(

@@ -37,6 +37,9 @@ def environment_config(instance_path: str) -> dict:
         "PORTAL_SCHEDULER": (env("PORTAL_SCHEDULER") or "on").lower(),
         "PORTAL_REMINDER_TICK_SECONDS": float(env("PORTAL_REMINDER_TICK_SECONDS") or 30),
         "PORTAL_MAIL_TICK_SECONDS": float(env("PORTAL_MAIL_TICK_SECONDS") or 5),
+        # Days answered sign-in requests and sent emails are kept before the retention job
+        # prunes them (docs/operations.md, "What is kept").
+        "PORTAL_RETENTION_DAYS": float(env("PORTAL_RETENTION_DAYS") or 90),
         "MAIL_SERVER": env("MAIL_SERVER") or None,
         "MAIL_PORT": int(env("MAIL_PORT") or 25),
         "MAIL_USE_TLS": env_bool("MAIL_USE_TLS"),

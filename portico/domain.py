@@ -38,7 +38,16 @@ def settings_from(config) -> Settings:
         dev_mailbox=not config.get("MAIL_SERVER"),
         lease=timedelta(seconds=config.get("MAIL_LEASE_SECONDS") or 120),
         signal_wait_seconds=config.get("TELEHEALTH_POLL_SECONDS", 20),
+        retention=retention(config.get("PORTAL_RETENTION_DAYS", 90)),
     )
+
+
+def retention(days) -> timedelta:
+    """PORTAL_RETENTION_DAYS as a period; under a week would prune the email of a link that
+    still works (an invitation lives 72 hours, and a practice may lengthen that)."""
+    if float(days) < 7:
+        raise ValueError(f"PORTAL_RETENTION_DAYS is {days}: keep sign-in requests and sent mail at least 7 days.")
+    return timedelta(days=float(days))
 
 
 def init_app(app) -> Runtime:

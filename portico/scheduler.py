@@ -9,6 +9,7 @@ from practice import jobs
 from practice.wakeup import announce_mail
 
 scheduler: BackgroundScheduler | None = None
+RETENTION_TICK_SECONDS = 3600  # pruning by the day needs no finer clock
 _in_job = threading.local()
 
 
@@ -42,7 +43,8 @@ def start_scheduler(app, *, paused: bool = False) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone="UTC")
     for job_id, name, tick, seconds in (
             ("reminders", "reminder tick", jobs.safe_reminder_tick, app.config["PORTAL_REMINDER_TICK_SECONDS"]),
-            ("mail", "mail tick", jobs.safe_mail_tick, app.config["PORTAL_MAIL_TICK_SECONDS"])):
+            ("mail", "mail tick", jobs.safe_mail_tick, app.config["PORTAL_MAIL_TICK_SECONDS"]),
+            ("retention", "retention tick", jobs.safe_retention_tick, RETENTION_TICK_SECONDS)):
         scheduler.add_job(_in_app(app, tick), "interval", seconds=seconds, id=job_id, name=name, max_instances=1,
                           coalesce=True, next_run_time=datetime.now(timezone.utc))
     scheduler.start(paused=paused)

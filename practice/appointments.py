@@ -6,10 +6,10 @@ from zoneinfo import ZoneInfo
 
 from . import audit, runtime
 from .clock import local_date, utcnow
-from .models import Appointment, Client, Clinician, Practice, write_transaction
+from .models import MAX_APPOINTMENT_LENGTH, Appointment, Client, Clinician, Practice, write_transaction
 
 KINDS = {"telehealth": "Telehealth", "in_person": "In person"}
-MAX_LENGTH = timedelta(hours=12)
+MAX_LENGTH = MAX_APPOINTMENT_LENGTH
 
 
 class AppointmentError(ValueError):

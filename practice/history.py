@@ -3,6 +3,9 @@ phone with a client whose link "says expired"."""
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from peewee import fn
+
+from . import runtime
 from .clock import format_local, utcnow
 from .links import MAX_CODE_ATTEMPTS
 from .mail import describe_duration
@@ -56,6 +59,9 @@ MAIL_KINDS = {
     "invitation": "Invitation to the portal",
 }
 OTHER_MAIL_LIMIT = 20
+# What a mail row needs to say where an email is: not the bodies and .ics, which can be large.
+MAIL_COLUMNS = (Email.id, Email.status, Email.queued_at, Email.next_attempt_at, Email.attempts, Email.last_error,
+                Email.sent_at, Email.transport)
 
 SESSION_ENDS = {
     "idle": "Signed out after a period of inactivity (timeout)",
@@ -166,6 +172,14 @@ def _mail_row(email: Email, when) -> MailRow:
     return MailRow("waiting", f"{queued}; waiting to be sent.")
 
 
+def _no_mail(link: Link, now: datetime) -> MailRow:
+    retention = runtime.settings().retention
+    if link.issued_at < now - retention:
+        return MailRow("pruned", f"Its email's delivery record is no longer kept (sent mail is kept "
+                                 f"{retention.days} days).")
+    return MailRow("none", "No email was queued for this link.")
+
+
 def _outcome(link: Link, numbers: dict, now: datetime, when, used_ip: str | None) -> tuple[str, str]:
     if link.used_at is not None:
         via = "the code from the email" if link.used_by == "code" else "the link"
@@ -190,25 +204,54 @@ def _outcome(link: Link, numbers: dict, now: datetime, when, used_ip: str | None
     return "live", f"Still works, until {when(link.expires_at)}."
 
 
-def link_history(client: Client, *, now: datetime | None = None) -> list[LinkRow]:
-    """Every link the client was sent, newest first, each with its mail, openings and fate."""
+HISTORY_PAGE = 20  # links a page of the history shows; "Show older" brings the next ones
+
+
+@dataclass
+class HistoryPage:
+    """One page of a client's link history, newest first. `older` is the number to ask for
+    the next page with (links numbered below it), or None when this page reaches link 1."""
+
+    rows: list[LinkRow]
+    total: int
+    older: int | None
+
+
+def link_numbers(client: Client, ids) -> dict[int, int]:
+    """Each given link's number among the client's links (1 for the first issued), in one
+    query that reads only the links' index, however long the client's history."""
+    ids = sorted({i for i in ids if i})
+    if not ids:
+        return {}
+    numbered = (Link.select(Link.id, fn.ROW_NUMBER().over(order_by=[Link.issued_at, Link.id]).alias("number"))
+                .where(Link.client == client))
+    return dict(Link.select(numbered.c.id, numbered.c.number).from_(numbered)
+                .where(numbered.c.id.in_(ids)).tuples())
+
+
+def link_history(client: Client, *, now: datetime | None = None, before: int | None = None,
+                 limit: int = HISTORY_PAGE) -> HistoryPage:
+    """The client's links numbered below `before` (the newest when None), newest first, at
+    most `limit`, each with its mail, openings and fate. Only that page is read."""
     now = now or utcnow()
     zone = Practice.current().timezone
 
     def when(moment):
         return format_local(moment, zone)
 
-    links = list(Link.history_for(client))
+    total = Link.select().where(Link.client == client).count()
+    start = 0 if before is None else max(0, total - (before - 1))
+    links = list(Link.history_for(client).offset(start).limit(limit)) if start < total else []
     if not links:
-        return []
+        return HistoryPage([], total, None)
     ids = [link.id for link in links]
-    numbers = {link.id: n for n, link in enumerate(sorted(links, key=lambda l: (l.issued_at, l.id)), start=1)}
+    numbers = link_numbers(client, ids + [link.replaced_by_id for link in links])
     mails, events, asked_from = {}, {}, {}
-    for email in Email.select().where(Email.link.in_(ids)).order_by(Email.queued_at, Email.id):
+    for email in Email.select(*MAIL_COLUMNS, Email.link).where(Email.link.in_(ids)).order_by(Email.queued_at, Email.id):
         mails.setdefault(email.link_id, []).append(email)
     for event in AuditEvent.select().where(AuditEvent.link.in_(ids)).order_by(AuditEvent.at, AuditEvent.id):
         events.setdefault(event.link_id, []).append(event)
-    for request in SignInRequest.select().where(SignInRequest.link.in_(ids)):
+    for request in SignInRequest.select(SignInRequest.link, SignInRequest.ip).where(SignInRequest.link.in_(ids)):
         asked_from[request.link_id] = request.ip
     senders = {c.id: c.name for c in Clinician.select().where(
         Clinician.id.in_([e.clinician_id for es in events.values() for e in es if e.clinician_id] or [0]))}
@@ -226,7 +269,7 @@ def link_history(client: Client, *, now: datetime | None = None) -> list[LinkRow
         left_at = next((m.sent_at for m in emails if m.sent_at), None)
         row = LinkRow(
             number=numbers[link.id], reason=reason, issued=when(link.issued_at),
-            mail=[_mail_row(m, when) for m in emails] or [MailRow("none", "No email was queued for this link.")],
+            mail=[_mail_row(m, when) for m in emails] or [_no_mail(link, now)],
             opens=sum(1 for e in own if e.kind == "link_opened"),
             scanner=scanner_reason(link, left_at, used_ip, asked_from.get(link.id)),
         )
@@ -248,7 +291,8 @@ def link_history(client: Client, *, now: datetime | None = None) -> list[LinkRow
                              + ("; its code no longer works, the link itself still does." if
                                 link.code_attempts >= MAX_CODE_ATTEMPTS else "."))
         rows.append(row)
-    return rows
+    oldest = numbers[links[-1].id]
+    return HistoryPage(rows, total, oldest if oldest > 1 else None)
 
 
 def other_mail(client: Client, limit: int = OTHER_MAIL_LIMIT) -> list[OtherMailRow]:
@@ -259,9 +303,7 @@ def other_mail(client: Client, limit: int = OTHER_MAIL_LIMIT) -> list[OtherMailR
     def when(moment):
         return format_local(moment, zone)
 
-    # Only the columns the rows need: the bodies and .ics can be large.
-    emails = (Email.select(Email.id, Email.kind, Email.subject, Email.status, Email.queued_at, Email.next_attempt_at,
-                           Email.attempts, Email.last_error, Email.sent_at, Email.transport)
+    emails = (Email.select(*MAIL_COLUMNS, Email.kind, Email.subject)
               .where((Email.client == client) & Email.link.is_null())
               .order_by(Email.queued_at.desc(), Email.id.desc()).limit(limit))
     return [OtherMailRow(kind=e.kind, what=MAIL_KINDS.get(e.kind, e.kind.replace("_", " ").capitalize()),
@@ -296,9 +338,8 @@ def _describe(event: AuditEvent, numbers: dict) -> str:
 def recent_events(client: Client, limit: int = 50) -> list[EventRow]:
     """The client's recent audit trail, newest first, in words."""
     zone = Practice.current().timezone
-    numbers = {link.id: n for n, link in enumerate(
-        Link.select(Link.id).where(Link.client == client).order_by(Link.issued_at, Link.id), start=1)}
     events = list(AuditEvent.recent_for(client, limit))
+    numbers = link_numbers(client, [e.link_id for e in events])
     # A link a clinician sent has two events, "issued" and "sent by"; show the one that says who.
     sent = {e.link_id for e in events if e.kind in ("link_sent_by_clinician", "invitation_sent")}
     events = [e for e in events if not (e.kind == "link_issued" and e.link_id in sent)]

@@ -6,6 +6,7 @@ import logging
 from .mail import send_due_mail
 from .models import db
 from .reminders import send_due_reminders
+from .retention import prune_history
 from .sign_in import process_sign_in_requests
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,12 @@ def reminder_tick() -> int:
         return send_due_reminders()
 
 
+def retention_tick() -> int:
+    """Prune what the retention rule no longer keeps (practice/retention.py)."""
+    with db.connection_context():
+        return prune_history()
+
+
 def safe(job):
     """A failed tick must not kill the scheduler: the rows stay due for the next one."""
 
@@ -40,3 +47,4 @@ def safe(job):
 
 safe_mail_tick = safe(mail_tick)
 safe_reminder_tick = safe(reminder_tick)
+safe_retention_tick = safe(retention_tick)

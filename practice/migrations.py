@@ -9,19 +9,23 @@ rolls the whole upgrade back, so a database is always at the version it records.
 To change the schema: change the model, then append a Step with the next version. Spell
 the fields out in the step (the model keeps changing after the step is written) and alter
 tables with playhouse.migrate, e.g. `add_columns(migrator, "client", phone=CharField(default=""))`.
-A new table needs no step: the models' missing tables are created after the steps.
+A new table or index needs no step: the models' missing tables and indexes are created after
+the steps (and the client search's index by ensure_search_index()).
 """
+import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
-from peewee import CharField, DateTimeField, ForeignKeyField, IntegerField, TextField, fn
+from peewee import (CharField, DateTimeField, ForeignKeyField, IntegerField, InternalError, OperationalError,
+                    ProgrammingError, TextField, fn)
 from playhouse.migrate import SchemaMigrator, migrate
 
 from .clock import utcnow
 from .models import ALL_MODELS, Clinician, Practice, SchemaVersion, db, is_sqlite, write_transaction
 
 BASE_VERSION = 1  # what a database with tables but no recorded version is taken to be
+log = logging.getLogger(__name__)
 
 
 class SchemaError(RuntimeError):
@@ -75,6 +79,51 @@ MIGRATIONS = [
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
 
+# Client search ("contains", in name, email or phone, any case) on an index: on SQLite an FTS5
+# table of trigrams kept in step with the client table by triggers; on PostgreSQL pg_trgm's GIN
+# indexes, which ILIKE '%...%' uses. Both answer only for three characters or more (a trigram);
+# shorter text is looked for by a scan, which for so broad a search costs no more.
+SQLITE_SEARCH = [
+    """CREATE VIRTUAL TABLE IF NOT EXISTS client_search USING fts5(
+           name, email, phone, content='client', content_rowid='id', tokenize='trigram')""",
+    """CREATE TRIGGER IF NOT EXISTS client_search_insert AFTER INSERT ON client BEGIN
+           INSERT INTO client_search (rowid, name, email, phone) VALUES (new.id, new.name, new.email, new.phone);
+       END""",
+    """CREATE TRIGGER IF NOT EXISTS client_search_delete AFTER DELETE ON client BEGIN
+           INSERT INTO client_search (client_search, rowid, name, email, phone)
+           VALUES ('delete', old.id, old.name, old.email, old.phone);
+       END""",
+    """CREATE TRIGGER IF NOT EXISTS client_search_update AFTER UPDATE OF name, email, phone ON client BEGIN
+           INSERT INTO client_search (client_search, rowid, name, email, phone)
+           VALUES ('delete', old.id, old.name, old.email, old.phone);
+           INSERT INTO client_search (rowid, name, email, phone) VALUES (new.id, new.name, new.email, new.phone);
+       END""",
+]
+POSTGRES_SEARCH = [f'CREATE INDEX IF NOT EXISTS client_{column}_trigrams ON client USING gin ("{column}" gin_trgm_ops)'
+                   for column in ("name", "email", "phone")]
+
+
+def ensure_search_index() -> None:
+    """The client search's index, made (and filled from the clients there are) when missing."""
+    if is_sqlite():
+        filled = db.table_exists("client_search")
+        for statement in SQLITE_SEARCH:
+            db.execute_sql(statement)
+        if not filled:
+            db.execute_sql("INSERT INTO client_search (client_search) VALUES ('rebuild')")
+        return
+    try:
+        with db.atomic():  # a savepoint: without the extension, the upgrade goes on
+            db.execute_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    except (ProgrammingError, OperationalError, InternalError) as error:
+        # Not installed, or not ours to create (pg_trgm is a trusted extension from PostgreSQL
+        # 13: a database owner may). Search then scans, as before.
+        log.warning("client search without an index: pg_trgm is not available (%s)", str(error).strip())
+        return
+    for statement in POSTGRES_SEARCH:
+        db.execute_sql(statement)
+
+
 def recorded_version() -> int | None:
     if not SchemaVersion.table_exists():
         return None
@@ -107,6 +156,7 @@ def upgrade() -> list[int]:
     version = recorded_version()
     if version is None and not Practice.table_exists():
         db.create_tables(ALL_MODELS)
+        ensure_search_index()
         SchemaVersion.create(version=SCHEMA_VERSION, applied_at=utcnow())
         return [SCHEMA_VERSION]
     if version is not None and version > SCHEMA_VERSION:
@@ -124,4 +174,5 @@ def upgrade() -> list[int]:
         raise SchemaError("The upgrade would leave rows pointing at rows that do not exist; nothing was changed.")
     # Tables added since the database was made, and indexes, now that their columns exist.
     db.create_tables(ALL_MODELS)
+    ensure_search_index()
     return applied

@@ -2,7 +2,7 @@
 import select
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from peewee import (
     BooleanField,
@@ -246,6 +246,9 @@ class Client(BaseModel):
         return f"client:{self.id}"
 
 
+MAX_APPOINTMENT_LENGTH = timedelta(hours=12)
+
+
 class Appointment(BaseModel):
     """Start and end in UTC. `nonce` is the telehealth link's secret: rotating it revokes it."""
 
@@ -261,15 +264,23 @@ class Appointment(BaseModel):
     updated_at = DateTimeField(default=utcnow)
     cancelled_at = DateTimeField(null=True)
 
+    class Meta:
+        indexes = ((("client", "starts_at"), False),)  # a client's next appointments, in order
+
     @classmethod
     def between(cls, start, end):
         return cls.select().where((cls.starts_at < end) & (cls.ends_at > start)).order_by(cls.starts_at)
 
     @classmethod
-    def upcoming_for(cls, client, now):
-        return cls.select().where(
-            (cls.client == client) & (cls.status == "scheduled") & (cls.ends_at > now)
-        ).order_by(cls.starts_at)
+    def upcoming_for(cls, client, now, grace=timedelta(0)):
+        """Scheduled and not over, or telehealth whose join link still lets people back in
+        (ends_at within `grace` before now); each row with its clinician, in one query."""
+        return (cls.select(cls, Clinician).join(Clinician).where(
+            (cls.client == client) & (cls.status == "scheduled")
+            # Implied by the end's bound (no appointment is longer); it lets the index start here.
+            & (cls.starts_at > now - grace - MAX_APPOINTMENT_LENGTH)
+            & ((cls.ends_at > now) | ((cls.kind == "telehealth") & (cls.ends_at > now - grace)))
+        ).order_by(cls.starts_at, cls.id))
 
     @classmethod
     def in_feed_for(cls, client, now):
@@ -297,6 +308,10 @@ class Link(BaseModel):
     first_opened_method = CharField(null=True)
     first_opened_ip = CharField(null=True)
     first_opened_agent = CharField(null=True)
+
+    class Meta:
+        # A client's history page by page, newest first, and the links' numbers, from the index.
+        indexes = ((("client", "issued_at", "id"), False),)
 
     @classmethod
     def live_for(cls, client, now):
@@ -328,6 +343,8 @@ class SignInRequest(BaseModel):
 
     @classmethod
     def pending(cls):
+        """Not yet answered, oldest first: read through the partial index below, which holds
+        only these few rows, however many answered ones the table keeps."""
         return cls.select().where(cls.processed_at.is_null()).order_by(cls.id)
 
 
@@ -471,9 +488,18 @@ class AuditEvent(BaseModel):
     detail = CharField(default="")
     ip = CharField(null=True)
 
+    class Meta:
+        indexes = ((("client", "at", "id"), False),)  # a client's latest events without sorting them all
+
     @classmethod
     def recent_for(cls, client, limit=50):
         return cls.select().where(cls.client == client).order_by(cls.at.desc(), cls.id.desc()).limit(limit)
+
+
+SignInRequest.add_index(SignInRequest.index(SignInRequest.id, where=SignInRequest.processed_at.is_null(),
+                                            name="signinrequest_pending"))
+# A client's latest emails without a link (reminders, notices: the client page's "Other emails").
+Email.add_index(Email.client, Email.link, Email.queued_at)
 
 
 class JoinLinkNonce(BaseModel):

@@ -21,6 +21,8 @@ class Settings:
     dev_mailbox: bool = True  # no SMTP server: mail is kept for /dev/mailbox, never sent
     lease: timedelta = timedelta(minutes=2)  # how long a mail or reminder claim holds
     signal_wait_seconds: float = 20  # how long a signalling long-poll waits for a message
+    # How long answered sign-in requests and sent emails are kept (practice/retention.py).
+    retention: timedelta = timedelta(days=90)
 
     @property
     def code_key(self) -> bytes:

@@ -136,14 +136,13 @@ def client_archived(appointment: Appointment) -> bool:
     return appointment.client.archived_at is not None
 
 
-def upcoming_for(client, now: datetime | None = None) -> list[Appointment]:
+def upcoming_for(client, now: datetime | None = None, limit: int | None = None) -> list[Appointment]:
     """The client's scheduled appointments still ahead, and telehealth ones whose join link
-    still lets people back in (the grace after the end)."""
+    still lets people back in (the grace after the end): the first `limit`, or all."""
     now = now or utcnow()
-    grace = timedelta(minutes=Practice.current().telehealth_grace_minutes)
     # ends_at > now - grace is exactly "the join window has not closed yet".
-    return [appointment for appointment in Appointment.upcoming_for(client, now - grace)
-            if appointment.ends_at > now or appointment.kind == "telehealth"]
+    query = Appointment.upcoming_for(client, now, timedelta(minutes=Practice.current().telehealth_grace_minutes))
+    return list(query.limit(limit) if limit is not None else query)
 
 
 def describe_wait(seconds: float) -> str:

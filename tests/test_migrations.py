@@ -19,7 +19,7 @@ from portal import create_app
 from practice import migrations
 from practice import jobs
 from practice.appointments import create_appointment
-from practice.clients import add_client
+from practice.clients import add_client, find_clients
 from practice.clinicians import create_clinician
 from practice.clock import utcnow
 from practice.models import (AuditEvent, Client, Clinician, Email, Link, Practice, Reminder, SchemaVersion,
@@ -170,6 +170,9 @@ def test_init_db_upgrades_an_early_version_1_database_keeping_its_data(
         assert Clinician.get(Clinician.email == "dana@example.com").is_admin
         assert Email.get(Email.message_id == "<early@portal.test>").ics is None
         assert AuditEvent.select().where(AuditEvent.client == alex).count() == 1
+        # The client search's index was made and filled from the clients already there.
+        dana = Clinician.get(Clinician.email == "dana@example.com")
+        assert [c.name for c in find_clients(dana, "MORG")] == ["Alex Morgan"]
     # The upgraded database serves a whole sign-in, through the tables and columns it gained.
     client = app.test_client()
     token = mailed_link(app, client, smtp_server)

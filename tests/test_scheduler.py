@@ -22,7 +22,7 @@ def test_create_app_never_starts_the_scheduler(app):
 
 def test_scheduler_starts_once_per_process(app, paused_scheduler):
     assert scheduler.start_scheduler(app, paused=True) is paused_scheduler
-    assert sorted(job.id for job in paused_scheduler.get_jobs()) == ["mail", "reminders"]
+    assert sorted(job.id for job in paused_scheduler.get_jobs()) == ["mail", "reminders", "retention"]
 
 
 def test_asking_for_a_link_wakes_the_mail_job_at_once(app, client, alex, paused_scheduler):

@@ -1,14 +1,14 @@
 """What a clinician does for a client's access: sign out everywhere, send a sign-in link,
 invite to the portal, switch off their calendar address, and the link history that explains
 why a link did not work."""
-from flask import flash, url_for
+from flask import flash, make_response, render_template, request, url_for
 
 from practice.clients import ClientError, invite_client, send_sign_in_link, sign_out_everywhere
 from practice.feeds import revoke_feed
 from practice.history import link_history, other_mail, recent_events
 from practice.models import Practice
 
-from .._htmx import page_or_fragment, redirect_to
+from .._htmx import page_or_fragment, redirect_to, vary, wants_fragment
 from . import bp
 from ._access import client_or_404, clinician_required, signed_in_clinician
 
@@ -65,8 +65,14 @@ def client_feed_revoke(client_id):
 @bp.get("/clients/<int:client_id>/history")
 @clinician_required
 def client_history(client_id):
-    """The history on its own page, or (for the Refresh link) just its section."""
+    """The history on its own page (`before`: the links numbered below it), just its section
+    (the Refresh link), or the next page of rows ("Show older")."""
     client = client_or_404(client_id)
+    before = request.args.get("before", type=int)
+    before = before if before is not None and before > 0 else None
+    history = link_history(client, before=before)
+    if wants_fragment("history-older"):  # only the rows: the rest of the section is on the page already
+        return vary(make_response(render_template("clinic/_link_rows.html", client=client, history=history)))
     return page_or_fragment("clinic/client_history.html", {"history-refresh": "clinic/_client_history.html"},
-                            client=client, practice=Practice.current(), history=link_history(client),
-                            other_mail=other_mail(client), events=recent_events(client))
+                            client=client, practice=Practice.current(), history=history,
+                            before=before, other_mail=other_mail(client), events=recent_events(client))
