@@ -12,6 +12,8 @@ from datetime import timedelta
 from typing import Callable, Protocol
 from urllib.parse import urlsplit
 
+from .turn import TurnSettings
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -21,6 +23,7 @@ class Settings:
     dev_mailbox: bool = True  # no SMTP server: mail is kept for /dev/mailbox, never sent
     lease: timedelta = timedelta(minutes=2)  # how long a mail or reminder claim holds
     signal_wait_seconds: float = 20  # how long a signalling long-poll waits for a message
+    turn: TurnSettings = field(default_factory=TurnSettings)  # STUN/TURN for the video room
 
     @property
     def code_key(self) -> bytes:
