@@ -1,11 +1,13 @@
 """A real coturn (Debian's `turnserver`) on 127.0.0.1 for a test: use-auth-secret, no TLS,
 loopback peers allowed (they are refused by default), everything it does in a log file."""
+import heapq
 import os
 import re
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -94,3 +96,75 @@ class Coturn:
         result = subprocess.run(["turnutils_uclient", "-y", "-n", "1", "-m", "1", "-u", username, "-w", password,
                                  "-p", str(self.port), "127.0.0.1"], capture_output=True, timeout=60)
         return result.returncode == 0
+
+
+class SlowLink:
+    """A UDP hop in front of coturn that can hold every packet back for a while, as a poor
+    mobile or hotel network does: the room's browsers reach the relay through it."""
+
+    def __init__(self, upstream_port: int):
+        self.upstream = ("127.0.0.1", upstream_port)
+        self.delay = 0.0  # seconds each packet waits, each way
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sides = {}  # browser address -> the socket that speaks for it to coturn
+        self.queue = []  # (when, sequence, socket, data, address)
+        self.sequence = 0
+        self.ready = threading.Condition()
+        self.running = True
+        self.threads = [threading.Thread(target=self._from_browsers, daemon=True),
+                        threading.Thread(target=self._deliver, daemon=True)]
+        for thread in self.threads:
+            thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"turn:127.0.0.1:{self.port}?transport=udp"
+
+    def _later(self, sock, data, address):
+        with self.ready:
+            self.sequence += 1
+            heapq.heappush(self.queue, (time.monotonic() + self.delay, self.sequence, sock, data, address))
+            self.ready.notify()
+
+    def _from_browsers(self):
+        while self.running:
+            try:
+                data, browser = self.listener.recvfrom(65535)
+            except OSError:
+                return
+            if browser not in self.sides:
+                side = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                side.bind(("127.0.0.1", 0))
+                self.sides[browser] = side
+                threading.Thread(target=self._from_coturn, args=(side, browser), daemon=True).start()
+            self._later(self.sides[browser], data, self.upstream)
+
+    def _from_coturn(self, side, browser):
+        while self.running:
+            try:
+                data, _ = side.recvfrom(65535)
+            except OSError:
+                return
+            self._later(self.listener, data, browser)
+
+    def _deliver(self):
+        while self.running:
+            with self.ready:
+                while self.running and (not self.queue or self.queue[0][0] > time.monotonic()):
+                    self.ready.wait(timeout=self.queue[0][0] - time.monotonic() if self.queue else 0.5)
+                if not self.running:
+                    return
+                _, _, sock, data, address = heapq.heappop(self.queue)
+            try:
+                sock.sendto(data, address)
+            except OSError:
+                pass
+
+    def close(self):
+        self.running = False
+        with self.ready:
+            self.ready.notify()
+        for sock in [self.listener, *self.sides.values()]:
+            sock.close()

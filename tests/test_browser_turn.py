@@ -15,7 +15,7 @@ from practice.clock import utcnow
 from practice.models import RoomSeat
 from practice.telehealth import join_url
 from practice.turn import turn_credentials
-from tests._coturn import Coturn, require_coturn
+from tests._coturn import Coturn, SlowLink, require_coturn
 from tests.conftest import ARTIFACTS, PASSWORD
 from tests.test_browser_telehealth import CONNECTING, expect_connected, open_browser
 
@@ -49,9 +49,18 @@ def portal_turn_secret():
 
 
 @pytest.fixture
-def live_portal_config(coturn, portal_turn_secret):
+def slow_link(coturn):
+    link = SlowLink(coturn.port)
+    yield link
+    link.close()
+
+
+@pytest.fixture
+def live_portal_config(request, coturn, portal_turn_secret):
+    # A test that asks for the slow link reaches coturn through it.
+    relay = request.getfixturevalue("slow_link") if "slow_link" in request.fixturenames else coturn
     return {"TELEHEALTH_POLL_SECONDS": 2, "TELEHEALTH_ICE_TRANSPORT_POLICY": "relay",
-            "PORTAL_TURN_URLS": [coturn.url], "PORTAL_TURN_SECRET": portal_turn_secret}
+            "PORTAL_TURN_URLS": [relay.url], "PORTAL_TURN_SECRET": portal_turn_secret}
 
 
 def both_in_the_room(live_portal, chromium, script_errors):
@@ -102,6 +111,8 @@ def test_with_a_wrong_turn_secret_the_room_says_why_the_call_cannot_connect(live
             "The call cannot connect: the practice's video relay server did not accept this room's sign-in. "
             "Please tell the practice, so they can check their video (TURN) settings.", timeout=CONNECTING)
     client.screenshot(path=ARTIFACTS / "telehealth-relay-refused.png")
+    client.set_viewport_size({"width": 375, "height": 800})
+    client.screenshot(path=ARTIFACTS / "telehealth-relay-refused-375.png")
     assert client.evaluate('document.getElementById("remote-video").videoWidth') == 0
     assert all(coturn.allocations_for_seat(seat.id) == 0 for seat in RoomSeat.select())
     assert "401" in coturn.log()  # coturn said Unauthorized
@@ -141,4 +152,26 @@ def test_a_call_whose_relay_restarts_comes_back_without_a_reload(live_portal, ch
           f"{time.monotonic() - broken:.1f}s in all")
     assert client.evaluate("window.stillTheSamePage") is True  # no reload
     assert clinician.evaluate("window.stillTheSamePage") is True
+    assert script_errors == []
+
+
+def test_a_slow_connection_brings_a_hint_that_goes_when_it_recovers(live_portal, chromium, slow_link):
+    script_errors = []
+    clinician, client = both_in_the_room(live_portal, chromium, script_errors)
+    expect_connected(client, "Dana Hale")
+    expect_connected(clinician, "Alex Morgan")
+    expect(client.locator("#room")).to_have_attribute("data-quality", "good", timeout=CONNECTING)
+    expect(client.locator("#room-quality")).to_be_hidden()
+
+    slow_link.delay = 0.15  # each way, on each side: a round trip of about 600 ms
+    hint = client.locator("#room-quality")
+    expect(hint).to_be_visible(timeout=CONNECTING)
+    expect(hint).to_contain_text("The connection is poor")
+    expect(client.locator("#room-status")).to_have_text("Connected with Dana Hale.")  # slow, not lost
+    client.screenshot(path=ARTIFACTS / "telehealth-poor-connection.png")
+    client.set_viewport_size({"width": 375, "height": 800})
+    client.screenshot(path=ARTIFACTS / "telehealth-poor-connection-375.png")
+
+    slow_link.delay = 0
+    expect(hint).to_be_hidden(timeout=CONNECTING)
     assert script_errors == []
