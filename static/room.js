@@ -414,12 +414,33 @@
     return "Your camera and microphone could not be started. Reload this page to try again.";
   }
 
-  async function openCamera() {
+  // The devices chosen in the join page's check (in this browser); one unplugged since falls
+  // back to the defaults. (Chromium ignores an "ideal" microphone, hence "exact" and a retry.)
+  function chosenDevices() {
     try {
-      return await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+      return JSON.parse(window.localStorage.getItem("portico.devices") || "{}") || {};
     } catch (error) {
+      return {};
+    }
+  }
+
+  function wanted(id) {
+    return id ? { deviceId: { exact: id } } : true;
+  }
+
+  async function openCamera(chosen) {
+    chosen = chosen || chosenDevices();
+    if (chosen.speaker && typeof remoteVideo.setSinkId === "function") {
+      remoteVideo.setSinkId(chosen.speaker).catch(function () {});
+    }
+    try {
+      return await navigator.mediaDevices.getUserMedia({ audio: wanted(chosen.microphone), video: wanted(chosen.camera) });
+    } catch (error) {
+      if (error && error.name === "OverconstrainedError" && (chosen.camera || chosen.microphone)) {
+        return openCamera({}); // a device chosen in the check is gone since: the defaults
+      }
       if (error && (error.name === "NotFoundError" || error.name === "NotReadableError")) {
-        return navigator.mediaDevices.getUserMedia({ audio: true }); // no camera: sound only
+        return navigator.mediaDevices.getUserMedia({ audio: wanted(chosen.microphone) }); // sound only
       }
       throw error;
     }
