@@ -13,21 +13,11 @@ from practice.clinicians import create_clinician
 from practice.clock import utcnow
 from practice.telehealth import join_url
 from tests.conftest import ARTIFACTS, PASSWORD
-from tests.test_browser_telehealth import open_browser
+from tests.test_browser_telehealth import chromium_args, database_url, open_browser  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
 
 LEVEL_MOVES = """() => document.getElementById("check-level").value > 0.05"""
-
-
-@pytest.fixture
-def database_url(tmp_path):
-    return f"sqlite:///{tmp_path / 'portico.db'}"
-
-
-@pytest.fixture
-def chromium_args():
-    return ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 
 
 @pytest.fixture

@@ -17,21 +17,12 @@ from practice.telehealth import join_url
 from practice.turn import turn_credentials
 from tests._coturn import Coturn, SlowLink, require_coturn
 from tests.conftest import ARTIFACTS, PASSWORD
-from tests.test_browser_telehealth import CONNECTING, expect_connected, open_browser
+from tests.test_browser_telehealth import (CONNECTING, chromium_args, database_url,  # noqa: F401 (fixtures)
+                                           expect_connected, open_browser)
 
 pytestmark = pytest.mark.browser
 
 TURN_SECRET = "coturn-static-auth-secret"
-
-
-@pytest.fixture
-def database_url(tmp_path):
-    return f"sqlite:///{tmp_path / 'portico.db'}"
-
-
-@pytest.fixture
-def chromium_args():
-    return ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 
 
 @pytest.fixture

@@ -390,13 +390,22 @@ def test_cancelling_ends_the_room_for_everyone_in_it(app, session, traveller):
     assert gone.status_code == 410 and gone.json["message"] == "This appointment was cancelled."
 
 
+def book_at_nine(app, dana, alex):
+    with app.app_context():
+        return create_appointment(clinician=dana, client=alex, starts_at=at(9), ends_at=at(9, 50))
+
+
+def room_page(browser, appointment):
+    """Press Join with the client's link and open the room it leads to."""
+    return browser.get(press_join(browser, link(appointment)).headers["Location"])
+
+
 def test_the_room_offers_the_configured_ice_servers(make_app, alex, dana, traveller, monkeypatch):
     monkeypatch.setenv("PORTAL_ICE_SERVERS", '[{"urls": "stun:stun.example.org:3478"}]')
     app = make_app(TELEHEALTH_POLL_SECONDS=0)
-    with app.app_context():
-        appointment = create_appointment(clinician=dana, client=alex, starts_at=at(9), ends_at=at(9, 50))
+    appointment = book_at_nine(app, dana, alex)
     browser = app.test_client()
-    room = browser.get(press_join(browser, link(appointment)).headers["Location"])
+    room = room_page(browser, appointment)
     assert "data-ice-servers='[{\"urls\": \"stun:stun.example.org:3478\"}]'" in room.get_data(as_text=True)
     assert '<script src="/static/room.js" defer></script>' in page(room)
 
@@ -417,10 +426,9 @@ def test_each_seat_gets_turn_credentials_of_its_own_that_expire(make_app, alex, 
     monkeypatch.setenv("PORTAL_STUN_URLS", "stun:turn.example.org:3478")
     monkeypatch.setenv("PORTAL_ICE_SERVERS", '[{"urls": "turn:old.example.org", "username": "u", "credential": "p"}]')
     app = make_app(TELEHEALTH_POLL_SECONDS=0)
-    with app.app_context():
-        appointment = create_appointment(clinician=dana, client=alex, starts_at=at(9), ends_at=at(9, 50))
+    appointment = book_at_nine(app, dana, alex)
     alex_browser = app.test_client()
-    alex_room = alex_browser.get(press_join(alex_browser, link(appointment)).headers["Location"])
+    alex_room = room_page(alex_browser, appointment)
     traveller.shift(90)
     dana_browser = app.test_client()
     clinic_sign_in(dana_browser, "dana@example.com")
@@ -451,16 +459,15 @@ def test_the_turn_lifetime_is_set_in_seconds_and_no_secret_means_no_turn(make_ap
     monkeypatch.setenv("PORTAL_TURN_TTL", "600")
     monkeypatch.setenv("PORTAL_TURN_SECRET", "s")
     app = make_app(TELEHEALTH_POLL_SECONDS=0)
-    with app.app_context():
-        appointment = create_appointment(clinician=dana, client=alex, starts_at=at(9), ends_at=at(9, 50))
+    appointment = book_at_nine(app, dana, alex)
     browser = app.test_client()
-    room = browser.get(press_join(browser, link(appointment)).headers["Location"])
+    room = room_page(browser, appointment)
     assert ice_servers_of(room)[0]["username"].startswith(f"{calendar.timegm((at(9) + timedelta(minutes=10)).utctimetuple())}:")
     monkeypatch.delenv("PORTAL_TURN_SECRET")
     app = make_app(TELEHEALTH_POLL_SECONDS=0)
     traveller.shift(STALE_AFTER.total_seconds() + 1)  # the first browser's seat is free again
     browser = app.test_client()
-    room = browser.get(press_join(browser, link(appointment)).headers["Location"])
+    room = room_page(browser, appointment)
     assert ice_servers_of(room) == []  # TURN URLs without a secret would only fail in the browser
 
 
