@@ -13,7 +13,7 @@ from practice.clock import format_local, span, utcnow
 from practice.models import Appointment, Practice
 from practice.telehealth import (BadSignal, EntryRefused, NotInRoom, check_admission, check_entry, describe_wait,
                                  enter_room, join_url, leave_room, look_up_join_link, new_seat_key, peer_in_room,
-                                 send_signal, speaking_seat, wait_for_signals)
+                                 room_ice_servers, send_signal, speaking_seat, wait_for_signals)
 
 from portico.errors import form_expired
 from portico.hardening import UnreadableText, refuse_unencodable_text
@@ -198,7 +198,8 @@ def _room(place: Place):
         "telehealth/room.html", practice=Practice.current(), connection=seat.connection, role=place.role,
         **_layout(place),
         other_name=appointment.clinician.name if place.role == "client" else appointment.client.name,
-        is_open=check_entry(appointment).is_open, ice_servers=current_app.config.get("PORTAL_ICE_SERVERS", []),
+        is_open=check_entry(appointment).is_open, ice_servers=room_ice_servers(seat),
+        ice_transport_policy=current_app.config["TELEHEALTH_ICE_TRANSPORT_POLICY"],
         signals_url=place.url("signals"), leave_url=place.url("leave"), join_url=place.url("join")))
     response.headers["Cache-Control"] = "no-store"
     return response

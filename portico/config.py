@@ -17,6 +17,9 @@ DEFAULTS = dict(
     # Redis down: each process counts in memory until it is back, rather than failing sign-in.
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
     TELEHEALTH_POLL_SECONDS=20,  # how long the room's signalling long-poll waits
+    # "relay" makes the room's browsers use TURN only: a test setting (it proves the relay
+    # carries the call), never read from the environment.
+    TELEHEALTH_ICE_TRANSPORT_POLICY="all",
     # No body of ours comes near this: the largest form, an intake form's draft, keeps 20,000
     # characters a field, and a template's text is at most 20,000 (practice/document_fields.py).
     # Anything bigger is refused with 413 before it is read, rather than parsed at length.
@@ -27,6 +30,11 @@ DEFAULTS = dict(
 def env_bool(name: str, default: bool = False) -> bool:
     value = os.environ.get(name)
     return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def env_list(name: str) -> list[str]:
+    """A comma-separated list (e.g. of URLs), blanks dropped."""
+    return [item.strip() for item in (os.environ.get(name) or "").split(",") if item.strip()]
 
 
 def environment_config(instance_path: str) -> dict:
@@ -58,10 +66,16 @@ def environment_config(instance_path: str) -> dict:
         "PORTAL_PROXY_COUNT": int(env("PORTAL_PROXY_COUNT") or 0),
         # Host names accepted besides PORTAL_BASE_URL's, comma-separated: e.g. the address a load
         # balancer's health check uses. Every other Host is answered 400 (see trusted_hosts).
-        "PORTAL_EXTRA_HOSTS": [h.strip() for h in (env("PORTAL_EXTRA_HOSTS") or "").split(",") if h.strip()],
+        "PORTAL_EXTRA_HOSTS": env_list("PORTAL_EXTRA_HOSTS"),
         # STUN/TURN servers for the video room, as RTCPeerConnection takes them, e.g.
         # '[{"urls": "turn:turn.example.org:3478", "username": "u", "credential": "p"}]'
         "PORTAL_ICE_SERVERS": json.loads(env("PORTAL_ICE_SERVERS") or "[]"),
+        # coturn with use-auth-secret: each room page gets credentials of its own, minted from
+        # this secret, valid for PORTAL_TURN_TTL seconds (see practice/turn.py).
+        "PORTAL_TURN_URLS": env_list("PORTAL_TURN_URLS"),
+        "PORTAL_TURN_SECRET": env("PORTAL_TURN_SECRET") or "",
+        "PORTAL_TURN_TTL": int(env("PORTAL_TURN_TTL") or 2 * 3600),
+        "PORTAL_STUN_URLS": env_list("PORTAL_STUN_URLS"),
     }
 
 

@@ -8,6 +8,7 @@ from flask import appcontext_pushed, g
 
 from practice import runtime
 from practice.runtime import Runtime, Settings
+from practice.turn import TurnSettings
 from practice.wiring import build_domain
 
 from .mailer import FlaskMailer
@@ -39,6 +40,11 @@ def settings_from(config) -> Settings:
         lease=timedelta(seconds=config.get("MAIL_LEASE_SECONDS") or 120),
         signal_wait_seconds=config.get("TELEHEALTH_POLL_SECONDS", 20),
         retention=retention(config.get("PORTAL_RETENTION_DAYS", 90)),
+        turn=TurnSettings(turn_urls=tuple(config.get("PORTAL_TURN_URLS", ())),
+                          secret=config.get("PORTAL_TURN_SECRET") or "",
+                          ttl=timedelta(seconds=config.get("PORTAL_TURN_TTL", 7200)),
+                          stun_urls=tuple(config.get("PORTAL_STUN_URLS", ())),
+                          static_servers=tuple(config.get("PORTAL_ICE_SERVERS", ()))),
     )
 
 

@@ -12,6 +12,8 @@ from datetime import timedelta
 from typing import Callable, Protocol
 from urllib.parse import urlsplit
 
+from .turn import TurnSettings
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -23,6 +25,7 @@ class Settings:
     signal_wait_seconds: float = 20  # how long a signalling long-poll waits for a message
     # How long answered sign-in requests and sent emails are kept (practice/retention.py).
     retention: timedelta = timedelta(days=90)
+    turn: TurnSettings = field(default_factory=TurnSettings)  # STUN/TURN for the video room
 
     @property
     def code_key(self) -> bytes:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from peewee import IntegrityError
 
-from . import audit, runtime
+from . import audit, runtime, turn
 from .appointments import join_window
 from .clock import utcnow
 from .mail import external_url
@@ -393,6 +393,12 @@ def wait_for_signals(appointment: Appointment, role: str, seat_key: str | None, 
         seat = speaking_seat(appointment, role, seat_key, connection)
         messages = take_signals(seat)
     return seat, messages
+
+
+def room_ice_servers(seat: RoomSeat, now: datetime | None = None) -> list[dict]:
+    """The STUN/TURN servers for the room page this seat just entered with: TURN credentials
+    of its own (username `<expiry>:<seat id>`), minted now, expiring after the TTL."""
+    return turn.ice_servers(runtime.settings().turn, str(seat.id), now)
 
 
 def peer_in_room(seat: RoomSeat, now: datetime | None = None) -> bool:

@@ -17,6 +17,7 @@
   var signalsUrl = room.dataset.signalsUrl;
   var csrfToken = room.dataset.csrfToken;
   var iceServers = [];
+  var iceTransportPolicy = room.dataset.iceTransportPolicy === "relay" ? "relay" : "all";
   try {
     iceServers = JSON.parse(room.dataset.iceServers || "[]");
   } catch (error) {
@@ -25,6 +26,7 @@
 
   var statusLine = document.getElementById("room-status");
   var closingNote = document.getElementById("room-closing");
+  var qualityNote = document.getElementById("room-quality");
   var localVideo = document.getElementById("local-video");
   var remoteVideo = document.getElementById("remote-video");
   var playButton = document.getElementById("play-button");
@@ -40,6 +42,17 @@
   var stopped = false;
   var leaving = false;
   var outbox = Promise.resolve();
+  var recovery = null; // the timer of the next attempt to get a dropped call back
+  var attempts = 0; // attempts since the call was last connected
+  var restartAsked = 0; // when this page (the offerer) last restarted ICE
+  var relayRefused = false; // the TURN server refused this page's credentials
+  var quality = null; // the timer of the connection quality check
+  var lastCounts = null;
+
+  // How often to try getting a dropped call back, and after how many ICE restarts to give
+  // up on this connection and build a new one.
+  var RETRY_MS = 6000;
+  var REBUILD_EVERY = 3;
 
   function show(text, state) {
     statusLine.textContent = text;
@@ -121,7 +134,14 @@
     var body = message.body ? JSON.parse(message.body) : null;
     if (message.kind === "hello") {
       if (message.from === peer && pc && ["failed", "closed"].indexOf(pc.connectionState) < 0) {
-        return; // already talking to that page
+        // Already talking to that page; it may be asking us (the offerer) to get the call back.
+        if (role === "clinician" && body && body.rebuild) {
+          startCall(peer);
+          await makeOffer();
+        } else if (role === "clinician" && body && body.restart && Date.now() - restartAsked > RETRY_MS / 2) {
+          await restartIce();
+        }
+        return;
       }
       startCall(message.from);
       if (role === "clinician") {
@@ -173,12 +193,21 @@
     endCall();
     peer = peerId;
     room.dataset.peer = peerId;
-    var call = new RTCPeerConnection({ iceServers: iceServers });
+    var call = new RTCPeerConnection({ iceServers: iceServers, iceTransportPolicy: iceTransportPolicy });
     pc = call;
     localStream.getTracks().forEach(function (track) { call.addTrack(track, localStream); });
     if (localStream.getVideoTracks().length === 0) {
       call.addTransceiver("video", { direction: "recvonly" }); // no camera here: still see theirs
     }
+    call.onicecandidateerror = function (event) {
+      // 401: the relay did not accept this page's credentials (a wrong secret, or expired).
+      if (call === pc && (event.errorCode === 401 || event.errorCode === 403) && !relayRefused) {
+        relayRefused = true;
+        if (call.connectionState !== "connected") {
+          show(relayRefusedText(), "relay-refused");
+        }
+      }
+    };
     call.onicecandidate = function (event) {
       if (event.candidate && call === pc) {
         send("candidate", event.candidate.toJSON(), peer);
@@ -200,24 +229,136 @@
         return;
       }
       if (call.connectionState === "connected") {
-        show("Connected with " + peerName + ".", "connected");
+        connected();
       } else if (call.connectionState === "disconnected") {
-        show("The connection is unsteady. Reconnecting…", "reconnecting");
+        // Often back by itself within a second or two; if not, the first retry restarts ICE.
+        dropped("The connection dropped. Reconnecting…", 2000);
       } else if (call.connectionState === "failed") {
         if (!peerPresent) { // their page is gone without a goodbye (a crash, a dead network)
           endCall();
           show("The connection with " + peerName + " was lost. Waiting for them to come back…", "waiting");
-        } else if (role === "clinician") {
-          show("The video connection was lost. Reconnecting…", "reconnecting");
-          startCall(peer);
-          makeOffer();
         } else {
-          show("The video connection was lost. Reconnecting…", "reconnecting");
-          send("hello", null, peer);
+          dropped("The video connection was lost. Reconnecting…", 0);
         }
       }
     };
     show(peerName + " is here. Connecting…", "connecting");
+    if (!recovery) {
+      keepTrying(RETRY_MS * 2); // a call that never connects is tried again, too
+    }
+  }
+
+  function relayRefusedText() {
+    return "The call cannot connect: the practice's video relay server did not accept this room's " +
+      "sign-in. Please tell the practice, so they can check their video (TURN) settings.";
+  }
+
+  function connected() {
+    stopTrying();
+    attempts = 0;
+    relayRefused = false;
+    show("Connected with " + peerName + ".", "connected");
+    checkQuality();
+  }
+
+  // The call dropped (Wi-Fi to mobile data, a laptop lid, a relay restarting): get it back
+  // without a reload. ICE restarts first (same call, new network paths), then, every
+  // REBUILD_EVERY attempts, a whole new call.
+  function dropped(text, firstTryIn) {
+    show(text, "reconnecting");
+    qualityNote.hidden = true;
+    if (!recovery || firstTryIn === 0) {
+      keepTrying(firstTryIn);
+    }
+  }
+
+  function keepTrying(delay) {
+    stopTrying();
+    recovery = setTimeout(function () {
+      recovery = null;
+      if (stopped || !pc || !peer || pc.connectionState === "connected") {
+        return;
+      }
+      attempts += 1;
+      var rebuild = attempts % REBUILD_EVERY === 0;
+      if (relayRefused) {
+        show(relayRefusedText(), "relay-refused");
+      } else if (room.dataset.state !== "reconnecting" && room.dataset.state !== "connecting") {
+        show("Reconnecting…", "reconnecting");
+      }
+      if (role === "clinician") {
+        if (rebuild) {
+          startCall(peer);
+          makeOffer();
+        } else {
+          restartIce();
+        }
+      } else {
+        send("hello", rebuild ? { rebuild: true } : { restart: true }, peer);
+      }
+      keepTrying(RETRY_MS);
+    }, delay);
+  }
+
+  function stopTrying() {
+    if (recovery) {
+      clearTimeout(recovery);
+    }
+    recovery = null;
+  }
+
+  async function restartIce() {
+    var call = pc;
+    if (!call || call.signalingState !== "stable" && call.signalingState !== "have-local-offer") {
+      return;
+    }
+    restartAsked = Date.now();
+    await call.setLocalDescription(await call.createOffer({ iceRestart: true }));
+    if (call === pc) {
+      send("offer", call.localDescription, peer);
+    }
+  }
+
+  // A hint when the connection is poor, from the call's own statistics: the round-trip time
+  // of the pair of addresses in use, and the share of packets lost since the last look.
+  async function checkQuality() {
+    if (quality) {
+      clearTimeout(quality);
+    }
+    quality = null;
+    var call = pc;
+    if (!call || call.connectionState !== "connected" || stopped) {
+      return;
+    }
+    var report = await call.getStats().catch(function () { return null; });
+    if (!report || call !== pc) {
+      return;
+    }
+    var pair = null;
+    var received = 0;
+    var lost = 0;
+    report.forEach(function (stat) {
+      if (stat.type === "transport" && stat.selectedCandidatePairId) {
+        pair = report.get(stat.selectedCandidatePairId) || pair;
+      } else if (stat.type === "inbound-rtp") {
+        received += stat.packetsReceived || 0;
+        lost += stat.packetsLost || 0;
+      }
+    });
+    var local = pair && report.get(pair.localCandidateId);
+    if (local) {
+      room.dataset.route = local.candidateType; // "relay": the call goes through TURN
+    }
+    var rtt = pair && pair.currentRoundTripTime;
+    var loss = 0;
+    if (lastCounts && received + lost > lastCounts.received + lastCounts.lost) {
+      loss = (lost - lastCounts.lost) / (received + lost - lastCounts.received - lastCounts.lost);
+    }
+    lastCounts = { received: received, lost: lost };
+    var poor = (rtt && rtt > 0.4) || loss > 0.05;
+    qualityNote.hidden = !poor;
+    room.dataset.quality = poor ? "poor" : "good";
+    quality = setTimeout(checkQuality, 3000);
   }
 
   async function makeOffer() {
@@ -229,8 +370,11 @@
   }
 
   function endCall() {
+    stopTrying();
+    lastCounts = null;
     if (pc) {
       pc.onicecandidate = null;
+      pc.onicecandidateerror = null;
       pc.ontrack = null;
       pc.onconnectionstatechange = null;
       pc.close();
@@ -270,12 +414,33 @@
     return "Your camera and microphone could not be started. Reload this page to try again.";
   }
 
-  async function openCamera() {
+  // The devices chosen in the join page's check (in this browser); one unplugged since falls
+  // back to the defaults. (Chromium ignores an "ideal" microphone, hence "exact" and a retry.)
+  function chosenDevices() {
     try {
-      return await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+      return JSON.parse(window.localStorage.getItem("portico.devices") || "{}") || {};
     } catch (error) {
+      return {};
+    }
+  }
+
+  function wanted(id) {
+    return id ? { deviceId: { exact: id } } : true;
+  }
+
+  async function openCamera(chosen) {
+    chosen = chosen || chosenDevices();
+    if (chosen.speaker && typeof remoteVideo.setSinkId === "function") {
+      remoteVideo.setSinkId(chosen.speaker).catch(function () {});
+    }
+    try {
+      return await navigator.mediaDevices.getUserMedia({ audio: wanted(chosen.microphone), video: wanted(chosen.camera) });
+    } catch (error) {
+      if (error && error.name === "OverconstrainedError" && (chosen.camera || chosen.microphone)) {
+        return openCamera({}); // a device chosen in the check is gone since: the defaults
+      }
       if (error && (error.name === "NotFoundError" || error.name === "NotReadableError")) {
-        return navigator.mediaDevices.getUserMedia({ audio: true }); // no camera: sound only
+        return navigator.mediaDevices.getUserMedia({ audio: wanted(chosen.microphone) }); // sound only
       }
       throw error;
     }
@@ -315,6 +480,12 @@
     goodbye.append("connection", me);
     goodbye.append("how", "page_closed");
     navigator.sendBeacon(room.dataset.leaveUrl, goodbye);
+  });
+  // The device found a network again (Wi-Fi back, or mobile data instead): try at once.
+  window.addEventListener("online", function () {
+    if (pc && peer && pc.connectionState !== "connected" && !stopped) {
+      keepTrying(0);
+    }
   });
   window.addEventListener("pageshow", function (event) {
     if (event.persisted) {

@@ -322,6 +322,13 @@ def room_full(tab, site):
     expect(tab.get_by_role("heading", level=1)).to_have_text("This session already has its participants")
 
 
+def device_check(tab, site):
+    """The join page's camera and microphone check, started: preview, level, device choices."""
+    tab.goto(f"{site.base}/t/{site.ids['join_open']}")
+    tab.get_by_role("button", name="Test camera and microphone").click()
+    expect(tab.locator("#device-check")).to_have_attribute("data-state", "working", timeout=15_000)
+
+
 def in_the_room(role: str):
     """Join and open the video room (a fake camera and microphone: see CHROMIUM_ARGS), until it
     waits for the other person. Both visits of the page (desktop, then phone) are one browser to
@@ -398,6 +405,7 @@ PAGES = {
     "portal-home": ("client", goto("/portal", "Hello, Alex Morgan")),
     "telehealth-join-open": ("anon", goto("/t/{join_open}", "Video session with")),
     "telehealth-join-not-yet": ("anon", goto("/t/{join_later}", "Video session with")),
+    "telehealth-device-check": ("anon", device_check),
     "telehealth-join-closed": ("anon", goto("/t/{join_closed}", "Video session with")),
     "telehealth-join-cancelled": ("anon", goto("/t/{join_cancelled}", "Video session with")),
     "telehealth-join-in-person": ("anon", goto("/t/{join_in_person}", "Video session with")),

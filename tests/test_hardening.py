@@ -1,7 +1,9 @@
 """Hardening: security headers on every page, CSRF on every POST, no secret in any log line,
 and faults (the database away for a while, SMTP down for a while) that the portal rides out."""
 import contextlib
+import html
 import io
+import json
 import logging
 import re
 import socket
@@ -266,7 +268,8 @@ def serving(app):
 def live(make_app):
     """The portal on a real port, whose request log is part of what is checked."""
     port = free_port()
-    app = make_app(PORTAL_BASE_URL=f"http://127.0.0.1:{port}", TELEHEALTH_POLL_SECONDS=1)
+    app = make_app(PORTAL_BASE_URL=f"http://127.0.0.1:{port}", TELEHEALTH_POLL_SECONDS=1,
+                   PORTAL_TURN_URLS=["turn:turn.example.org:3478"], PORTAL_TURN_SECRET="turn-secret-for-the-log-test")
     with serving(app) as base_url:
         yield app, base_url
 
@@ -332,6 +335,8 @@ def test_no_token_code_session_id_or_password_reaches_a_log_line(live, smtp_serv
     connection = re.search(r'data-connection="([^"]+)"', room.text)[1]
     seat = [c for c in client.cookies if "_seat_" in c.name][0]
     secrets["seat key"] = seat.value
+    turn_server = json.loads(html.unescape(re.search(r"data-ice-servers='([^']*)'", room.text)[1]))[0]
+    secrets.update({"turn secret": app.config["PORTAL_TURN_SECRET"], "turn credential": turn_server["credential"]})
     room_token = re.search(r'data-csrf-token="([^"]+)"', room.text)[1]
     client.post(f"{base}/t/{join_token}/signals", json={"kind": "hello", "connection": connection},
                 headers={"X-CSRFToken": room_token})

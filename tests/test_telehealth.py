@@ -1,5 +1,10 @@
 """Telehealth: a join link that follows the calendar, and a video room that lets people back in."""
+import base64
+import calendar
+import hashlib
+import hmac
 import html
+import json
 import re
 from datetime import date, datetime, time, timedelta
 
@@ -417,17 +422,85 @@ def test_archiving_a_client_ends_their_seat_and_their_signals(app, session, trav
     told = dana.poll().json
     assert [m["kind"] for m in told["messages"]] == ["bye"] and told["peer"] is False
     assert RoomSeat.get(RoomSeat.role == "client").left_reason == "archived"
+def book_at_nine(app, dana, alex):
+    with app.app_context():
+        return create_appointment(clinician=dana, client=alex, starts_at=at(9), ends_at=at(9, 50))
+
+
+def room_page(browser, appointment):
+    """Press Join with the client's link and open the room it leads to."""
+    return browser.get(press_join(browser, link(appointment)).headers["Location"])
 
 
 def test_the_room_offers_the_configured_ice_servers(make_app, alex, dana, traveller, monkeypatch):
     monkeypatch.setenv("PORTAL_ICE_SERVERS", '[{"urls": "stun:stun.example.org:3478"}]')
     app = make_app(TELEHEALTH_POLL_SECONDS=0)
-    with app.app_context():
-        appointment = create_appointment(clinician=dana, client=alex, starts_at=at(9), ends_at=at(9, 50))
+    appointment = book_at_nine(app, dana, alex)
     browser = app.test_client()
-    room = browser.get(press_join(browser, link(appointment)).headers["Location"])
+    room = room_page(browser, appointment)
     assert "data-ice-servers='[{\"urls\": \"stun:stun.example.org:3478\"}]'" in room.get_data(as_text=True)
     assert '<script src="/static/room.js" defer></script>' in page(room)
+
+
+def ice_servers_of(room) -> list[dict]:
+    return json.loads(html.unescape(re.search(r"data-ice-servers='([^']*)'", room.get_data(as_text=True)).group(1)))
+
+
+def coturn_password(secret: str, username: str) -> str:
+    """coturn's use-auth-secret: base64 of HMAC-SHA1(static-auth-secret, username)."""
+    return base64.b64encode(hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()).decode()
+
+
+def test_each_seat_gets_turn_credentials_of_its_own_that_expire(make_app, alex, dana, traveller, monkeypatch):
+    monkeypatch.setenv("PORTAL_TURN_URLS", "turn:turn.example.org:3478?transport=udp, "
+                                           "turns:turn.example.org:5349?transport=tcp")
+    monkeypatch.setenv("PORTAL_TURN_SECRET", "coturn-shared-secret")
+    monkeypatch.setenv("PORTAL_STUN_URLS", "stun:turn.example.org:3478")
+    monkeypatch.setenv("PORTAL_ICE_SERVERS", '[{"urls": "turn:old.example.org", "username": "u", "credential": "p"}]')
+    app = make_app(TELEHEALTH_POLL_SECONDS=0)
+    appointment = book_at_nine(app, dana, alex)
+    alex_browser = app.test_client()
+    alex_room = room_page(alex_browser, appointment)
+    traveller.shift(90)
+    dana_browser = app.test_client()
+    clinic_sign_in(dana_browser, "dana@example.com")
+    base = f"/clinic/appointments/{appointment.id}"
+    dana_room = dana_browser.get(press_join(dana_browser, f"{base}/join").headers["Location"])
+
+    seats = {seat.role: seat.id for seat in RoomSeat.select()}
+    for room, role, entered in ((alex_room, "client", at(9)), (dana_room, "clinician", at(9, 1, 30))):
+        stun, relay, static = ice_servers_of(room)
+        assert stun == {"urls": ["stun:turn.example.org:3478"]}
+        assert relay["urls"] == ["turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:5349?transport=tcp"]
+        expiry = calendar.timegm((entered + timedelta(hours=2)).utctimetuple())  # PORTAL_TURN_TTL's default
+        assert relay["username"] == f"{expiry}:{seats[role]}"
+        assert relay["credential"] == coturn_password("coturn-shared-secret", relay["username"])
+        assert static == {"urls": "turn:old.example.org", "username": "u", "credential": "p"}  # still offered
+    assert ice_servers_of(alex_room)[1]["credential"] != ice_servers_of(dana_room)[1]["credential"]
+
+    # A reload (or a rejoin) is minted afresh, from then.
+    traveller.shift(600)
+    again = ice_servers_of(alex_browser.get(f"{link(appointment)}/room"))[1]
+    assert again["username"] == f"{calendar.timegm((at(9, 11, 30) + timedelta(hours=2)).utctimetuple())}:{seats['client']}"
+    assert "coturn-shared-secret" not in alex_room.get_data(as_text=True)
+
+
+def test_the_turn_lifetime_is_set_in_seconds_and_no_secret_means_no_turn(make_app, alex, dana, traveller,
+                                                                          monkeypatch):
+    monkeypatch.setenv("PORTAL_TURN_URLS", "turn:turn.example.org:3478")
+    monkeypatch.setenv("PORTAL_TURN_TTL", "600")
+    monkeypatch.setenv("PORTAL_TURN_SECRET", "s")
+    app = make_app(TELEHEALTH_POLL_SECONDS=0)
+    appointment = book_at_nine(app, dana, alex)
+    browser = app.test_client()
+    room = room_page(browser, appointment)
+    assert ice_servers_of(room)[0]["username"].startswith(f"{calendar.timegm((at(9) + timedelta(minutes=10)).utctimetuple())}:")
+    monkeypatch.delenv("PORTAL_TURN_SECRET")
+    app = make_app(TELEHEALTH_POLL_SECONDS=0)
+    traveller.shift(STALE_AFTER.total_seconds() + 1)  # the first browser's seat is free again
+    browser = app.test_client()
+    room = room_page(browser, appointment)
+    assert ice_servers_of(room) == []  # TURN URLs without a secret would only fail in the browser
 
 
 # ---- the clinician's way in -------------------------------------------------------------------
