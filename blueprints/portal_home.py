@@ -7,9 +7,11 @@ from practice.clock import format_local, span, utcnow
 from practice.documents import portal_rows
 from practice.feeds import feed_url
 from practice.models import Practice
+from practice.passkeys import passkeys_possible
 from practice.telehealth import check_entry, join_token, upcoming_for
 
 from ._auth import client_required, session_check_in
+from .passkeys import offer_passkey
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
@@ -23,7 +25,7 @@ def home():
     return render_template("portal_home.html", practice=practice, client=current_user,
                            appointments=_appointments(current_user, practice, now), documents=portal_rows(current_user),
                            feed_url=feed, feed_subscribe_url="webcal://" + feed.split("://", 1)[1],
-                           check_in=session_check_in())
+                           passkey_offer=offer_passkey(), passkeys=passkeys_possible(), check_in=session_check_in())
 
 
 def _appointments(client, practice, now) -> list[dict]:
