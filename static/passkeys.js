@@ -129,7 +129,11 @@
           if (dismiss) dismiss.hidden = true;
         }).catch(function (error) {
           button.disabled = false;
-          say(element, cancelled(error) ? "No passkey was made. You can try again." : error.message, !cancelled(error));
+          if (error && error.name === "InvalidStateError") {
+            say(element, "This device already has a passkey for this portal.");
+          } else {
+            say(element, cancelled(error) ? "No passkey was made. You can try again." : error.message, !cancelled(error));
+          }
         });
       });
     }).catch(function () {});
