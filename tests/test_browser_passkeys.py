@@ -8,8 +8,11 @@ import pytest
 from playwright.sync_api import expect
 
 from practice.clients import add_client
+from practice.clock import utcnow
 from practice.models import Passkey, Session
-from tests.conftest import ARTIFACTS, deliver, free_port
+from practice.sessions import start_session
+from tests.conftest import ARTIFACTS, clinician, deliver, free_port
+from tests.test_accessibility import AXE, Site, check_page
 from tests.test_browser import PHONE, latest_mail, link_from
 
 pytestmark = pytest.mark.browser
@@ -138,3 +141,40 @@ def test_the_email_field_offers_the_passkey_as_autofill(localhost_portal, page, 
     expect(page.get_by_role("heading", level=1)).to_have_text("Hello, Alex Morgan")
     expect(page).to_have_url(f"{base_url}/portal")
     assert len(smtp_server.to(address)) == 1
+
+
+def revealed(path: str, heading: str):
+    """A visit that opens `path` and shows what the script shows where WebAuthn is there, so
+    that axe and the phone check see the passkey parts too."""
+
+    def visit(tab, site):
+        tab.goto(site.base + path)
+        expect(tab.get_by_role("heading", level=1)).to_contain_text(heading)
+        tab.evaluate("document.querySelectorAll('[data-passkey-offer], [data-passkey-signin]')"
+                     ".forEach(element => { element.hidden = false; })")
+
+    return visit
+
+
+def test_every_passkey_page_passes_the_accessibility_audit(localhost_portal, chromium):
+    if not AXE.exists():
+        pytest.skip("axe-core is not installed (npm ci)")
+    app, base_url = localhost_portal
+    alex = add_client("alex@example.com", "Alex Morgan")
+    Passkey.create(client=alex, credential_id="abc", public_key="def", device="Safari on iOS", created_at=utcnow())
+    dana = clinician("dana@example.com", "Dana Hale", is_admin=True)
+    site = Site(app, base_url, chromium)
+    site.cookies["client"] = start_session(client=alex)[0]
+    site.cookies["clinician"] = start_session(clinician=dana)[0]
+    pages = {
+        "passkey-sign-in": ("anon", revealed("/sign-in", "Sign in to")),
+        "passkey-offer": ("client", revealed("/portal", "Hello, Alex Morgan")),
+        "passkeys": ("client", revealed("/portal/passkeys", "Your passkeys")),
+        "client-page-passkeys": ("clinician", revealed(f"/clinic/clients/{alex.id}", "Alex Morgan")),
+    }
+    try:
+        problems = {name: check_page(site, name, who, visit) for name, (who, visit) in pages.items()}
+    finally:
+        for context in site.contexts.values():
+            context.close()
+    assert problems == {name: [] for name in pages}
