@@ -29,6 +29,19 @@
     });
   }
 
+  // A credential as py_webauthn reads it: its binary parts in base64url.
+  function asJSON(credential, response) {
+    response.clientDataJSON = toBase64url(credential.response.clientDataJSON);
+    return {
+      id: credential.id,
+      rawId: toBase64url(credential.rawId),
+      type: credential.type,
+      authenticatorAttachment: credential.authenticatorAttachment || undefined,
+      clientExtensionResults: credential.getClientExtensionResults(),
+      response: response,
+    };
+  }
+
   function post(url, csrf, body) {
     return fetch(url, {
       method: "POST",
@@ -59,18 +72,10 @@
       return navigator.credentials.create({ publicKey: options });
     }).then(function (credential) {
       var response = credential.response;
-      return post(element.dataset.url, csrf, {
-        id: credential.id,
-        rawId: toBase64url(credential.rawId),
-        type: credential.type,
-        authenticatorAttachment: credential.authenticatorAttachment || undefined,
-        clientExtensionResults: credential.getClientExtensionResults(),
-        response: {
-          clientDataJSON: toBase64url(response.clientDataJSON),
-          attestationObject: toBase64url(response.attestationObject),
-          transports: response.getTransports ? response.getTransports() : [],
-        },
-      });
+      return post(element.dataset.url, csrf, asJSON(credential, {
+        attestationObject: toBase64url(response.attestationObject),
+        transports: response.getTransports ? response.getTransports() : [],
+      }));
     });
   }
 
@@ -85,19 +90,11 @@
       return navigator.credentials.get(request);
     }).then(function (credential) {
       var response = credential.response;
-      return post(element.dataset.url, csrf, {
-        id: credential.id,
-        rawId: toBase64url(credential.rawId),
-        type: credential.type,
-        authenticatorAttachment: credential.authenticatorAttachment || undefined,
-        clientExtensionResults: credential.getClientExtensionResults(),
-        response: {
-          clientDataJSON: toBase64url(response.clientDataJSON),
-          authenticatorData: toBase64url(response.authenticatorData),
-          signature: toBase64url(response.signature),
-          userHandle: response.userHandle ? toBase64url(response.userHandle) : undefined,
-        },
-      });
+      return post(element.dataset.url, csrf, asJSON(credential, {
+        authenticatorData: toBase64url(response.authenticatorData),
+        signature: toBase64url(response.signature),
+        userHandle: response.userHandle ? toBase64url(response.userHandle) : undefined,
+      }));
     }).then(function (data) {
       window.location.assign(data.redirect);
     });

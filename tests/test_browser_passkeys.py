@@ -1,7 +1,6 @@
 """Passkeys in a real browser: headless Debian Chromium with its DevTools virtual
 authenticator (a platform authenticator with user verification), the portal on `localhost`
 (WebAuthn refuses IP addresses)."""
-import threading
 from datetime import timedelta
 
 import pytest
@@ -11,7 +10,7 @@ from practice.clients import add_client
 from practice.clock import utcnow
 from practice.models import Passkey, Session
 from practice.sessions import start_session
-from tests.conftest import ARTIFACTS, clinician, deliver, free_port
+from tests.conftest import ARTIFACTS, clinician, deliver
 from tests.test_accessibility import AXE, Site, check_page
 from tests.test_browser import PHONE, latest_mail, link_from
 
@@ -24,19 +23,8 @@ def database_url(tmp_path):
 
 
 @pytest.fixture
-def localhost_portal(make_app):
-    """The portal served from a thread, its base URL on localhost: (app, base_url)."""
-    from werkzeug.serving import make_server
-    port = free_port()
-    base_url = f"http://localhost:{port}"
-    app = make_app(PORTAL_BASE_URL=base_url)
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="passkey-portal", daemon=True)
-    thread.start()
-    yield app, base_url
-    server.shutdown()
-    thread.join(timeout=10)
-    server.server_close()
+def live_portal_host():
+    return "localhost"
 
 
 @pytest.fixture
@@ -69,8 +57,8 @@ def link_sign_in(page, app, smtp_server, base_url, address, count):
 
 
 def test_register_after_a_link_then_sign_in_with_the_passkey_time_out_and_remove_it(
-        localhost_portal, page, authenticator, smtp_server):
-    app, base_url = localhost_portal
+        live_portal, page, authenticator, smtp_server):
+    app, base_url = live_portal
     address = "alex@example.com"
     alex = add_client(address, "Alex Morgan")
     script_errors = []
@@ -129,8 +117,8 @@ def test_register_after_a_link_then_sign_in_with_the_passkey_time_out_and_remove
     assert script_errors == []
 
 
-def test_the_email_field_offers_the_passkey_as_autofill(localhost_portal, page, authenticator, smtp_server):
-    app, base_url = localhost_portal
+def test_the_email_field_offers_the_passkey_as_autofill(live_portal, page, authenticator, smtp_server):
+    app, base_url = live_portal
     address = "alex@example.com"
     add_client(address, "Alex Morgan")
     link_sign_in(page, app, smtp_server, base_url, address, 1)
@@ -156,10 +144,10 @@ def revealed(path: str, heading: str):
     return visit
 
 
-def test_every_passkey_page_passes_the_accessibility_audit(localhost_portal, chromium):
+def test_every_passkey_page_passes_the_accessibility_audit(live_portal, chromium):
     if not AXE.exists():
         pytest.skip("axe-core is not installed (npm ci)")
-    app, base_url = localhost_portal
+    app, base_url = live_portal
     alex = add_client("alex@example.com", "Alex Morgan")
     Passkey.create(client=alex, credential_id="abc", public_key="def", device="Safari on iOS", created_at=utcnow())
     dana = clinician("dana@example.com", "Dana Hale", is_admin=True)
