@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import expect
 
-from practice.clients import add_client
+from practice.clients import add_client, archive_client
 from practice.clock import utcnow
 from practice.models import Passkey, Session
 from practice.sessions import start_session
@@ -166,3 +166,20 @@ def test_every_passkey_page_passes_the_accessibility_audit(live_portal, chromium
         for context in site.contexts.values():
             context.close()
     assert problems == {name: [] for name in pages}
+
+
+def test_an_archived_clients_passkey_is_refused(live_portal, page, authenticator, smtp_server):
+    app, base_url = live_portal
+    address = "alex@example.com"
+    alex = add_client(address, "Alex Morgan")
+    page.add_init_script(NO_AUTOFILL)
+    link_sign_in(page, app, smtp_server, base_url, address, 1)
+    page.get_by_role("button", name="Use a passkey on this device").click()
+    expect(page.get_by_text("Passkey saved")).to_be_visible()
+    archive_client(alex)
+    page.reload()
+    expect(page.get_by_role("status")).to_contain_text("Your access to the portal has ended")
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    expect(page.get_by_text("That passkey did not sign you in.")).to_be_visible()
+    expect(page).to_have_url(f"{base_url}/sign-in")
+    assert Session.select().where(Session.ended_at.is_null()).count() == 0
