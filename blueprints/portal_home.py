@@ -7,9 +7,11 @@ from practice.clock import format_local, span, utcnow
 from practice.documents import portal_rows
 from practice.feeds import feed_url
 from practice.models import Practice
+from practice.passkeys import passkeys_possible
 from practice.telehealth import check_entry, join_token, upcoming_for
 
 from ._auth import client_required, session_check_in
+from .passkeys import offer_passkey
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 SHOWN = 10  # the next ten; "Show all" lists the rest (a weekly client has a year booked)
@@ -27,7 +29,7 @@ def home():
                            appointments=appointments[:None if show_all else SHOWN], show_all=show_all, shown=SHOWN,
                            more=not show_all and len(appointments) > SHOWN, documents=portal_rows(current_user),
                            feed_url=feed, feed_subscribe_url="webcal://" + feed.split("://", 1)[1],
-                           check_in=session_check_in())
+                           passkey_offer=offer_passkey(), passkeys=passkeys_possible(), check_in=session_check_in())
 
 
 def _appointments(client, practice, now, limit) -> list[dict]:

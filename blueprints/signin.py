@@ -11,6 +11,7 @@ from practice.clock import format_local, utcnow
 from practice.links import CodeRejected, LinkRejected, open_link, redeem_code, redeem_link
 from practice.mail import describe_duration
 from practice.models import Client, Practice
+from practice.passkeys import has_passkey, passkeys_possible
 from practice.sessions import WARN_BEFORE_IDLE, check_session, end_session, idle_deadline
 from practice.sign_in import request_sign_in_link
 from portico.errors import form_expired
@@ -94,12 +95,16 @@ def sign_in_page():
         notice = ENDED_REASONS.get(ended.end_reason) if ended else None
         if ended is not None and ended.client_id and not form.email.data:
             form.email.data = ended.client.email
-        response = make_response(render_template("sign_in.html", form=form, practice=practice, notice=notice))
+        # Back after a timeout (or a sign-out) with a passkey: the passkey comes first.
+        passkey_first = ended is not None and has_passkey(ended.client)
+        response = make_response(render_template("sign_in.html", form=form, practice=practice, notice=notice,
+                                                 passkeys=passkeys_possible(), passkey_first=passkey_first))
         return forget_cookie(response) if stale_cookie() else response
     if not form.validate_on_submit():
         if wants_fragment(NEW_LINK_FORM):
             return _new_link_form_again(form, practice)
-        return page_or_fragment("sign_in.html", {"sign-in-form": "_sign_in_form.html"}, 422, form=form, practice=practice)
+        return page_or_fragment("sign_in.html", {"sign-in-form": "_sign_in_form.html"}, 422, form=form, practice=practice,
+                                passkeys=passkeys_possible(), passkey_autofill=passkeys_possible())
     request_sign_in_link(form.email.data, ip=request.remote_addr)
     # From the dead-link page the answer replaces its heading too, not only the form.
     return page_or_fragment("sign_in_sent.html", {"sign-in-form": "_sign_in_sent.html", NEW_LINK_FORM: "_check_your_email.html"},

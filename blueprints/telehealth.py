@@ -16,9 +16,10 @@ from practice.telehealth import (BadSignal, EntryRefused, NotInRoom, check_admis
                                  room_ice_servers, send_signal, speaking_seat, wait_for_signals)
 
 from portico.errors import form_expired
-from portico.hardening import UnreadableText, refuse_unencodable_text
+from portico.hardening import UnreadableText
 
 from ._htmx import page_or_fragment, vary, wants_fragment
+from ._json import posted_json
 from .clinic._access import clinician_required, signed_in_clinician
 
 bp = Blueprint("telehealth", __name__)
@@ -219,7 +220,7 @@ def clinician_signals(appointment_id):
 def _signals(place: Place):
     """POST passes one message to the other side; GET waits (bounded) for messages to this page."""
     try:
-        data = _posted_json() if request.method == "POST" else request.args
+        data = posted_json() if request.method == "POST" else request.args
     except UnreadableText:
         return jsonify(error="the JSON holds text that is not valid Unicode"), 400
     if not isinstance(data, Mapping):
@@ -240,17 +241,6 @@ def _signals(place: Place):
     response = jsonify(messages=messages, peer=peer_in_room(seat), open=check_entry(place.appointment).is_open)
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def _posted_json():
-    """The POSTed JSON, or None where it is not JSON we can read: silent=True only covers
-    ValueError, and "[" * 5000 raises RecursionError from the parser."""
-    try:
-        data = request.get_json(silent=True)
-    except RecursionError:
-        return None
-    refuse_unencodable_text(data)  # "\ud800" parses, and would fail every later step
-    return data
 
 
 def _gone(reason: str):

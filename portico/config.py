@@ -8,6 +8,7 @@ DEFAULTS = dict(
     MAIL_SUPPRESS_SEND=False,  # Flask-Mail would silently drop mail whenever TESTING is set
     SIGN_IN_IP_LIMIT="20 per minute; 200 per hour",
     CODE_IP_LIMIT="10 per minute; 60 per hour",
+    PASSKEY_IP_LIMIT="20 per minute; 200 per hour",  # each passkey request and answer
     CLINIC_SIGN_IN_IP_LIMIT="10 per minute; 100 per hour",
     WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the (server-side) session cookie
     # Our Referrer-Policy is no-referrer (tokens live in URLs), so browsers send no Referer

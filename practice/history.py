@@ -84,6 +84,11 @@ EVENTS = {
     "appointment_created": "Appointment booked",
     "appointment_moved": "Appointment moved",
     "appointment_cancelled": "Appointment cancelled",
+    "passkey_added": "Passkey added",
+    "passkey_used": "Signed in with a passkey",
+    "passkey_refused": "Passkey sign-in refused",
+    "passkey_removed": "Passkey removed by the client",
+    "passkeys_removed_by_practice": "Passkeys removed by the practice",
 }
 
 

@@ -616,6 +616,36 @@ class DocumentShare(BaseModel):
         return cls.select().where(cls.client == client).order_by(cls.shared_at.desc(), cls.id.desc())
 
 
+class Passkey(BaseModel):
+    """A client's passkey (a discoverable WebAuthn credential): only its public key is here;
+    the private key never leaves the client's device."""
+
+    client = ForeignKeyField(Client, backref="passkeys", on_delete="CASCADE")
+    credential_id = CharField(unique=True, max_length=1400)  # base64url of the raw id (up to 1023 bytes)
+    public_key = TextField()  # base64url of the COSE public key
+    sign_count = IntegerField(default=0)
+    transports = CharField(default="")  # comma-separated hints for the browser
+    device = CharField(default="")  # "Chrome on Android", from the user agent at registration
+    created_at = DateTimeField()
+    last_used_at = DateTimeField(null=True)
+
+    @classmethod
+    def of(cls, client):
+        return cls.select().where(cls.client == client).order_by(cls.created_at.desc(), cls.id.desc())
+
+
+class PasskeyChallenge(BaseModel):
+    """A WebAuthn challenge we issued: single-use, short-lived, and kept only as its SHA-256
+    (the browser sends the challenge back inside clientDataJSON, which is how it is found)."""
+
+    challenge_hash = CharField(unique=True, max_length=64)
+    purpose = CharField()  # register, sign_in
+    client = ForeignKeyField(Client, null=True, on_delete="CASCADE")  # who registers; None for a sign-in
+    created_at = DateTimeField()
+    expires_at = DateTimeField(index=True)
+    used_at = DateTimeField(null=True)
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField()
     applied_at = DateTimeField()
@@ -623,7 +653,7 @@ class SchemaVersion(BaseModel):
 
 ALL_MODELS = [Practice, Clinician, Client, Appointment, Link, SignInRequest, Email, Reminder, Session, AuditEvent, SchemaVersion,
               JoinLinkNonce, RoomSeat, RoomSignal, DocumentTemplate, DocumentVersion, DocumentShare,
-              ClinicianSignInFailure, WrongCode]
+              ClinicianSignInFailure, WrongCode, Passkey, PasskeyChallenge]
 
 
 def create_schema():

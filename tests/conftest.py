@@ -471,12 +471,19 @@ def live_portal_config():
 
 
 @pytest.fixture
-def live_portal(make_app, live_portal_config):
+def live_portal_host():
+    """The host of `live_portal`'s base URL (it listens on 127.0.0.1 either way); a test module
+    overrides this fixture: passkeys need a name, `localhost`."""
+    return "127.0.0.1"
+
+
+@pytest.fixture
+def live_portal(make_app, live_portal_config, live_portal_host):
     """The portal on a real port, served from a thread, so the links it emails open in the
     browser: (app, base_url)."""
     from werkzeug.serving import make_server
     port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
+    base_url = f"http://{live_portal_host}:{port}"
     app = make_app(PORTAL_BASE_URL=base_url, **live_portal_config)
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-portal", daemon=True)

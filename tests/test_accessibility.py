@@ -414,6 +414,7 @@ PAGES = {
     "telehealth-full": ("anon", room_full),
     "telehealth-room": ("anon", in_the_room("client")),
     "documents-list": ("client", goto("/portal/documents", "Your documents")),
+    "passkeys": ("client", goto("/portal/passkeys", "Your passkeys")),  # at an IP address: none to add
     "document-form": ("client", goto("/portal/documents/{doc_form}", "Intake questionnaire")),
     "document-form-invalid": ("client", document_form_invalid),
     "document-submitted": ("client", goto("/portal/documents/{doc_done}", "Intake questionnaire")),

@@ -1,5 +1,5 @@
 """What a clinician does for a client's access: sign out everywhere, send a sign-in link,
-invite to the portal, switch off their calendar address, and the link history that explains
+invite to the portal, switch off their calendar address, remove their passkeys, and the link history that explains
 why a link did not work."""
 from flask import flash, make_response, render_template, request, url_for
 
@@ -7,6 +7,7 @@ from practice.clients import ClientError, invite_client, send_sign_in_link, sign
 from practice.feeds import revoke_feed
 from practice.history import link_history, other_mail, recent_events
 from practice.models import Practice
+from practice.passkeys import remove_all
 
 from .._htmx import page_or_fragment, redirect_to, vary, wants_fragment
 from . import bp
@@ -59,6 +60,17 @@ def client_feed_revoke(client_id):
         flash(f"{client.name}'s calendar address no longer works. Their portal home shows a new one.")
     else:
         flash(f"{client.name} had no calendar address in use.")
+    return _back_to(client)
+
+
+@bp.post("/clients/<int:client_id>/passkeys/remove-all")
+@clinician_required
+def client_passkeys_remove(client_id):
+    """A lost phone: none of the client's passkeys signs anyone in from now on."""
+    client = client_or_404(client_id)
+    removed = remove_all(client, by=signed_in_clinician())
+    flash(f"Removed {removed} passkey{'s' if removed != 1 else ''}: {client.name} signs in with an email link "
+          "until they add a new one." if removed else f"{client.name} had no passkeys.")
     return _back_to(client)
 
 

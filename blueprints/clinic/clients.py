@@ -10,7 +10,7 @@ from practice.clients import (ClientError, add_client, archive_client, find_clie
                               update_client)
 from practice.documents import document_panel
 from practice.history import link_history, other_mail, recent_events
-from practice.models import Clinician, Practice
+from practice.models import Clinician, Passkey, Practice
 
 from .._forms import at_most, plain_text
 from .._htmx import page_or_fragment, redirect_to
@@ -88,7 +88,8 @@ def client_view(client_id):
     client = client_or_404(client_id)
     return render_template("clinic/client.html", client=client, practice=Practice.current(),
                            history=link_history(client), other_mail=other_mail(client), events=recent_events(client),
-                           signed_in=live_sessions(client), documents=document_panel(client))
+                           signed_in=live_sessions(client), documents=document_panel(client),
+                           passkey_count=Passkey.of(client).count())
 
 
 @bp.route("/clients/<int:client_id>/edit", methods=["GET", "POST"])
