@@ -9,7 +9,7 @@ from practice import passkeys
 from practice.clock import format_local
 from practice.models import Passkey, Practice
 from portico.extensions import rate_limit
-from portico.hardening import UnreadableText
+from portico.hardening import UnreadableText, takes_json
 
 from ._auth import client_required, session_check_in, sign_in
 from ._htmx import redirect_to, wants_fragment
@@ -60,6 +60,7 @@ def _options(json_text: str):
 
 
 @bp.post("/sign-in/passkey/options")
+@takes_json
 @rate_limit("PASSKEY_IP_LIMIT")
 def sign_in_options():
     if not passkeys.passkeys_possible():
@@ -68,6 +69,7 @@ def sign_in_options():
 
 
 @bp.post("/sign-in/passkey")
+@takes_json
 @rate_limit("PASSKEY_IP_LIMIT")
 def sign_in_finish():
     """The same session as a link's, landing where a link lands (the portal home)."""
@@ -83,6 +85,7 @@ def sign_in_finish():
 
 
 @bp.post("/portal/passkeys/options")
+@takes_json
 @client_required
 def register_options():
     if not passkeys.passkeys_possible():
@@ -91,6 +94,7 @@ def register_options():
 
 
 @bp.post("/portal/passkeys")
+@takes_json
 @rate_limit("PASSKEY_IP_LIMIT")
 @client_required
 def register_finish():

@@ -16,7 +16,7 @@ from practice.telehealth import (BadSignal, EntryRefused, NotInRoom, check_admis
                                  room_ice_servers, send_signal, speaking_seat, wait_for_signals)
 
 from portico.errors import form_expired
-from portico.hardening import UnreadableText
+from portico.hardening import UnreadableText, takes_json
 
 from ._htmx import page_or_fragment, vary, wants_fragment
 from ._json import posted_json
@@ -207,11 +207,13 @@ def _room(place: Place):
 
 
 @bp.route("/t/<token>/signals", methods=["GET", "POST"])
+@takes_json
 def signals(token):
     return _signals(_client_place(token, as_json=True))
 
 
 @bp.route("/clinic/appointments/<int:appointment_id>/signals", methods=["GET", "POST"])
+@takes_json
 @clinician_required
 def clinician_signals(appointment_id):
     return _signals(_clinician_place(appointment_id))

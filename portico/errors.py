@@ -21,6 +21,7 @@ PAGES = {
     403: (403, "Not allowed", "You do not have access to this page."),
     404: (404, "Page not found", "There is no page at this address."),
     405: (405, "Not allowed", "That action is not available here."),
+    415: (415, "That request could not be read", "This address takes a form, not JSON. " + AGAIN),
     413: (413, "That is too much to send",
           "What was sent is far larger than any form here takes. Please shorten it and try again."),
     429: (429, "Please wait a moment",

@@ -4,8 +4,8 @@ import logging
 import re
 from collections.abc import Mapping
 
-from flask import abort, request
-from werkzeug.exceptions import BadRequest
+from flask import abort, current_app, request
+from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
@@ -27,6 +27,7 @@ def init_app(app) -> None:
     install_log_redaction()
     app.before_request(refuse_nul_characters)
     app.before_request(refuse_file_parts)
+    app.before_request(refuse_json_where_none_is_read)
     secure = app.config["SESSION_COOKIE_SECURE"]
     app.after_request(lambda response: security_headers(response, secure=secure))
 
@@ -70,6 +71,20 @@ def refuse_file_parts():
     the form's validators as a FileStorage (`len()` of it raises). Refuse it before any view."""
     if request.files:
         raise FilePartRefused()
+
+
+def takes_json(view):
+    """Marks a view that reads a JSON body itself (the room's signals); every other refuses one."""
+    view.takes_json = True
+    return view
+
+
+def refuse_json_where_none_is_read():
+    """A JSON body sent to a form: flask-wtf reads JSON in place of an empty form, so numbers
+    and lists would reach validators that expect text (`len()` of an int raised), and "[" * 5000
+    the parser (RecursionError). Only views marked @takes_json get one; the rest answer 415."""
+    if request.is_json and not getattr(current_app.view_functions.get(request.endpoint), "takes_json", False):
+        raise UnsupportedMediaType()
 
 
 def refuse_unencodable_text(value) -> None:

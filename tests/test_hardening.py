@@ -636,6 +636,21 @@ def test_a_file_in_place_of_a_text_field_is_refused_with_a_400(client, path, fie
     assert "Files cannot be sent here" in response.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("body", [b'{"email": "alex@example.com", "code": "123456", "entry": "page"}',
+                                  b'{"email": [1, {"a": null}], "password": 5}', b"[" * 5000,
+                                  b'{"email": "\\ud800@example.com", "password": "\\ud800"}'],
+                         ids=["an address", "wrong types", "nested past the parser", "lone surrogates"])
+@pytest.mark.parametrize("path", ["/sign-in", "/sign-in/code", "/clinic/sign-in"])
+def test_a_form_sent_as_json_is_refused_with_a_415(client, alex, path, body):
+    """flask-wtf reads a JSON body in place of an empty form: an int reached len(), nesting the
+    parser, a surrogate the database (each a 500, found by tests/test_attack.py)."""
+    response = client.post(path, data=body, content_type="application/json",
+                           headers={"X-CSRFToken": csrf_token(client)})
+    assert response.status_code == 415
+    assert "This address takes a form, not JSON." in response.get_data(as_text=True)
+    assert Email.select().count() == 0
+
+
 def test_every_page_answered_to_a_signed_in_session_is_not_stored(signed_in):
     problems = []
     for who, path in every_get(signed_in):
