@@ -24,7 +24,7 @@ class ExpiringMemoryStorage(Storage):
 
     def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options):
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
-        self._lock = threading.Lock()
+        self._counter_lock = threading.Lock()
         self._counts: dict[str, int] = {}
         self._expiries: dict[str, float] = {}
         self._next_sweep = time.time() + SWEEP_SECONDS
@@ -49,7 +49,7 @@ class ExpiringMemoryStorage(Storage):
 
     def incr(self, key: str, expiry: float, amount: int = 1) -> int:
         now = time.time()
-        with self._lock:
+        with self._counter_lock:
             if now >= self._next_sweep:
                 self._sweep(now)
             count = self._live(key, now) + amount
@@ -59,29 +59,29 @@ class ExpiringMemoryStorage(Storage):
             return count
 
     def get(self, key: str) -> int:
-        with self._lock:
+        with self._counter_lock:
             return self._live(key, time.time())
 
     def get_expiry(self, key: str) -> float:
-        with self._lock:
+        with self._counter_lock:
             return self._expiries.get(key, time.time())
 
     def check(self) -> bool:
         return True
 
     def reset(self) -> int | None:
-        with self._lock:
+        with self._counter_lock:
             dropped = len(self._counts)
             self._counts.clear()
             self._expiries.clear()
             return dropped
 
     def clear(self, key: str) -> None:
-        with self._lock:
+        with self._counter_lock:
             self._counts.pop(key, None)
             self._expiries.pop(key, None)
 
     def keys(self) -> int:
         """How many counters are held (for tests: memory stays bounded)."""
-        with self._lock:
+        with self._counter_lock:
             return len(self._counts)
