@@ -227,3 +227,17 @@ def test_the_setting_is_chosen_on_the_settings_page_and_audited(app, dana):
     fields["room_entry"] = "anyone"
     refused = browser.post("/clinic/settings", data=fields)
     assert refused.status_code == 422 and "Not a valid choice" in page(refused)
+
+
+def test_turning_the_waiting_room_off_lets_the_waiting_in_and_turning_it_on_keeps_those_in(
+        app, session, traveller):
+    traveller.move_to(at(10))
+    alex = enter(app.test_client(), link(session))  # "together": in at once
+    Practice.update(room_entry="waiting_room").execute()
+    assert alex.poll().json["waiting"] is False  # already in: not sent out to wait
+    with app.app_context():
+        replace_join_link(session, now=at(10, 1))  # the new link's holder waits again
+    newcomer = enter(app.test_client(), link(fresh(session)))
+    assert newcomer.poll().json["waiting"] is True
+    Practice.update(room_entry="together").execute()
+    assert newcomer.poll().json["waiting"] is False
