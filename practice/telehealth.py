@@ -327,6 +327,11 @@ def _take_seat(appointment, role, seat, key_hash, now) -> bool:
         # other side's current page sent (its hello) is, if that page is still in the room.
         stale = RoomSignal.delete().where((RoomSignal.appointment == appointment) & (RoomSignal.recipient == role))
         peer = _seat(appointment, other_role(role))
+        if in_room(peer, now) and is_waiting(peer):
+            # A waiting client reads nothing until let in: of this role's pages, only the one
+            # opening now will matter to them.
+            RoomSignal.delete().where((RoomSignal.appointment == appointment)
+                                      & (RoomSignal.recipient == other_role(role))).execute()
         if in_room(peer, now):
             stale = stale.where(RoomSignal.sender_connection != peer.connection)
         stale.execute()

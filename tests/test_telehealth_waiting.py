@@ -241,3 +241,29 @@ def test_turning_the_waiting_room_off_lets_the_waiting_in_and_turning_it_on_keep
     assert newcomer.poll().json["waiting"] is True
     Practice.update(room_entry="together").execute()
     assert newcomer.poll().json["waiting"] is False
+
+
+def test_a_waiting_client_hears_only_from_the_clinicians_current_page(app, session, traveller, waiting_room):
+    traveller.move_to(at(10))
+    alex = enter(app.test_client(), link(session))
+    dana = clinician_enters(app, session)
+    dana.send("hello")
+    reloaded = enter(dana.browser, f"/clinic/appointments/{session.id}", f"/clinic/appointments/{session.id}/join")
+    reloaded.send("hello")
+    let_in(dana.browser, session, reloaded.csrf)
+    assert alex.poll().json["messages"] == [{"kind": "hello", "from": reloaded.connection, "body": ""}]
+
+
+def test_let_in_without_javascript_goes_back_to_the_page_it_was_pressed_on(app, session, traveller, waiting_room):
+    traveller.move_to(at(10))
+    alex = enter(app.test_client(), link(session))
+    dana = signed_in_dana(app)
+    edit = page(dana.get(f"/clinic/appointments/{session.id}/edit"))
+    assert f'id="waiting-{session.id}"' in edit
+    pressed = dana.post(f"/clinic/appointments/{session.id}/let-in",
+                        data={"csrf_token": csrf_of(edit), "back": "appointment"})
+    assert pressed.status_code == 303 and pressed.headers["Location"] == f"/clinic/appointments/{session.id}/edit"
+    assert alex.poll().json["waiting"] is False
+    elsewhere = dana.post(f"/clinic/appointments/{session.id}/let-in",
+                          data={"csrf_token": csrf_of(edit), "back": "https://evil.example/"})
+    assert elsewhere.headers["Location"] == f"/clinic/appointments/{session.id}/join"  # a name, never a URL
