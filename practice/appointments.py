@@ -169,7 +169,7 @@ def create_appointment(*, clinician, client, starts_at: datetime, ends_at: datet
             nonce=new_nonce(), created_at=now, updated_at=now)
         audit.record("appointment_created", client=client, clinician=by, at=now,
                      detail=f"{kind} {starts_at:%Y-%m-%d %H:%M}Z–{ends_at:%H:%M}Z")
-        _after_change(appointment, "created", now)
+        after_change(appointment, "created", now)
     return appointment
 
 
@@ -202,7 +202,7 @@ def move_appointment(appointment: Appointment, *, starts_at: datetime, ends_at: 
                      detail=f"now {starts_at:%Y-%m-%d %H:%M}Z–{ends_at:%H:%M}Z")
         if moved:
             # A new end alone (an extension) changes no reminder's due time.
-            _after_change(appointment, "moved" if start_moved else "extended", now)
+            after_change(appointment, "moved" if start_moved else "extended", now)
     return appointment
 
 
@@ -229,11 +229,11 @@ def cancel_appointment(appointment: Appointment, *, by=None, now: datetime | Non
         appointment.save()
         audit.record("appointment_cancelled", client=appointment.client, clinician=by, at=now,
                      detail=f"{appointment.starts_at:%Y-%m-%d %H:%M}Z")
-        _after_change(appointment, "cancelled", now)
+        after_change(appointment, "cancelled", now)
     return appointment
 
 
-def _after_change(appointment: Appointment, change: str, now: datetime) -> None:
+def after_change(appointment: Appointment, change: str, now: datetime) -> None:
     """What follows a change (reminders, the join link's nonces) is wired in practice/wiring.py."""
     for listener in runtime.current().listeners.appointment_changed:
         listener(appointment, change, now)

@@ -72,9 +72,22 @@ def _reminder_claim_lease(migrator: SchemaMigrator) -> None:
         add_columns(migrator, "reminder", claimed_until=DateTimeField(null=True))
 
 
+def _new_join_links_and_waiting_room(migrator: SchemaMigrator) -> None:
+    # Practices from before the waiting room keep "both connect when both are there".
+    add_columns(migrator, "practice", room_entry=CharField(default="together"))
+    # Tables from before them are created whole by the models.
+    if db.table_exists("joinlinknonce"):
+        add_columns(migrator, "joinlinknonce", retired_at=DateTimeField(null=True),
+                    retired_because=CharField(null=True))
+    if db.table_exists("roomseat"):
+        add_columns(migrator, "roomseat", waiting_since=DateTimeField(null=True), admitted_at=DateTimeField(null=True))
+
+
 MIGRATIONS = [
     Step(2, "columns that early version-1 databases lack", _columns_of_early_version_1),
     Step(3, "a lease on claimed reminders, so that two workers split them", _reminder_claim_lease),
+    Step(4, "retired join-link nonces (\"New join link\") and the video waiting room",
+         _new_join_links_and_waiting_room),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

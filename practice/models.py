@@ -155,6 +155,11 @@ class Practice(BaseModel):
     quiet_hours_end = CharField(default="08:00")
     reminder_offsets = CharField(default="72,24")  # hours before the start, comma-separated
     set_up_at = DateTimeField(null=True)  # when the first-run setup named the practice
+    # Video sessions: "together" (both connect when both are there) or "waiting_room" (the
+    # clinician lets the client in). "together" for new practices too: each room belongs to one
+    # appointment, so nobody walks into another client's session, and a waiting room nobody
+    # watches leaves a client stuck outside; an admin turns it on once clinicians know it.
+    room_entry = CharField(default="together")
     created_at = DateTimeField(default=utcnow)
 
     @property
@@ -510,6 +515,8 @@ class JoinLinkNonce(BaseModel):
     appointment = ForeignKeyField(Appointment, backref="join_nonces", on_delete="CASCADE")
     nonce = CharField(max_length=64)
     recorded_at = DateTimeField()
+    retired_at = DateTimeField(null=True)  # when a newer nonce took its place
+    retired_because = CharField(null=True)  # new_join_link, cancelled
 
     class Meta:
         indexes = ((("appointment", "nonce"), True),)
@@ -528,6 +535,10 @@ class RoomSeat(BaseModel):
     last_seen_at = DateTimeField()  # every signalling request touches it
     left_at = DateTimeField(null=True)
     left_reason = CharField(null=True)  # left (the Leave button), page_closed (reload, closed tab)
+    # The client's seat under a waiting room: since when they have been waiting, and when the
+    # clinician let them in (kept for the appointment, so a rejoin does not wait again).
+    waiting_since = DateTimeField(null=True)
+    admitted_at = DateTimeField(null=True)
 
     class Meta:
         indexes = ((("appointment", "role"), True),)

@@ -87,6 +87,9 @@ def on_appointment_change(appointment: Appointment, change: str, now: datetime) 
         # Before the day, the client's calendar should show the new end; an extension
         # during the session ("+15 min") is no news to the client sitting in it.
         queue_appointment_email(appointment, "appointment_moved", now=now)
+    elif change == "new_join_link":
+        # Unsent reminders are composed when due, so they carry the new link by themselves.
+        queue_appointment_email(appointment, "join_link_replaced", now=now)
     elif change == "cancelled":
         _drop_pending(appointment, "cancelled", now)
         if appointment.starts_at > now:
@@ -185,6 +188,7 @@ SUBJECTS = {
     "appointment_confirmed": "Confirmed: your appointment on {when}",
     "appointment_moved": "Moved: your appointment is now on {when}",
     "appointment_cancelled": "Cancelled: your appointment on {when}",
+    "join_link_replaced": "New video link: your appointment on {when}",
 }
 
 

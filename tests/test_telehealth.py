@@ -280,7 +280,7 @@ def test_opening_the_link_never_takes_a_place_in_the_room(client, session, trave
 def test_client_and_clinician_enter_and_their_messages_reach_each_other(app, session, traveller):
     traveller.move_to(at(9, 58))
     alex = enter(app.test_client(), link(session))
-    assert alex.poll().json == {"messages": [], "peer": False, "open": True}
+    assert alex.poll().json == {"messages": [], "peer": False, "open": True, "waiting": False}
     alex.send("hello")
     dana = clinician_enters(app, session)
     answer = dana.poll().json

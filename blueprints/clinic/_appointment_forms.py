@@ -129,3 +129,7 @@ class EndForm(FlaskForm):
     end_time = StringField("End at", validators=[_time_validator], render_kw={"type": "time"})
     save_anyway = BooleanField("Set anyway")
     view = HiddenField(default="day")
+
+
+class NewJoinLinkForm(FlaskForm):
+    """Only the CSRF token: pressing "New join link" is the whole input."""

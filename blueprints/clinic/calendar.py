@@ -7,12 +7,15 @@ from practice.appointments import (AppointmentError, OverlapWarning, cancel_appo
                                    extend_appointment, local_date, move_appointment, overlapping, visible_appointment)
 from practice.clock import utcnow
 from practice.models import Appointment, Practice
+from practice.telehealth import check_entry, replace_join_link
+
+from portico.errors import form_expired
 
 from .._htmx import redirect_to, vary, wants_fragment
 from . import bp
 from ._access import clinician_required, signed_in_clinician
-from ._appointment_forms import (AppointmentForm, EndForm, ExtendForm, form_data_for, parse_date, parse_time,
-                                 save_appointment)
+from ._appointment_forms import (AppointmentForm, EndForm, ExtendForm, NewJoinLinkForm, form_data_for, parse_date,
+                                 parse_time, save_appointment)
 from ._calendar_view import card, day_page, describe, week_page
 
 VIEWS = {"day": day_page, "week": week_page}
@@ -92,7 +95,8 @@ def _appointment_form(form: AppointmentForm, me, practice: Practice, appointment
     status = 422 if form.is_submitted() else 200
     back = _day_url(appointment, practice) if appointment else url_for("clinic.calendar_day")
     return render_template("clinic/calendar_appointment.html", form=form, appointment=appointment, problem=problem,
-                           clashes=[describe(c, practice) for c in clashes], practice=practice, back=back), status
+                           clashes=[describe(c, practice) for c in clashes], practice=practice, back=back,
+                           room_open=appointment is not None and check_entry(appointment).is_open), status
 
 
 @bp.route("/appointments/<int:appointment_id>/cancel", methods=["GET", "POST"])
@@ -107,6 +111,22 @@ def appointment_cancel(appointment_id: int):
         return redirect_to(_day_url(appointment, practice))
     return render_template("clinic/calendar_cancel.html", appointment=appointment, practice=practice,
                            summary=describe(appointment, practice), back=_day_url(appointment, practice))
+
+
+@bp.post("/appointments/<int:appointment_id>/new-join-link")
+@clinician_required
+def appointment_new_join_link(appointment_id: int):
+    """"New join link": the old one stops working (its page says so) and the client is emailed the new one."""
+    appointment = _appointment_or_404(appointment_id)
+    if not NewJoinLinkForm().validate_on_submit():
+        return form_expired("Please open the appointment again and press New join link.")
+    try:
+        replace_join_link(appointment, by=signed_in_clinician())
+    except AppointmentError as error:
+        flash(str(error))
+    else:
+        flash(f"New join link emailed to {appointment.client.name}. The old link no longer opens the session.")
+    return redirect_to(url_for("clinic.appointment_edit", appointment_id=appointment.id))
 
 
 @bp.post("/appointments/<int:appointment_id>/extend")
