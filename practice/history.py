@@ -54,6 +54,7 @@ MAIL_KINDS = {
     "reminder": "Appointment reminder",
     "appointment_confirmed": "Appointment confirmed",
     "appointment_moved": "Appointment moved",
+    "appointment_updated": "Appointment updated (new end)",
     "appointment_cancelled": "Appointment cancelled",
     "sign_in": "Sign-in link",
     "invitation": "Invitation to the portal",
