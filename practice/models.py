@@ -373,8 +373,9 @@ class Email(BaseModel):
     """The outbox. Requests only insert rows; the mail job claims and sends them."""
 
     to_addr = CharField()
-    subject = CharField()
-    # Sealed (practice/sealed.py): every email carries a link, and sign-in mail a code.
+    # Sealed (practice/sealed.py): every email carries a link, and sign-in mail a code (its
+    # subject too: "482913 is your sign-in code for ...", masked once sent).
+    subject = SealedTextField()
     text_body = SealedTextField()
     html_body = SealedTextField()
     reply_to = CharField(null=True)

@@ -58,11 +58,6 @@ def process_sign_in_requests(*, now: datetime | None = None, batch: int = 50) ->
 
 def _answer(request: SignInRequest, now: datetime):
     client = Client.by_email(request.email)
-    if request.outcome == "throttled":  # decided, and said, when it was asked for
-        if client is not None and client.archived_at is None:
-            audit.record("link_throttled", client=client, ip=request.ip, at=now,
-                         detail=f"more than {MAILS_PER_ADDRESS_PER_HOUR} requests in the last hour")
-        return "throttled", None
     if client is None or client.archived_at is not None:
         # Throttled as a client's would be: each "unknown" restarts the address's count of
         # wrong codes as a new link does a client's (links.redeem_code), so a sixth request
@@ -70,13 +65,15 @@ def _answer(request: SignInRequest, now: datetime):
         asked_lately = SignInRequest.select().where(
             (SignInRequest.email == request.email) & (SignInRequest.outcome == "unknown")
             & (SignInRequest.processed_at > now - timedelta(hours=1))).count()
-        return ("throttled" if asked_lately >= MAILS_PER_ADDRESS_PER_HOUR else "unknown"), None
+        throttled = request.outcome == "throttled" or asked_lately >= MAILS_PER_ADDRESS_PER_HOUR
+        return ("throttled" if throttled else "unknown"), None
     mailed_lately = Link.select().where(
         (Link.client == client)
         & (Link.reason == "client_request")
         & (Link.issued_at > now - timedelta(hours=1))
     ).count()
-    if mailed_lately >= MAILS_PER_ADDRESS_PER_HOUR:
+    # Throttled when it was asked for (and the answer said so), or by this backstop.
+    if request.outcome == "throttled" or mailed_lately >= MAILS_PER_ADDRESS_PER_HOUR:
         audit.record("link_throttled", client=client, ip=request.ip, at=now,
                      detail=f"{mailed_lately} links mailed in the last hour")
         return "throttled", None
