@@ -1,11 +1,12 @@
 """The calendar: day and week views, and appointment changes."""
-from datetime import date
+from datetime import date, timedelta
 
 from flask import abort, flash, make_response, render_template, request, url_for
 
 from practice.appointments import (AppointmentError, OverlapWarning, cancel_appointment, end_at_local_time,
-                                   extend_appointment, local_date, move_appointment, overlapping, visible_appointment)
-from practice.clock import utcnow
+                                   extend_appointment, local_date, local_day_bounds, move_appointment, next_free_start,
+                                   overlapping, visible_appointment)
+from practice.clock import format_local, to_local, utcnow
 from practice.models import Appointment, Practice
 
 from .._htmx import redirect_to, vary, wants_fragment
@@ -16,6 +17,7 @@ from ._appointment_forms import (AppointmentForm, EndForm, ExtendForm, form_data
 from ._calendar_view import card, day_page, describe, week_page
 
 VIEWS = {"day": day_page, "week": week_page}
+NEW_LENGTH = timedelta(minutes=50)  # a new appointment's length until the clinician changes it
 
 
 @bp.get("/calendar")
@@ -67,10 +69,23 @@ def _day_url(appointment: Appointment, practice: Practice, view: str = "day") ->
 @clinician_required
 def appointment_new():
     me, practice = signed_in_clinician(), Practice.current()
-    day = _requested_day() or _today(practice)
-    form = AppointmentForm(me, data={"date": day.isoformat(), "start_time": "09:00", "end_time": "09:50",
+    form = AppointmentForm(me, data={**_first_free_time(me, practice, _requested_day()),
                                      "clinician": str(me.id), "kind": "telehealth"})
     return _appointment_form(form, me, practice, None)
+
+
+def _first_free_time(me, practice: Practice, requested: date | None) -> dict:
+    """The form's date and times: the next free half hour in working hours, from now (or
+    from the start of the day asked for, if later; that day even at a weekend)."""
+    now, zone = utcnow(), practice.timezone
+    after = max(now, local_day_bounds(requested, zone)[0]) if requested else now
+    start = next_free_start(me, zone, after=after, length=NEW_LENGTH, weekdays_only=requested is None)
+    if start is None:  # two weeks without a free half hour: the day asked for at 9
+        day = requested or _today(practice)
+        return {"date": day.isoformat(), "start_time": "09:00", "end_time": "09:50"}
+    local_start, local_end = to_local(start, zone), to_local(start + NEW_LENGTH, zone)
+    return {"date": local_start.date().isoformat(), "start_time": f"{local_start:%H:%M}",
+            "end_time": f"{local_end:%H:%M}"}
 
 
 @bp.route("/appointments/<int:appointment_id>/edit", methods=["GET", "POST"])
@@ -83,16 +98,18 @@ def appointment_edit(appointment_id: int):
 
 
 def _appointment_form(form: AppointmentForm, me, practice: Practice, appointment: Appointment | None):
-    problem, clashes = None, []
+    problem, clashes, past = None, [], None
     if form.validate_on_submit():
-        saved, problem, clashes = save_appointment(form, me, practice.timezone, appointment)
+        saved, problem, clashes, past = save_appointment(form, me, practice.timezone, appointment)
         if saved is not None:
             flash(f"{'Booked' if appointment is None else 'Saved'}: {describe(saved, practice)}.")
             return redirect_to(_day_url(saved, practice))
     status = 422 if form.is_submitted() else 200
     back = _day_url(appointment, practice) if appointment else url_for("clinic.calendar_day")
     return render_template("clinic/calendar_appointment.html", form=form, appointment=appointment, problem=problem,
-                           clashes=[describe(c, practice) for c in clashes], practice=practice, back=back), status
+                           clashes=[describe(c, practice) for c in clashes], practice=practice,
+                           past=format_local(past, practice.timezone) if past else None,
+                           back=back), status
 
 
 @bp.route("/appointments/<int:appointment_id>/cancel", methods=["GET", "POST"])
