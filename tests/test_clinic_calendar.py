@@ -529,3 +529,40 @@ def test_a_new_appointment_starts_at_the_next_free_half_hour_in_working_hours(ap
     assert new_form_times(app) == ("2026-03-09", "08:00", "08:50")
     # A day chosen in the calendar: its first free half hour.
     assert new_form_times(app, "/clinic/appointments/new?date=2026-03-12") == ("2026-03-12", "08:00", "08:50")
+
+
+# ---- what the clinician is told -----------------------------------------------------------
+
+def test_booked_and_cancelled_are_successes_not_warnings(app, client, kim, alex):
+    assign(alex, kim)
+    clinic_sign_in(client, "kim@example.com")
+    client.post("/clinic/appointments/new", data=appointment_form(client, client=str(alex.id)))
+    html = page(client, "/clinic/calendar?date=2026-03-04")
+    assert re.search(r'<p class="message success" role="status">Booked: Alex Morgan, Wed 4 Mar', html)
+    appointment = Appointment.get()
+    client.post(f"/clinic/appointments/{appointment.id}/cancel", data={"csrf_token": clinic_csrf(client)})
+    html = page(client, "/clinic/calendar?date=2026-03-04")
+    assert re.search(r'<p class="message success" role="status">Cancelled: Alex Morgan, Wed 4 Mar', html)
+    assert 'class="notice' not in html.split("<main>")[1].split("</h1>")[0]
+
+
+def test_an_error_and_a_warning_need_attention_and_look_so(app, client, dana, alex):
+    clinic_sign_in(client, "dana@example.com")
+    client.post(f"/clinic/clients/{alex.id}/archive", data={"csrf_token": clinic_csrf(client)})
+    client.get(f"/clinic/clients/{alex.id}")  # the archive's own success message, out of the way
+    client.post(f"/clinic/clients/{alex.id}/send-link", data={"csrf_token": clinic_csrf(client)})
+    html = page(client, f"/clinic/clients/{alex.id}")
+    assert re.search(r'<p class="message error" role="alert">[^<]*is archived and cannot sign in', html)
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true"}], ids=["page", "htmx"])
+def test_extending_says_what_it_did(app, client, dana, alex, headers):
+    appointment = book(app, dana, alex, datetime(2026, 3, 4, 15), datetime(2026, 3, 4, 15, 50))
+    clinic_sign_in(client, "dana@example.com")
+    if headers:
+        headers = dict(headers, **{"HX-Trigger": f"extend-{appointment.id}"})
+    response = client.post(f"/clinic/appointments/{appointment.id}/extend",
+                           data={"minutes": "15", "csrf_token": clinic_csrf(client)}, headers=headers)
+    html = response.get_data(as_text=True) if headers else page(client, response.headers["Location"])
+    assert ('<p class="message success" role="status">Extended: Alex Morgan&#39;s appointment now ends at 11:05 AM.</p>'
+            in html), re.findall(r'<p class="message[^<]*', html)

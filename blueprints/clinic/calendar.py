@@ -6,7 +6,7 @@ from flask import abort, flash, make_response, render_template, request, url_for
 from practice.appointments import (AppointmentError, OverlapWarning, cancel_appointment, end_at_local_time,
                                    extend_appointment, local_date, local_day_bounds, move_appointment, next_free_start,
                                    overlapping, visible_appointment)
-from practice.clock import format_local, to_local, utcnow
+from practice.clock import clock_time, format_local, to_local, utcnow
 from practice.models import Appointment, Practice
 
 from .._htmx import redirect_to, vary, wants_fragment
@@ -102,7 +102,7 @@ def _appointment_form(form: AppointmentForm, me, practice: Practice, appointment
     if form.validate_on_submit():
         saved, problem, clashes, past = save_appointment(form, me, practice.timezone, appointment)
         if saved is not None:
-            flash(f"{'Booked' if appointment is None else 'Saved'}: {describe(saved, practice)}.")
+            flash(f"{'Booked' if appointment is None else 'Saved'}: {describe(saved, practice)}.", "success")
             return redirect_to(_day_url(saved, practice))
     status = 422 if form.is_submitted() else 200
     back = _day_url(appointment, practice) if appointment else url_for("clinic.calendar_day")
@@ -120,7 +120,7 @@ def appointment_cancel(appointment_id: int):
     appointment = _appointment_or_404(appointment_id)
     if request.method == "POST":
         cancel_appointment(appointment, by=signed_in_clinician())
-        flash(f"Cancelled: {describe(appointment, practice)}.")
+        flash(f"Cancelled: {describe(appointment, practice)}.", "success")
         return redirect_to(_day_url(appointment, practice))
     return render_template("clinic/calendar_cancel.html", appointment=appointment, practice=practice,
                            summary=describe(appointment, practice), back=_day_url(appointment, practice))
@@ -140,7 +140,7 @@ def appointment_extend(appointment_id: int):
                                    allow_overlap=form.save_anyway.data),
         overlap={"message": f"+{form.minutes.data} min would overlap", "label": "Extend anyway",
                  "endpoint": "clinic.appointment_extend", "values": {"minutes": form.minutes.data}},
-        blame_field=False)
+        blame_field=False, done="Extended")
 
 
 @bp.post("/appointments/<int:appointment_id>/end")
@@ -154,10 +154,13 @@ def appointment_end(appointment_id: int):
         return _card_answer(appointment, form.view.data, problem=form.end_time.errors[0] if form.end_time.errors
                             else "Enter a time.", problem_field="end_time")
 
+    ends_before = appointment.ends_at
+
     def set_end():
         ends_at = end_at_local_time(appointment, parse_time(form.end_time.data), practice.timezone)
         move_appointment(appointment, starts_at=appointment.starts_at, ends_at=ends_at, by=signed_in_clinician(),
                          allow_overlap=form.save_anyway.data)
+        return "Extended" if ends_at > ends_before else "Shortened"
 
     return _change_on_card(
         appointment, form.view.data, set_end,
@@ -166,28 +169,34 @@ def appointment_end(appointment_id: int):
         blame_field=True)
 
 
-def _change_on_card(appointment: Appointment, view: str, change, *, overlap: dict, blame_field: bool):
-    """Run a change made from the appointment's card and answer on the card: done, refused
-    (beside the field to blame, when `blame_field`), or an overlap to confirm."""
+def _change_on_card(appointment: Appointment, view: str, change, *, overlap: dict, blame_field: bool,
+                    done: str | None = None):
+    """Run a change made from the appointment's card and answer on the card: done (said in
+    words: `done`, or what the change returns, e.g. "Extended"), refused (beside the field to
+    blame, when `blame_field`), or an overlap to confirm."""
     try:
-        change()
+        result = change()
+        verb = result if isinstance(result, str) else done
     except OverlapWarning as warning:
         return _card_answer(appointment, view, confirm={**overlap, "overlaps": warning.appointments})
     except AppointmentError as error:
         return _card_answer(appointment, view, problem=str(error), problem_field=error.field if blame_field else None)
-    return _card_answer(appointment, view)
+    return _card_answer(appointment, view, done=verb)
 
 
-def _card_answer(appointment: Appointment, view: str, problem=None, problem_field=None, confirm=None):
+def _card_answer(appointment: Appointment, view: str, problem=None, problem_field=None, confirm=None, done=None):
     """The appointment's card alone when one of its own forms asked (htmx); otherwise the
     calendar: a redirect after a change, the page with the card's problem beside it if refused."""
     practice, me = Practice.current(), signed_in_clinician()
     view = view if view in VIEWS else "day"
     appointment = Appointment.get_by_id(appointment.id)  # as stored, whatever was refused
+    if done:
+        done = (f"{done}: {appointment.client.name}'s appointment now ends at "
+                f"{clock_time(appointment.ends_at, practice.timezone)}.")
     others = overlapping(appointment.clinician, appointment.starts_at, appointment.ends_at, exclude=appointment) \
         if appointment.status == "scheduled" else []
     shown = card(appointment, practice, me, utcnow(), others)
-    shown.problem, shown.problem_field = problem, problem_field
+    shown.problem, shown.problem_field, shown.done = problem, problem_field, done
     if confirm:
         confirm["overlaps"] = [describe(other, practice) for other in confirm["overlaps"]]
         shown.confirm = confirm
@@ -197,6 +206,8 @@ def _card_answer(appointment: Appointment, view: str, problem=None, problem_fiel
         return vary(make_response(render_template("clinic/_appointment.html", a=shown, view=view,
                                                   practice=practice), status))
     if status == 200:
+        if done:
+            flash(done, "success")
         return redirect_to(_day_url(appointment, practice, view))
     return vary(make_response(_calendar(view, local_date(appointment.starts_at, practice.timezone), replace=shown,
                                         status=status)))
