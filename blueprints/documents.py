@@ -45,7 +45,7 @@ def keeping_drafts(view):
                 except DocumentError:
                     pass  # submitted or withdrawn meanwhile: nothing to keep
                 else:
-                    flash(f"Your answers to \u201c{share.version.title}\u201d were saved. You can finish them now.")
+                    flash(f"Your answers to \u201c{share.version.title}\u201d were saved. You can finish them now.", "success")
             return redirect_to(url_for("signin.sign_in_page"))
         return client_required(view)(share_id)
 
@@ -98,9 +98,9 @@ def document_submit(share_id):
         return _form(share, invalid.values, invalid.errors, status="Your answers so far are saved as a draft.",
                      code=422)
     except DocumentError as error:
-        flash(str(error))
+        flash(str(error), "error")
     else:
-        flash("Thank you: your answers are submitted. This is what you sent.")
+        flash("Thank you: your answers are submitted. This is what you sent.", "success")
     return redirect_to(url_for(".document_view", share_id=share.id))
 
 
@@ -115,10 +115,10 @@ def document_draft(share_id):
     except DocumentError as error:
         if fragment:
             return vary(make_response(render_template("documents/_draft_status.html", error=str(error)), 422))
-        flash(str(error))
+        flash(str(error), "error")
         return redirect_to(url_for(".document_view", share_id=share.id))
     if fragment:
         at = to_local(saved, current_user.zone()).strftime("%-I:%M:%S %p")
         return vary(make_response(render_template("documents/_draft_status.html", status=f"Saved at {at}.")))
-    flash("Your answers are saved. You can come back and finish any time.")
+    flash("Your answers are saved. You can come back and finish any time.", "success")
     return redirect_to(url_for(".document_view", share_id=share.id))

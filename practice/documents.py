@@ -16,7 +16,7 @@ from .clock import format_local, to_local, utcnow
 from .document_fields import (ACKNOWLEDGE_FIELDS, AnswersInvalid, clean_fields, display, draft_values,  # noqa: F401
                               validate_answers)  # AnswersInvalid: raised by submit_answers, caught by callers
 from .links import issue_link
-from .mail import describe_duration, external_url, queue_email
+from .mail import describe_duration, external_url, queue_email, unique_subject
 from .models import (Client, Clinician, DocumentShare, DocumentTemplate, DocumentVersion, Link, Practice, Session,
                      write_transaction)
 from .sessions import idle_deadline
@@ -195,8 +195,8 @@ def _send(client: Client, shares: list[DocumentShare], *, by: Clinician, now: da
     what = titles[0] if len(titles) == 1 else f"{len(titles)} documents"
     queue_email(
         to=client.email,
-        subject=f"{'Reminder: ' if resent else ''}{what} to complete for {practice.name} "
-                f"(sent {format_local(now, practice.timezone)})"[:250],
+        subject=unique_subject(client, f"{'Reminder: ' if resent else ''}{what} to complete for {practice.name} "
+                               f"(sent {format_local(now, practice.timezone)})"[:245], now),
         template="documents", kind="document_share", client=client, link=issued.link, now=now,
         client_name=client.name, sender=by.name if by else practice.name, titles=titles, others=others,
         resent=resent, url=external_url("signin.link_open", token=issued.token),

@@ -54,6 +54,7 @@ MAIL_KINDS = {
     "reminder": "Appointment reminder",
     "appointment_confirmed": "Appointment confirmed",
     "appointment_moved": "Appointment moved",
+    "appointment_updated": "Appointment updated (new end)",
     "appointment_cancelled": "Appointment cancelled",
     "join_link_replaced": "New video link",
     "sign_in": "Sign-in link",

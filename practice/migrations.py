@@ -83,11 +83,20 @@ def _new_join_links_and_waiting_room(migrator: SchemaMigrator) -> None:
         add_columns(migrator, "roomseat", waiting_since=DateTimeField(null=True), admitted_at=DateTimeField(null=True))
 
 
+def _sealed_subjects(migrator: SchemaMigrator) -> None:
+    # A sealed subject is longer than the 255 characters of the old column (PostgreSQL's
+    # VARCHAR(255); SQLite does not enforce a length). Rows already there stay plaintext,
+    # which unsealing reads as it is.
+    if not is_sqlite():
+        migrate(migrator.alter_column_type("email", "subject", TextField()))
+
+
 MIGRATIONS = [
     Step(2, "columns that early version-1 databases lack", _columns_of_early_version_1),
     Step(3, "a lease on claimed reminders, so that two workers split them", _reminder_claim_lease),
     Step(4, "retired join-link nonces (\"New join link\") and the video waiting room",
          _new_join_links_and_waiting_room),
+    Step(5, "email subjects sealed (sign-in mail carries its code there)", _sealed_subjects),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -378,13 +378,14 @@ class Email(BaseModel):
     """The outbox. Requests only insert rows; the mail job claims and sends them."""
 
     to_addr = CharField()
-    subject = CharField()
-    # Sealed (practice/sealed.py): every email carries a link, and sign-in mail a code.
+    # Sealed (practice/sealed.py): every email carries a link, and sign-in mail a code (its
+    # subject too: "482913 is your sign-in code for ...", masked once sent).
+    subject = SealedTextField()
     text_body = SealedTextField()
     html_body = SealedTextField()
     reply_to = CharField(null=True)
     message_id = CharField(unique=True)
-    kind = CharField()  # sign_in, invitation, reminder, appointment_confirmed, _moved, _cancelled
+    kind = CharField()  # sign_in, invitation, reminder, appointment_confirmed, _moved, _updated, _cancelled
     client = ForeignKeyField(Client, null=True, backref="emails", on_delete="SET NULL")
     link = ForeignKeyField(Link, null=True, backref="emails", on_delete="SET NULL")
     ics = SealedTextField(null=True)  # a calendar attachment (text/calendar, with the join link), for appointment mail

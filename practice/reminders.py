@@ -85,8 +85,9 @@ def on_appointment_change(appointment: Appointment, change: str, now: datetime) 
             queue_appointment_email(appointment, "appointment_moved", now=now)
     elif change == "extended" and appointment.starts_at > now:
         # Before the day, the client's calendar should show the new end; an extension
-        # during the session ("+15 min") is no news to the client sitting in it.
-        queue_appointment_email(appointment, "appointment_moved", now=now)
+        # during the session ("+15 min") is no news to the client sitting in it. Same start:
+        # an update that names the new end, not a "move" to the time it already had.
+        queue_appointment_email(appointment, "appointment_updated", now=now)
     elif change == "new_join_link":
         # Unsent reminders are composed when due, so they carry the new link by themselves.
         queue_appointment_email(appointment, "join_link_replaced", now=now)
@@ -187,6 +188,7 @@ SUBJECTS = {
     "reminder": "Reminder: your appointment on {when}",
     "appointment_confirmed": "Confirmed: your appointment on {when}",
     "appointment_moved": "Moved: your appointment is now on {when}",
+    "appointment_updated": "Updated: your appointment on {day} now ends at {end}",
     "appointment_cancelled": "Cancelled: your appointment on {when}",
     "join_link_replaced": "New video link: your appointment on {when}",
 }
@@ -218,7 +220,8 @@ def compose_appointment_email(appointment: Appointment, kind: str, *, now: datet
     return compose_email(
         practice=practice,
         to=client.email,
-        subject=SUBJECTS[kind].format(when=describe_when(appointment.starts_at, zone)),
+        subject=SUBJECTS[kind].format(when=describe_when(appointment.starts_at, zone), day=f"{local_start:%a %-d %b}",
+                                      end=f"{local_end:%-I:%M %p}"),
         template="appointment",
         kind=kind,
         client=client,
@@ -228,6 +231,8 @@ def compose_appointment_email(appointment: Appointment, kind: str, *, now: datet
         client_name=client.name,
         notice=kind,
         date_text=long_date(local_start.date()),
+        day_text=f"{local_start:%a %-d %b}",
+        end_text=f"{local_end:%-I:%M %p}",
         time_text=f"{local_start:%-I:%M %p} – {local_end:%-I:%M %p} {local_start.tzname()}",
         clinician_name=appointment.clinician.name,
         kind_text=KINDS[appointment.kind],

@@ -158,7 +158,7 @@ def test_init_db_upgrades_an_early_version_1_database_keeping_its_data(
 
     assert schema_of(database_url) == fresh_schema
     app = make_app(PORTAL_CREATE_SCHEMA=False)  # what init-db left, untouched by the app's own start
-    assert versions(database_url) == [1, 2, 3, 4]
+    assert versions(database_url) == [1, 2, 3, 4, 5]
     with app.app_context(), db.connection_context():
         practice = Practice.current()
         assert (practice.name, practice.timezone, practice.contact_email) == (
@@ -186,13 +186,13 @@ def test_processes_starting_together_upgrade_once_and_a_restart_changes_nothing(
     run_init_db(database_url, database_url)  # two at once: one upgrades, the other waits, then finds it done
     upgraded = schema_of(database_url)
     assert upgraded == fresh_schema
-    assert versions(database_url) == [1, 2, 3, 4]
+    assert versions(database_url) == [1, 2, 3, 4, 5]
 
     make_app()  # a start runs the upgrade again: nothing to do
 
     _close()
     assert schema_of(database_url) == upgraded
-    assert versions(database_url) == [1, 2, 3, 4]
+    assert versions(database_url) == [1, 2, 3, 4, 5]
 
 
 def _broken_step(migrator):
@@ -252,7 +252,7 @@ def test_init_db_upgrades_a_version_2_database_with_a_reminder_lease_keeping_its
     run_init_db(database_url)
 
     assert schema_of(database_url) == fresh_schema
-    assert versions(database_url) == [2, 3, 4]
+    assert versions(database_url) == [2, 3, 4, 5]
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         (reminder,) = Reminder.select()
@@ -285,6 +285,21 @@ def build_version_3(make_app) -> None:
     _close()
 
 
+def build_version_4(make_app) -> None:
+    """A database as the last version-4 Portico left it: a plaintext subject in a VARCHAR(255)."""
+    app = make_app()
+    with app.app_context(), db.connection_context():
+        add_client("alex@example.com", "Alex Morgan")
+        if not is_sqlite():
+            db.execute_sql("ALTER TABLE email ALTER COLUMN subject TYPE VARCHAR(255)")
+        db.execute_sql("INSERT INTO email (to_addr, subject, text_body, html_body, message_id, kind, status, "
+                       "queued_at, next_attempt_at, attempts) VALUES ('alex@example.com', 'Before sealing', '', '', "
+                       "'<v3@portal.test>', 'reminder', 'sent', '2026-01-05 09:00:00', '2026-01-05 09:00:00', 1)")
+        SchemaVersion.delete().execute()
+        SchemaVersion.create(version=4, applied_at=THEN)
+    _close()
+
+
 def test_init_db_upgrades_a_version_3_database_keeping_both_connect_when_both_are_there(
         database_url, fresh_schema, make_app):
     build_version_3(make_app)
@@ -292,7 +307,7 @@ def test_init_db_upgrades_a_version_3_database_keeping_both_connect_when_both_ar
     run_init_db(database_url)
 
     assert schema_of(database_url) == fresh_schema
-    assert versions(database_url) == [3, 4]
+    assert versions(database_url) == [3, 4, 5]
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         assert Practice.current().room_entry == "together"  # an existing practice keeps today's behaviour
@@ -300,3 +315,20 @@ def test_init_db_upgrades_a_version_3_database_keeping_both_connect_when_both_ar
         assert (nonce.retired_at, nonce.retired_because) == (None, None)
         (seat,) = RoomSeat.select()
         assert (seat.admitted_at, seat.waiting_since) == (None, None)
+
+
+def test_init_db_upgrades_a_version_4_database_to_sealed_subjects_of_any_length(
+        database_url, make_app, smtp_server):
+    build_version_4(make_app)
+
+    run_init_db(database_url)
+
+    assert versions(database_url) == [4, 5]
+    app = make_app(PORTAL_CREATE_SCHEMA=False)
+    with app.app_context(), db.connection_context():
+        assert Email.get(Email.message_id == "<v3@portal.test>").subject == "Before sealing"  # read as it was
+        from practice.mail import queue_email
+        queue_email(to="alex@example.com", subject="A long subject " + "x" * 200, template="sign_in", kind="test",
+                    client_name="Alex", url="u", sign_in_url="u", code="123456", lifetime="1 hour", expires="")
+        (stored,) = db.execute_sql("SELECT subject FROM email WHERE kind = 'test'").fetchone()
+        assert stored.startswith("aesgcm1:") and len(stored) > 255

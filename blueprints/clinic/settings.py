@@ -75,7 +75,7 @@ def settings():
         except SettingsError as error:
             form[error.field].errors.append(str(error))
         else:
-            flash(f"Saved ({len(changed)} changed)." if changed else "Nothing changed.")
+            flash(f"Saved ({len(changed)} changed)." if changed else "Nothing changed.", "success" if changed else "info")
             return redirect_to(url_for("clinic.settings"))
     status = 422 if form.is_submitted() else 200
     return render_template("clinic/settings.html", form=form, practice=practice), status
