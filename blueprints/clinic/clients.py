@@ -1,6 +1,4 @@
 """Clients: list and live search, add, edit, archive and restore, and each client's page."""
-from zoneinfo import available_timezones
-
 from flask import flash, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField, StringField
@@ -11,13 +9,13 @@ from practice.clients import (ClientError, add_client, archive_client, find_clie
 from practice.documents import document_panel
 from practice.history import link_history, other_mail, recent_events
 from practice.models import Clinician, Passkey, Practice
+from practice.zones import zone_choices
 
 from .._forms import at_most, plain_text
 from .._htmx import page_or_fragment, redirect_to
 from . import bp
 from ._access import client_or_404, clinician_required, signed_in_clinician
 
-TIMEZONES = [(zone, zone) for zone in sorted(available_timezones())]
 SHOWN = 200  # a small practice's whole list; a search narrows anything longer
 
 
@@ -37,7 +35,8 @@ class ClientForm(FlaskForm):
 def _client_form(me: Clinician, **data) -> ClientForm:
     """The form with its choices; only an admin assigns a clinician."""
     form = ClientForm(data=data or None)
-    form.timezone.choices = [("", f"The practice's ({Practice.current().timezone})")] + TIMEZONES
+    form.timezone.choices = zone_choices(current=data.get("timezone"),
+                                         first=("", f"The practice's ({Practice.current().timezone})"))
     if me.is_admin:
         form.clinician.choices = [(c.id, c.name) for c in Clinician.select().order_by(Clinician.name)]
     else:
