@@ -162,4 +162,7 @@ def configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Two lines per tick, every 5 s, would bury what matters; a failing tick still logs an error.
     logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
+    # "Adding job tentatively -- it will be properly scheduled when the scheduler starts", once a
+    # job, at every start: news to nobody. Its warnings and errors still show.
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.WARNING)
     install_log_redaction()
