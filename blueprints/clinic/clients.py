@@ -6,10 +6,11 @@ from wtforms.validators import DataRequired, Length
 
 from practice.clients import (ClientError, add_client, archive_client, find_clients, live_sessions, restore_client,
                               update_client)
+from practice.client_overview import client_overview
 from practice.documents import document_panel
 from practice.history import link_history, other_mail, recent_events
 from practice.models import Clinician, Passkey, Practice
-from practice.zones import zone_choices
+from practice.zones import zone_choices, zone_label
 
 from .._forms import at_most, plain_text
 from .._htmx import page_or_fragment, redirect_to
@@ -87,8 +88,14 @@ def client_view(client_id):
     client = client_or_404(client_id)
     return render_template("clinic/client.html", client=client, practice=Practice.current(),
                            history=link_history(client), other_mail=other_mail(client), events=recent_events(client),
-                           signed_in=live_sessions(client), documents=document_panel(client),
+                           overview=client_overview(client), documents=document_panel(client),
                            passkey_count=Passkey.of(client).count())
+
+
+@bp.app_template_global("zone_label")
+def _zone_label(zone: str) -> str:
+    """"Eastern Time — New York", for a page that names the practice's zone."""
+    return zone_label(zone)
 
 
 @bp.route("/clients/<int:client_id>/edit", methods=["GET", "POST"])
