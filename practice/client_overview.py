@@ -5,7 +5,7 @@ from datetime import datetime
 
 from .clock import to_local, utcnow
 from .models import Appointment, Client, Email, Link, Practice, Session
-from .history import browser_words
+from .history import browser_words, spoken
 from .sessions import idle_deadline
 from .telehealth import upcoming_for
 
@@ -30,18 +30,6 @@ class Overview:
     link_outcome: str  # none, live, used, expired, switched_off, unsent: a CSS class and a test hook
 
 
-def spoken(moment: datetime, zone: str, now: datetime) -> str:
-    """"today at 3:04 PM", "yesterday at 9:00 AM", "Tue 1 Dec at 3:04 PM" ("… 2025 at …" in
-    another year), on the practice's wall clock."""
-    local, today = to_local(moment, zone), to_local(now, zone).date()
-    clock = local.strftime("%-I:%M %p")
-    days = (local.date() - today).days
-    named = {0: "today", -1: "yesterday", 1: "tomorrow"}
-    if days in named:
-        return f"{named[days]} at {clock}"
-    return local.strftime("%a %-d %b" + (" %Y" if local.year != today.year else "")) + f" at {clock}"
-
-
 def _span(appointment: Appointment, zone: str, now: datetime) -> str:
     start = spoken(appointment.starts_at, zone, now)
     end = to_local(appointment.ends_at, zone).strftime("%-I:%M %p")
@@ -61,8 +49,11 @@ def latest_link_state(client: Client, zone: str, now: datetime) -> tuple[str, st
     if mail is not None and mail.status == "failed":
         return "unsent", (f"The latest sign-in link, made {when(link.issued_at)}, never reached {client.name}: "
                           "its email could not be sent (see the link history below).")
-    made = f"The latest sign-in link, sent {when(mail.sent_at if mail and mail.sent_at else link.issued_at)},"
-    if mail is not None and mail.status != "sent":
+    if mail is None:  # not emailed (its delivery record pruned, or made by hand)
+        made = f"The latest sign-in link, made {when(link.issued_at)},"
+    elif mail.status == "sent":
+        made = f"The latest sign-in link, sent {when(mail.sent_at)},"
+    else:
         made = f"The latest sign-in link, made {when(link.issued_at)} and still waiting to be emailed,"
     if link.used_at is not None:
         return "used", f"{made} was used to sign in {when(link.used_at)}."

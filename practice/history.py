@@ -135,6 +135,22 @@ class EventRow:
     kind: str
 
 
+def spoken(moment: datetime, zone: str, now: datetime) -> str:
+    """"today at 3:04 PM", "yesterday at 9:00 AM", "Tue 1 Dec at 3:04 PM" ("… 2025 at …" in
+    another year), on the practice's wall clock."""
+    local, today = to_local(moment, zone), to_local(now, zone).date()
+    clock = local.strftime("%-I:%M %p")
+    days = (local.date() - today).days
+    named = {0: "today", -1: "yesterday", 1: "tomorrow"}
+    if days in named:
+        return f"{named[days]} at {clock}"
+    return local.strftime("%a %-d %b" + (" %Y" if local.year != today.year else "")) + f" at {clock}"
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def _ago(later: datetime, earlier: datetime) -> str:
     seconds = int((later - earlier).total_seconds())
     if seconds < 120:
@@ -433,5 +449,6 @@ def recent_events(client: Client, limit: int = 50) -> list[EventRow]:
     events = [e for e in events if not (e.kind == "link_issued" and e.link_id in sent)]
     names = {c.id: c.name for c in Clinician.select().where(
         Clinician.id.in_([e.clinician_id for e in events if e.clinician_id] or [0]))}
-    return [EventRow(at=format_local(e.at, zone), what=_describe(e, numbers, zone), ip=e.ip or "",
+    now = utcnow()
+    return [EventRow(at=_capital(spoken(e.at, zone, now)), what=_describe(e, numbers, zone), ip=e.ip or "",
                      by=names.get(e.clinician_id, ""), kind=e.kind) for e in events]

@@ -1,5 +1,7 @@
 """Pages that must look finished, in headless Chromium at 1280 and 375 px: settings, a client's
 page, the dev mailbox."""
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -69,3 +71,70 @@ def test_a_settings_error_is_summarised_at_the_top_focused_and_linked_to_its_fie
     summary.get_by_role("link", name="Use a 24-hour time like 21:00.").click()
     expect(page.get_by_label("Quiet hours end")).to_be_focused()
     page.screenshot(path=ARTIFACTS / f"settings-error-{width}.png", full_page=False)
+
+
+ANDROID = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 "
+           "Mobile Safari/537.36")
+
+
+@pytest.fixture
+def busy_client(live_portal):
+    """Alex, with a phone, a video session on now that was full to a second browser, one booked
+    tomorrow and made longer, a link used from an Android phone, a session signed out and one live."""
+    from datetime import timedelta
+
+    from practice.appointments import create_appointment, move_appointment
+    from practice.clients import add_client
+    from practice.clock import utcnow
+    from practice.links import issue_link, open_link, redeem_link
+    from practice.sessions import end_session
+    from practice.telehealth import EntryRefused, enter_room
+    dana = Clinician.get_or_none(Clinician.email == "dana@example.com") or clinician(
+        "dana@example.com", "Dana Hale", is_admin=True)
+    alex = add_client("alex@example.com", "Alex Morgan", clinician=dana, phone="+44 20 7946 0958")
+    now = utcnow().replace(second=0)
+    on_now = create_appointment(clinician=dana, client=alex, starts_at=now - timedelta(minutes=5),
+                                ends_at=now + timedelta(minutes=45), kind="telehealth", by=dana)
+    enter_room(on_now, "client", "alexs-phone")
+    with pytest.raises(EntryRefused):
+        enter_room(on_now, "client", "someone-elses-laptop")
+    tomorrow = create_appointment(clinician=dana, client=alex, starts_at=now + timedelta(days=1),
+                                  ends_at=now + timedelta(days=1, minutes=50), kind="telehealth", by=dana)
+    move_appointment(tomorrow, starts_at=tomorrow.starts_at, ends_at=tomorrow.ends_at + timedelta(minutes=15), by=dana)
+    issued = issue_link(alex, "client_request")
+    open_link(issued.token, method="GET", ip="198.51.100.7", agent=ANDROID)
+    redeem_link(issued.token, ip="198.51.100.7")
+    end_session(start_session(client=alex, ip="198.51.100.7", user_agent=ANDROID)[1], "signed_out")
+    start_session(client=alex, ip="198.51.100.7", user_agent=ANDROID)
+    return alex
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_clients_first_screen_shows_contact_the_next_appointment_and_the_link_state(as_admin, busy_client, width):
+    page, base = as_admin(width)
+    page.goto(f"{base}/clinic/clients/{busy_client.id}")
+    first_screen = 800
+    summary = page.locator(".client-summary")
+    for shown in (summary.get_by_role("link", name="alex@example.com"), summary.get_by_text("+44 20 7946 0958"),
+                  summary.locator("ul.upcoming li").first, summary.locator(".link-state"),
+                  summary.get_by_role("button", name="Send sign-in link")):
+        expect(shown).to_be_visible()
+        box = shown.bounding_box()
+        if box["y"] + box["height"] > first_screen:
+            page.screenshot(path=ARTIFACTS / f"client-page-{width}.png", full_page=True)
+        assert box["y"] + box["height"] <= first_screen, (shown, box)
+    expect(summary.locator("ul.upcoming li").first).to_contain_text("Today at")
+    expect(summary.locator(".link-state")).to_have_text(re.compile(
+        r"^The latest sign-in link, made today at .+, was used to sign in today at .+\.$"))
+    expect(summary.locator(".signed-in-now")).to_have_text("Signed in now on 1 device (Chrome on Android).")
+    text = page.locator("main").inner_text()
+    for code in ("(signed_out)", "(full)", "Z–", "(by link)", "Mozilla/5.0", "(GET)", "as client"):
+        assert code not in text, code
+    activity = page.locator("table.events")
+    expect(activity).to_contain_text("Could not join the video session: it already had its participants")
+    expect(activity).to_contain_text("Appointment changed: now")
+    expect(page.locator("#link-1")).to_contain_text("in Chrome on Android, from 198.51.100.7")
+    ip = activity.locator("td", has_text="198.51.100.7").first
+    assert ip.evaluate("td => td.scrollWidth <= td.clientWidth && getComputedStyle(td).whiteSpace") == "nowrap"
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    page.screenshot(path=ARTIFACTS / f"client-page-{width}.png", full_page=True)
