@@ -138,3 +138,47 @@ def test_a_clients_first_screen_shows_contact_the_next_appointment_and_the_link_
     assert ip.evaluate("td => td.scrollWidth <= td.clientWidth && getComputedStyle(td).whiteSpace") == "nowrap"
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     page.screenshot(path=ARTIFACTS / f"client-page-{width}.png", full_page=True)
+
+
+@pytest.fixture
+def live_portal_config():
+    """No mail server: mail is kept for the dev mailbox."""
+    return {"MAIL_SERVER": None}
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_dev_mailbox_shows_the_html_part_sandboxed_the_headers_and_a_downloadable_ics(
+        live_portal, chromium, busy_client, width):
+    from practice import jobs
+    from practice.models import Email
+    app, base = live_portal
+    with app.app_context():
+        jobs.mail_tick()
+    booked = Email.select().where(Email.kind == "appointment_confirmed").order_by(Email.id).first()
+    context = chromium.new_context(viewport={"width": width, "height": 800}, accept_downloads=True)
+    try:
+        page = context.new_page()
+        page.goto(f"{base}/dev/mailbox")
+        page.get_by_role("link", name=booked.subject).first.click()
+        expect(page.get_by_role("heading", level=1)).to_have_text(booked.subject)
+        headers = page.locator("dl.headers")
+        for name in ("From", "To", "Reply-To", "Message-ID"):
+            expect(headers.locator("dt", has_text=name).first).to_be_visible()
+        expect(headers).to_contain_text(booked.message_id)
+        frame_element = page.locator("iframe.email-html")
+        sandbox = frame_element.get_attribute("sandbox")
+        assert sandbox is not None and "allow-scripts" not in sandbox and "allow-same-origin" not in sandbox
+        frame = page.frame_locator("iframe.email-html")
+        expect(frame.locator("body")).to_contain_text("Alex")
+        html = page.request.get(base + frame_element.get_attribute("src"))
+        assert "sandbox" in html.headers["content-security-policy"]
+        assert "script-src" not in html.headers["content-security-policy"]  # none: default-src 'none'
+        with page.expect_download() as download:
+            page.get_by_role("link", name="appointment.ics").click()
+        saved = download.value
+        assert saved.suggested_filename == "appointment.ics"
+        assert "BEGIN:VCALENDAR" in open(saved.path(), encoding="utf-8").read()
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.screenshot(path=ARTIFACTS / f"dev-message-{width}.png", full_page=True)
+    finally:
+        context.close()
