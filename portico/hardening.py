@@ -67,10 +67,17 @@ class UnreadableText(BadRequest):
 
 
 def refuse_file_parts():
-    """No route of ours takes a file upload: a file part where a text field belongs would reach
-    the form's validators as a FileStorage (`len()` of it raises). Refuse it before any view."""
-    if request.files:
+    """Only a view marked @takes_files (the practice logo's) takes a file upload: a file part where
+    a text field belongs would reach the form's validators as a FileStorage (`len()` of it
+    raises). Refuse it before any view."""
+    if request.files and not getattr(current_app.view_functions.get(request.endpoint), "takes_files", False):
         raise FilePartRefused()
+
+
+def takes_files(view):
+    """Marks a view that reads its uploaded file itself; every other refuses a file part."""
+    view.takes_files = True
+    return view
 
 
 def takes_json(view):

@@ -72,9 +72,15 @@ def _reminder_claim_lease(migrator: SchemaMigrator) -> None:
         add_columns(migrator, "reminder", claimed_until=DateTimeField(null=True))
 
 
+def _practice_logo(migrator: SchemaMigrator) -> None:
+    # The logo's own table comes from the models; the practice row names its version.
+    add_columns(migrator, "practice", logo_version=CharField(default=""))
+
+
 MIGRATIONS = [
     Step(2, "columns that early version-1 databases lack", _columns_of_early_version_1),
     Step(3, "a lease on claimed reminders, so that two workers split them", _reminder_claim_lease),
+    Step(4, "the practice's logo (its version on the practice row)", _practice_logo),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

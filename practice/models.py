@@ -5,6 +5,7 @@ from contextvars import ContextVar
 from datetime import datetime, timedelta
 
 from peewee import (
+    BlobField,
     BooleanField,
     CharField,
     DatabaseProxy,
@@ -155,6 +156,7 @@ class Practice(BaseModel):
     quiet_hours_end = CharField(default="08:00")
     reminder_offsets = CharField(default="72,24")  # hours before the start, comma-separated
     set_up_at = DateTimeField(null=True)  # when the first-run setup named the practice
+    logo_version = CharField(default="")  # the logo's URL names it (cached for good); "" for no logo
     created_at = DateTimeField(default=utcnow)
 
     @property
@@ -646,6 +648,14 @@ class PasskeyChallenge(BaseModel):
     used_at = DateTimeField(null=True)
 
 
+class PracticeLogo(BaseModel):
+    """The practice's logo (one row, id 1), shown beside its name in every page's header."""
+
+    content_type = CharField()  # image/png, image/jpeg, image/svg+xml
+    data = BlobField()
+    updated_at = DateTimeField()
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField()
     applied_at = DateTimeField()
@@ -653,7 +663,7 @@ class SchemaVersion(BaseModel):
 
 ALL_MODELS = [Practice, Clinician, Client, Appointment, Link, SignInRequest, Email, Reminder, Session, AuditEvent, SchemaVersion,
               JoinLinkNonce, RoomSeat, RoomSignal, DocumentTemplate, DocumentVersion, DocumentShare,
-              ClinicianSignInFailure, WrongCode, Passkey, PasskeyChallenge]
+              ClinicianSignInFailure, WrongCode, Passkey, PasskeyChallenge, PracticeLogo]
 
 
 def create_schema():

@@ -77,3 +77,76 @@ def test_the_setup_page_says_how_long_a_password_must_be_before_refusing_one(cli
     password = re.search(r'<input[^>]*name="password"[^>]*>', page)[0]
     assert 'minlength="12"' in password and 'aria-describedby="password-hint"' in password
     assert re.search(r'<p class="hint" id="password-hint">At least 12 characters', page)
+
+
+# ---- the practice's logo, beside its name in every header -------------------------------------
+
+import io  # noqa: E402
+
+PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+       b"\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81\x84\x00\x00\x00\x00IEND\xaeB`\x82")
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="64" height="32"><rect width="64" height="32" fill="#1f5f8b"/></svg>'
+
+
+def upload(client, data, name="logo.png", **extra):
+    return client.post("/clinic/settings/logo", content_type="multipart/form-data", data={
+        "logo": (io.BytesIO(data), name), "csrf_token": clinic_csrf(client), **extra})
+
+
+def test_a_logo_uploaded_in_settings_heads_the_client_and_clinician_pages_beside_the_name(client, dana):
+    Practice.update(name="Willow Street Therapy").execute()
+    clinic_sign_in(client, "dana@example.com")
+    assert 'class="logo"' not in settings_page(client)
+    response = upload(client, PNG)
+    assert response.status_code == 303
+    version = Practice.current().logo_version
+    assert version
+    for path in ("/clinic/settings", "/clinic/clients"):
+        header = client.get(path).get_data(as_text=True).split("</header>")[0]
+        assert f'<img class="logo" src="/logo/{version}" alt=""' in header and "Willow Street Therapy" in header
+    signed_out = client.application.test_client()
+    header = signed_out.get("/sign-in").get_data(as_text=True).split("</header>")[0]
+    assert f'src="/logo/{version}"' in header and "Willow Street Therapy" in header
+    image = signed_out.get(f"/logo/{version}")
+    assert (image.status_code, image.mimetype, image.data) == (200, "image/png", PNG)
+    assert "immutable" in image.headers["Cache-Control"]
+    assert "logo: new PNG" in AuditEvent.select().order_by(AuditEvent.id.desc()).first().detail
+    removed = client.post("/clinic/settings/logo", content_type="multipart/form-data",
+                          data={"remove": "1", "csrf_token": clinic_csrf(client)})
+    assert removed.status_code == 303 and Practice.current().logo_version == ""
+    assert signed_out.get(f"/logo/{version}").status_code == 404
+    assert 'class="logo"' not in signed_out.get("/sign-in").get_data(as_text=True)
+
+
+def test_an_svg_logo_is_served_as_an_image_under_a_sandbox(client, dana):
+    clinic_sign_in(client, "dana@example.com")
+    assert upload(client, SVG, "logo.svg").status_code == 303
+    image = client.get(f"/logo/{Practice.current().logo_version}")
+    assert image.mimetype == "image/svg+xml"
+    assert "sandbox" in image.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in image.headers["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize("data, name, message", [
+    (b"GIF89a\x01\x00\x01\x00", "logo.png", "The logo must be a PNG, JPEG or SVG image."),
+    (b"<html><body>hi</body></html>", "logo.svg", "The logo must be a PNG, JPEG or SVG image."),
+    (SVG.replace(b"<rect", b'<script>alert(1)</script><rect'), "logo.svg", "This SVG contains scripts"),
+    (SVG.replace(b"<rect", b'<rect onload="alert(1)"'), "logo.svg", "This SVG contains scripts"),
+    (PNG + b"\x00" * (200 * 1024), "logo.png", "The logo must be 200 KB or smaller"),
+    (b"", "logo.png", "Choose an image file for the logo."),
+])
+def test_a_file_that_cannot_be_the_logo_is_refused_with_a_clear_message(client, dana, data, name, message):
+    clinic_sign_in(client, "dana@example.com")
+    response = upload(client, data, name)
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    assert Practice.current().logo_version == ""
+
+
+def test_only_an_admin_sets_the_logo_and_other_forms_still_refuse_files(client, kim):
+    clinic_sign_in(client, "kim@example.com")
+    assert upload(client, PNG).status_code == 403
+    assert Practice.current().logo_version == ""
+    refused = client.post("/clinic/clients/new", content_type="multipart/form-data",
+                          data={"name": (io.BytesIO(PNG), "x.png"), "csrf_token": clinic_csrf(client)})
+    assert refused.status_code == 400

@@ -2,11 +2,13 @@
 import re
 from decimal import Decimal
 
-from flask import flash, render_template, url_for
+from flask import flash, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import EmailField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Regexp, ValidationError
 
+from portico.hardening import takes_files
+from practice.logo import MAX_BYTES, LogoError, remove_logo, set_logo
 from practice.models import Practice
 from practice.settings import SettingsError, update_settings
 from practice.zones import zone_choices
@@ -121,4 +123,35 @@ def settings():
             flash(f"Saved ({len(changed)} changed)." if changed else "Nothing changed.")
             return redirect_to(url_for("clinic.settings"))
     status = 422 if form.is_submitted() else 200
-    return render_template("clinic/settings.html", form=form, practice=practice, sections=SECTIONS), status
+    return _page(form, practice, status)
+
+
+def _page(form, practice, status, logo_error=None):
+    return render_template("clinic/settings.html", form=form, practice=practice, sections=SECTIONS,
+                           logo_form=FlaskForm(), logo_error=logo_error, logo_max_kb=MAX_BYTES // 1024), status
+
+
+@bp.post("/settings/logo")
+@admin_required
+@takes_files
+def settings_logo():
+    """Upload (or, with "remove", take away) the logo shown beside the practice's name."""
+    practice = Practice.current()
+    if not FlaskForm().validate_on_submit():
+        return _page(_settings_form(practice), practice, 400, "The form had expired: choose the file again.")
+    if request.form.get("remove"):
+        flash("The logo is removed." if remove_logo(by=signed_in_clinician()) else "There was no logo.")
+        return redirect_to(url_for("clinic.settings"))
+    upload = request.files.get("logo")
+    try:
+        set_logo(upload.read(MAX_BYTES + 1) if upload else b"", by=signed_in_clinician())
+    except LogoError as error:
+        return _page(_settings_form(practice), practice, 422, str(error))
+    flash("The new logo is saved; it shows beside the practice's name on every page.")
+    return redirect_to(url_for("clinic.settings"))
+
+
+def _settings_form(practice):
+    form = SettingsForm(formdata=None, obj=practice, sign_in_link_hours=practice.sign_in_link_minutes)
+    form.timezone.choices = zone_choices(current=practice.timezone)
+    return form
