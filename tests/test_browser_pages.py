@@ -182,3 +182,28 @@ def test_the_dev_mailbox_shows_the_html_part_sandboxed_the_headers_and_a_downloa
         page.screenshot(path=ARTIFACTS / f"dev-message-{width}.png", full_page=True)
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_logo_set_in_settings_shows_beside_the_name_on_client_and_clinician_pages(as_admin, tmp_path, width):
+    from tests.test_settings_page import PNG
+    page, base = as_admin(width)
+    page.goto(f"{base}/clinic/settings")
+    logo = tmp_path / "logo.png"
+    logo.write_bytes(PNG)
+    page.get_by_label("Logo image").set_input_files(str(logo))
+    page.get_by_role("button", name="Upload logo").click()
+    expect(page.get_by_role("status")).to_contain_text("The new logo is saved")
+    brand = page.locator("header.site .brand")
+    expect(brand.locator("img.logo")).to_be_visible()
+    expect(brand).to_contain_text("Willow Street Therapy")
+    image, name = brand.locator("img.logo").bounding_box(), brand.locator(".brand-name").bounding_box()
+    assert image["x"] + image["width"] <= name["x"] and abs((image["y"] + image["height"] / 2)
+                                                            - (name["y"] + name["height"] / 2)) < 6
+    client_page = page.context.browser.new_context(viewport={"width": width, "height": 800}).new_page()
+    client_page.goto(f"{base}/sign-in")
+    expect(client_page.locator("header.site .brand img.logo")).to_be_visible()
+    expect(client_page.locator("header.site .brand")).to_contain_text("Willow Street Therapy")
+    assert client_page.evaluate("document.documentElement.scrollWidth") <= width
+    client_page.screenshot(path=ARTIFACTS / f"sign-in-logo-{width}.png")
+    client_page.context.close()
