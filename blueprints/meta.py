@@ -21,14 +21,14 @@ def index():
     return redirect(url_for("signin.sign_in_page"))
 
 
-@bp.get("/logo/<version>")
+@bp.get("/logo/<int:version>")
 def logo(version):
     """The practice's logo, for every page's header (no sign-in: the sign-in page shows it too).
     Its URL names its version, so it is cached for good; an SVG is an image, never a page."""
     stored = current_logo()
     if stored is None:
         abort(404)
-    if version != Practice.current().logo_version:
+    if str(version) != Practice.current().logo_version:
         return redirect(url_for("meta.logo", version=Practice.current().logo_version))
     response = make_response(bytes(stored.data))
     response.headers["Content-Type"] = stored.content_type

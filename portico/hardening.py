@@ -67,17 +67,21 @@ class UnreadableText(BadRequest):
 
 
 def refuse_file_parts():
-    """Only a view marked @takes_files (the practice logo's) takes a file upload: a file part where
-    a text field belongs would reach the form's validators as a FileStorage (`len()` of it
-    raises). Refuse it before any view."""
-    if request.files and not getattr(current_app.view_functions.get(request.endpoint), "takes_files", False):
-        raise FilePartRefused()
+    """A file part is taken only in a field a view names with @takes_files (the practice logo's):
+    anywhere else it would reach the form's validators as a FileStorage (`len()` of it raises).
+    Refuse it before any view."""
+    if request.files:
+        allowed = getattr(current_app.view_functions.get(request.endpoint), "takes_files", ())
+        if any(name not in allowed for name in request.files):
+            raise FilePartRefused()
 
 
-def takes_files(view):
-    """Marks a view that reads its uploaded file itself; every other refuses a file part."""
-    view.takes_files = True
-    return view
+def takes_files(*fields: str):
+    """Marks a view that reads an uploaded file from these fields itself."""
+    def mark(view):
+        view.takes_files = fields
+        return view
+    return mark
 
 
 def takes_json(view):

@@ -1,13 +1,14 @@
 """The practice's optional logo: a PNG, JPEG or SVG of at most MAX_BYTES, known by what its bytes
 are rather than by its name, stored in the database (every web process serves it)."""
-import hashlib
 import re
+from datetime import datetime
 
 from . import audit
 from .clock import utcnow
 from .models import Practice, PracticeLogo, write_transaction
 
 MAX_BYTES = 200 * 1024
+EPOCH = datetime(2026, 1, 1)
 TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/svg+xml": "SVG"}
 
 
@@ -47,11 +48,15 @@ def set_logo(data: bytes, *, by=None) -> str:
     if kind == "image/svg+xml" and re.search(rb"<script|javascript:|\son\w+\s*=", data, re.IGNORECASE):
         # Served under a sandbox either way; an SVG that tries to run code is refused as well.
         raise LogoError("This SVG contains scripts; save it without them, or as a PNG.")
-    version = hashlib.sha256(data).hexdigest()[:16]
     with write_transaction():
-        PracticeLogo.insert(id=1, content_type=kind, data=data, updated_at=utcnow()).on_conflict(
+        # A number that only grows (seconds since 2026), so a URL never names two images: the
+        # logo is cached for good under it. A number, not a hash, since a path of letters and
+        # digits is what the logs treat as a token.
+        now = utcnow()
+        version = str(max(int((now - EPOCH).total_seconds()), int(Practice.current().logo_version or 0) + 1))
+        PracticeLogo.insert(id=1, content_type=kind, data=data, updated_at=now).on_conflict(
             conflict_target=[PracticeLogo.id],
-            update={PracticeLogo.content_type: kind, PracticeLogo.data: data, PracticeLogo.updated_at: utcnow()},
+            update={PracticeLogo.content_type: kind, PracticeLogo.data: data, PracticeLogo.updated_at: now},
         ).execute()
         Practice.update(logo_version=version).where(Practice.id == 1).execute()
         audit.record("setting_changed", clinician=by, detail=f"logo: new {TYPES[kind]} ({len(data)} bytes)")

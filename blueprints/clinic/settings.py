@@ -133,7 +133,7 @@ def _page(form, practice, status, logo_error=None):
 
 @bp.post("/settings/logo")
 @admin_required
-@takes_files
+@takes_files("logo")
 def settings_logo():
     """Upload (or, with "remove", take away) the logo shown beside the practice's name."""
     practice = Practice.current()
