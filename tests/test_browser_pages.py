@@ -207,3 +207,19 @@ def test_a_logo_set_in_settings_shows_beside_the_name_on_client_and_clinician_pa
     assert client_page.evaluate("document.documentElement.scrollWidth") <= width
     client_page.screenshot(path=ARTIFACTS / f"sign-in-logo-{width}.png")
     client_page.context.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_setup_page_says_the_password_needs_12_characters_before_refusing_one(live_portal, chromium, width):
+    app, base = live_portal
+    context = chromium.new_context(viewport={"width": width, "height": 800})
+    try:
+        page = context.new_page()
+        page.goto(f"{base}/clinic/setup")
+        password = page.get_by_label("Password", exact=True)
+        expect(password).to_have_attribute("minlength", "12")
+        expect(password).to_have_accessible_description(re.compile(r"^At least 12 characters"))
+        expect(page.locator("#password-hint")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+    finally:
+        context.close()
