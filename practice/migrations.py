@@ -91,12 +91,18 @@ def _sealed_subjects(migrator: SchemaMigrator) -> None:
         migrate(migrator.alter_column_type("email", "subject", TextField()))
 
 
+def _practice_logo(migrator: SchemaMigrator) -> None:
+    # The logo's own table comes from the models; the practice row names its version.
+    add_columns(migrator, "practice", logo_version=CharField(default=""))
+
+
 MIGRATIONS = [
     Step(2, "columns that early version-1 databases lack", _columns_of_early_version_1),
     Step(3, "a lease on claimed reminders, so that two workers split them", _reminder_claim_lease),
     Step(4, "retired join-link nonces (\"New join link\") and the video waiting room",
          _new_join_links_and_waiting_room),
     Step(5, "email subjects sealed (sign-in mail carries its code there)", _sealed_subjects),
+    Step(6, "the practice's logo (its version on the practice row)", _practice_logo),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -5,6 +5,7 @@ from contextvars import ContextVar
 from datetime import datetime, timedelta
 
 from peewee import (
+    BlobField,
     BooleanField,
     CharField,
     DatabaseProxy,
@@ -160,6 +161,7 @@ class Practice(BaseModel):
     # appointment, so nobody walks into another client's session, and a waiting room nobody
     # watches leaves a client stuck outside; an admin turns it on once clinicians know it.
     room_entry = CharField(default="together")
+    logo_version = CharField(default="")  # the logo's URL names it (cached for good); "" for no logo
     created_at = DateTimeField(default=utcnow)
 
     @property
@@ -658,6 +660,14 @@ class PasskeyChallenge(BaseModel):
     used_at = DateTimeField(null=True)
 
 
+class PracticeLogo(BaseModel):
+    """The practice's logo (one row, id 1), shown beside its name in every page's header."""
+
+    content_type = CharField()  # image/png, image/jpeg, image/svg+xml
+    data = BlobField()
+    updated_at = DateTimeField()
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField()
     applied_at = DateTimeField()
@@ -665,7 +675,7 @@ class SchemaVersion(BaseModel):
 
 ALL_MODELS = [Practice, Clinician, Client, Appointment, Link, SignInRequest, Email, Reminder, Session, AuditEvent, SchemaVersion,
               JoinLinkNonce, RoomSeat, RoomSignal, DocumentTemplate, DocumentVersion, DocumentShare,
-              ClinicianSignInFailure, WrongCode, Passkey, PasskeyChallenge]
+              ClinicianSignInFailure, WrongCode, Passkey, PasskeyChallenge, PracticeLogo]
 
 
 def create_schema():

@@ -196,7 +196,7 @@ def test_settings_are_for_admins_only(client, kim):
 
 
 SETTINGS = {"name": "Riverside", "timezone": "Europe/London", "contact_email": "office@riverside.example",
-            "sign_in_link_minutes": "60", "invitation_link_hours": "48", "quiet_hours_start": "22:00",
+            "sign_in_link_hours": "1", "invitation_link_hours": "48", "quiet_hours_start": "22:00",
             "quiet_hours_end": "07:30", "client_idle_minutes": "20", "telehealth_grace_minutes": "45",
             "reminder_offsets": "24, 72, 2", "clinician_idle_minutes": "45"}
 
@@ -216,8 +216,10 @@ def test_admin_changes_settings_and_each_change_is_audited(client, dana):
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("sign_in_link_minutes", "5", "Choose from 10 to 4320 minutes."),
-    ("sign_in_link_minutes", "4321", "Choose from 10 to 4320 minutes."),
+    ("sign_in_link_hours", "0.2", "Choose from 0.25 to 72 hours."),
+    ("sign_in_link_hours", "72.1", "Choose from 0.25 to 72 hours."),
+    ("sign_in_link_hours", "NaN", "Enter the hours as a number, like 24 or 1.5."),
+    ("sign_in_link_hours", "1e999999", "Enter the hours as a number, like 24 or 1.5."),
     ("invitation_link_hours", "169", "Choose from 1 to 168 hours."),
     ("client_idle_minutes", "4", "Choose from 5 to 60 minutes."),
     ("telehealth_grace_minutes", "121", "Choose from 0 to 120 minutes."),
@@ -225,7 +227,8 @@ def test_admin_changes_settings_and_each_change_is_audited(client, dana):
     ("reminder_offsets", "72, tomorrow", "Use whole hours separated by commas"),
     ("reminder_offsets", "0", "Each reminder must be from 1 to 336 hours"),
     ("contact_email", "office", "That is not an email address."),
-    ("sign_in_link_minutes", "ten", "Not a valid integer value."),
+    ("sign_in_link_hours", "ten", "Enter the hours as a number, like 24 or 1.5."),
+    ("sign_in_link_hours", "", "Enter a number of hours."),
     ("clinician_idle_minutes", "4", "Choose from 5 to 240 minutes."),
     ("clinician_idle_minutes", "241", "Choose from 5 to 240 minutes."),
     ("clinician_idle_minutes", "ten", "Not a valid integer value."),

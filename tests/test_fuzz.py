@@ -194,10 +194,11 @@ def _forms(s) -> dict:
     minutes = st.integers(min_value=-10**6, max_value=10**6).map(str)
     hhmm = st.one_of(times(), st.sampled_from(["21:00", "08:00", "7:00", "21:00\n"]))
     practice = {"name": "Willow Street", "timezone": "Europe/London", "contact_email": "hello@example.com",
-                "sign_in_link_minutes": "1440", "invitation_link_hours": "72", "quiet_hours_start": "21:00",
+                "sign_in_link_hours": "24", "invitation_link_hours": "72", "quiet_hours_start": "21:00",
                 "quiet_hours_end": "08:00", "client_idle_minutes": "15", "clinician_idle_minutes": "30",
                 "telehealth_grace_minutes": "30", "reminder_offsets": "72, 24"}
-    practice_fields = {"name": TEXT, "timezone": zones, "contact_email": emails, "sign_in_link_minutes": minutes,
+    practice_fields = {"name": TEXT, "timezone": zones, "contact_email": emails,
+                       "sign_in_link_hours": st.one_of(minutes, st.decimals(allow_nan=True).map(str)),
                        "invitation_link_hours": minutes, "quiet_hours_start": hhmm, "quiet_hours_end": hhmm,
                        "client_idle_minutes": minutes, "clinician_idle_minutes": minutes,
                        "telehealth_grace_minutes": minutes,

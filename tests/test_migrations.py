@@ -22,7 +22,7 @@ from practice.appointments import create_appointment
 from practice.clients import add_client, find_clients
 from practice.clinicians import create_clinician
 from practice.clock import utcnow
-from practice.models import (AuditEvent, Client, Clinician, Email, JoinLinkNonce, Link, Practice, Reminder, RoomSeat,
+from practice.models import (AuditEvent, Client, Clinician, Email, JoinLinkNonce, Link, Practice, Reminder, PracticeLogo, RoomSeat,
                              SchemaVersion, Session, SignInRequest, create_schema, db, is_sqlite, open_database)
 from tests.conftest import continue_with, mailed_link
 
@@ -32,7 +32,8 @@ REPO = Path(__file__).resolve().parent.parent
 EARLY_TABLES = [Practice, Clinician, Client, Link, SignInRequest, Email, Session, AuditEvent, SchemaVersion]
 LATER_COLUMNS = {
     "practice": ["clinician_idle_minutes", "telehealth_grace_minutes", "telehealth_early_minutes",
-                 "quiet_hours_start", "quiet_hours_end", "reminder_offsets", "set_up_at", "room_entry"],
+                 "quiet_hours_start", "quiet_hours_end", "reminder_offsets", "set_up_at", "room_entry",
+                 "logo_version"],
     "client": ["phone", "clinician_id", "feed_nonce"],
     "auditevent": ["clinician_id"],
     "email": ["ics"],
@@ -158,7 +159,7 @@ def test_init_db_upgrades_an_early_version_1_database_keeping_its_data(
 
     assert schema_of(database_url) == fresh_schema
     app = make_app(PORTAL_CREATE_SCHEMA=False)  # what init-db left, untouched by the app's own start
-    assert versions(database_url) == [1, 2, 3, 4, 5]
+    assert versions(database_url) == [1, 2, 3, 4, 5, 6]
     with app.app_context(), db.connection_context():
         practice = Practice.current()
         assert (practice.name, practice.timezone, practice.contact_email) == (
@@ -186,13 +187,13 @@ def test_processes_starting_together_upgrade_once_and_a_restart_changes_nothing(
     run_init_db(database_url, database_url)  # two at once: one upgrades, the other waits, then finds it done
     upgraded = schema_of(database_url)
     assert upgraded == fresh_schema
-    assert versions(database_url) == [1, 2, 3, 4, 5]
+    assert versions(database_url) == [1, 2, 3, 4, 5, 6]
 
     make_app()  # a start runs the upgrade again: nothing to do
 
     _close()
     assert schema_of(database_url) == upgraded
-    assert versions(database_url) == [1, 2, 3, 4, 5]
+    assert versions(database_url) == [1, 2, 3, 4, 5, 6]
 
 
 def _broken_step(migrator):
@@ -238,7 +239,8 @@ def build_version_2(make_app) -> None:
         start = utcnow().replace(second=0, microsecond=0) + timedelta(days=2)
         create_appointment(clinician=dana, client=add_client("alex@example.com", "Alex Morgan"),
                            starts_at=start, ends_at=start + timedelta(minutes=50), kind="telehealth")
-        migrate(SchemaMigrator.from_database(db.obj).drop_column("reminder", "claimed_until"))
+        migrator = SchemaMigrator.from_database(db.obj)
+        migrate(migrator.drop_column("reminder", "claimed_until"), migrator.drop_column("practice", "logo_version"))
         SchemaVersion.delete().execute()
         SchemaVersion.create(version=2, applied_at=THEN)
     _close()
@@ -252,7 +254,7 @@ def test_init_db_upgrades_a_version_2_database_with_a_reminder_lease_keeping_its
     run_init_db(database_url)
 
     assert schema_of(database_url) == fresh_schema
-    assert versions(database_url) == [2, 3, 4, 5]
+    assert versions(database_url) == [2, 3, 4, 5, 6]
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         (reminder,) = Reminder.select()
@@ -307,7 +309,7 @@ def test_init_db_upgrades_a_version_3_database_keeping_both_connect_when_both_ar
     run_init_db(database_url)
 
     assert schema_of(database_url) == fresh_schema
-    assert versions(database_url) == [3, 4, 5]
+    assert versions(database_url) == [3, 4, 5, 6]
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         assert Practice.current().room_entry == "together"  # an existing practice keeps today's behaviour
@@ -323,7 +325,7 @@ def test_init_db_upgrades_a_version_4_database_to_sealed_subjects_of_any_length(
 
     run_init_db(database_url)
 
-    assert versions(database_url) == [4, 5]
+    assert versions(database_url) == [4, 5, 6]
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         assert Email.get(Email.message_id == "<v3@portal.test>").subject == "Before sealing"  # read as it was
@@ -332,3 +334,26 @@ def test_init_db_upgrades_a_version_4_database_to_sealed_subjects_of_any_length(
                     client_name="Alex", url="u", sign_in_url="u", code="123456", lifetime="1 hour", expires="")
         (stored,) = db.execute_sql("SELECT subject FROM email WHERE kind = 'test'").fetchone()
         assert stored.startswith("aesgcm1:") and len(stored) > 255
+
+
+def test_init_db_upgrades_a_version_5_database_to_a_practice_logo_keeping_the_practice(
+        database_url, fresh_schema, make_app):
+    app = make_app()
+    with app.app_context(), db.connection_context():
+        Practice.update(name="Willow Street Therapy").execute()
+        migrate(SchemaMigrator.from_database(db.obj).drop_column("practice", "logo_version"))
+        db.drop_tables([PracticeLogo])
+        SchemaVersion.delete().execute()
+        SchemaVersion.create(version=5, applied_at=THEN)
+    _close()
+    assert "logo_version" not in schema_of(database_url)["practice"][0]
+
+    run_init_db(database_url)
+
+    assert schema_of(database_url) == fresh_schema
+    assert versions(database_url) == [5, 6]
+    app = make_app(PORTAL_CREATE_SCHEMA=False)
+    with app.app_context(), db.connection_context():
+        practice = Practice.current()
+        assert (practice.name, practice.logo_version) == ("Willow Street Therapy", "")
+        assert PracticeLogo.select().count() == 0
