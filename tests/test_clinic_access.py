@@ -198,7 +198,7 @@ def test_settings_are_for_admins_only(client, kim):
 SETTINGS = {"name": "Riverside", "timezone": "Europe/London", "contact_email": "office@riverside.example",
             "sign_in_link_hours": "1", "invitation_link_hours": "48", "quiet_hours_start": "22:00",
             "quiet_hours_end": "07:30", "client_idle_minutes": "20", "telehealth_grace_minutes": "45",
-            "reminder_offsets": "24, 72, 2", "clinician_idle_minutes": "45"}
+            "reminder_offsets": "24, 72, 2", "clinician_idle_minutes": "45", "room_entry": "together"}
 
 
 def test_admin_changes_settings_and_each_change_is_audited(client, dana):
