@@ -138,7 +138,7 @@ def set_up_practice(*, practice_name: str, zone: str, contact_email: str, name: 
     practice_name = practice_name.strip()
     with write_transaction():
         claimed = Practice.update(name=practice_name, timezone=zone, contact_email=contact_email.strip().lower(),
-                                  set_up_at=utcnow()).where(
+                                  set_up_at=utcnow(), require_second_factor=True).where(
             (Practice.id == 1) & Practice.set_up_at.is_null()).execute()
         if not claimed or Clinician.select().exists():  # or a clinician made from the command line
             raise AlreadySetUp()

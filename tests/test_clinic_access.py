@@ -24,7 +24,11 @@ def test_first_run_offers_setup_that_names_the_practice_and_creates_an_admin(cli
         "Riverside Counselling", "America/New_York", "office@riverside.example")
     dana = Clinician.get()
     assert dana.is_admin and dana.email == "dana@example.com"
-    assert client.get("/clinic/calendar").status_code == 200  # signed in straight away
+    # Signed in straight away, and a new practice requires a second factor: the admin sets
+    # theirs up before the calendar opens (tests/test_second_factor.py walks through it).
+    assert practice.require_second_factor
+    assert client.get("/clinic/calendar").headers["Location"] == "/clinic/second-factor/set-up"
+    assert "Set up a second factor" in client.get("/clinic/second-factor/set-up").get_data(as_text=True)
 
 
 def test_setup_page_is_gone_once_a_clinician_exists(client, dana):
