@@ -4,7 +4,7 @@ from zoneinfo import available_timezones
 
 from flask import flash, render_template, url_for
 from flask_wtf import FlaskForm
-from wtforms import EmailField, IntegerField, SelectField, StringField
+from wtforms import BooleanField, EmailField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Regexp, ValidationError
 
 from practice.models import Practice
@@ -45,6 +45,7 @@ class SettingsForm(FlaskForm):
     clinician_idle_minutes = _number("Clinician idle timeout (minutes)", 5, 240, "minutes")
     telehealth_grace_minutes = _number("Telehealth link grace after the end (minutes)", 0, 120, "minutes")
     reminder_offsets = StringField("Reminders (hours before the start, comma-separated)")
+    require_second_factor = BooleanField("Every clinician must use a second factor")
 
     def validate_reminder_offsets(self, field):
         parts = [p.strip() for p in (field.data or "").split(",") if p.strip()]
