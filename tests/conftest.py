@@ -335,8 +335,9 @@ def make_app(database_url, smtp_server, tmp_path, request):
         app.jinja_env.bytecode_cache = COMPILED_TEMPLATES
         if copied and not config["PORTAL_CREATE_SCHEMA"]:
             as_if_built_now(app)
-            if request.node.get_closest_marker("second_factor_required") is None:
-                without_second_factor(app)
+        if not built and not any(request.node.get_closest_marker(name)
+                                 for name in ("builds_schema", "second_factor_required")):
+            without_second_factor(app)
         built.append(app)
         return app
 
