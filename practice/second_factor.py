@@ -291,10 +291,11 @@ def verify(clinician: Clinician, code: str, *, ip: str | None = None, now: datet
     raise SecondFactorError("That code did not work. Use the newest code from your app, or a recovery code.")
 
 
-def reset(clinician: Clinician, *, by: Clinician, ip: str | None = None) -> None:
+def reset(clinician: Clinician, *, by: Clinician | None, ip: str | None = None) -> None:
     """An admin clears another clinician's second factor (a lost phone): app, passkeys and
-    recovery codes go, their sessions end, and their next sign-in sets a factor up again."""
-    if by.id == clinician.id:
+    recovery codes go, their sessions end, and their next sign-in sets a factor up again.
+    `by` None: from the command line (the server's operator, for a practice's only admin)."""
+    if by is not None and by.id == clinician.id:
         raise SecondFactorError("You cannot reset your own second factor: another admin can.")
     with write_transaction():
         Clinician.update(totp_secret=None, totp_confirmed_at=None, totp_last_step=None).where(
@@ -302,7 +303,7 @@ def reset(clinician: Clinician, *, by: Clinician, ip: str | None = None) -> None
         ClinicianPasskey.delete().where(ClinicianPasskey.clinician == clinician).execute()
         RecoveryCode.delete().where(RecoveryCode.clinician == clinician).execute()
         PendingSignIn.delete().where(PendingSignIn.clinician == clinician).execute()
-        audit.record("second_factor_reset", clinician=clinician, ip=ip, detail=f"by {by.name}")
+        audit.record("second_factor_reset", clinician=clinician, ip=ip, detail=f"by {by.name}" if by else "from the command line")
         for session in Session.select().where((Session.clinician == clinician) & Session.ended_at.is_null()):
             end_session(session, "second_factor_reset")
 
