@@ -322,6 +322,7 @@ EVENT_WORDS = {
 
 def recent_events(limit: int = 30):
     """The practice's latest second-factor changes, for the clinicians page."""
-    return (AuditEvent.select().where(AuditEvent.kind.in_(SECOND_FACTOR_EVENTS) & AuditEvent.clinician.is_null(False))
+    return (AuditEvent.select(AuditEvent, Clinician).join(Clinician, on=(AuditEvent.clinician == Clinician.id))
+            .where(AuditEvent.kind.in_(SECOND_FACTOR_EVENTS))
             .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit))
 
