@@ -336,8 +336,7 @@ def make_app(database_url, smtp_server, tmp_path, request):
         if copied and not config["PORTAL_CREATE_SCHEMA"]:
             as_if_built_now(app)
         schema_there = copied or config.get("PORTAL_CREATE_SCHEMA", True)
-        if not built and schema_there and not any(request.node.get_closest_marker(name)
-                                 for name in ("builds_schema", "second_factor_required")):
+        if not built and schema_there and request.node.get_closest_marker("second_factor_required") is None:
             without_second_factor(app)
         built.append(app)
         return app
