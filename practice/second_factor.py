@@ -120,6 +120,8 @@ def _must_wait(clinician: Clinician, ip: str | None, now: datetime) -> None:
 
 def _failed(clinician: Clinician, ip: str | None, now: datetime, what: str) -> None:
     with write_transaction():
+        # Only the window counts: older rows go as new ones come (the audit trail keeps each).
+        SecondFactorFailure.delete().where(SecondFactorFailure.at < now - FAILURE_WINDOW).execute()
         SecondFactorFailure.create(clinician=clinician, ip=ip, at=now)
         audit.record("second_factor_failed", clinician=clinician, ip=ip, at=now, detail=what)
 

@@ -54,8 +54,9 @@ def walk_through_setup(client) -> tuple[str, list[str]]:
     return secret, codes
 
 
-def test_a_new_practice_requires_a_second_factor():
-    assert Practice().require_second_factor  # the schema's default; first-run setup sets it too (test_clinic_access)
+def test_a_new_practice_requires_a_second_factor(app):
+    # A new database's practice row (first-run setup sets it too: tests/test_clinic_access.py).
+    assert Practice.current().require_second_factor
 
 
 def test_right_code_after_the_password_starts_the_session_and_only_then(client, kim, traveller):
