@@ -305,7 +305,8 @@ def reset(clinician: Clinician, *, by: Clinician | None, ip: str | None = None) 
         ClinicianPasskey.delete().where(ClinicianPasskey.clinician == clinician).execute()
         RecoveryCode.delete().where(RecoveryCode.clinician == clinician).execute()
         PendingSignIn.delete().where(PendingSignIn.clinician == clinician).execute()
-        audit.record("second_factor_reset", clinician=clinician, ip=ip, detail=f"by {by.name}" if by else "from the command line")
+        audit.record("second_factor_reset", clinician=clinician, ip=ip,
+                     detail=f"by {by.name}" if by else "from the command line")
         for session in Session.select().where((Session.clinician == clinician) & Session.ended_at.is_null()):
             end_session(session, "second_factor_reset")
 

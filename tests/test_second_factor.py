@@ -4,16 +4,15 @@ an admin's reset; rate limits; and no secret of it in any log line."""
 import json
 import logging
 import re
-from datetime import timedelta
 
 import pyotp
 import pytest
 
 from practice import second_factor
-from practice.models import AuditEvent, Clinician, ClinicianPasskey, PendingSignIn, Practice, RecoveryCode, Session
-from tests._authenticator import SoftAuthenticator
 from practice.clock import utcnow
-from practice.models import db
+from practice.models import (AuditEvent, Clinician, ClinicianPasskey, PendingSignIn, Practice, RecoveryCode, Session,
+                             db)
+from tests._authenticator import SoftAuthenticator
 from tests.conftest import CSRF_INPUT, clinic_sign_in, csrf_token
 
 pytestmark = [pytest.mark.second_factor_required, pytest.mark.usefixtures("traveller")]
@@ -71,7 +70,8 @@ def test_right_code_after_the_password_starts_the_session_and_only_then(client, 
     assert "6-digit code" in page
 
     token = csrf_token(client, "/clinic/sign-in/second-factor")
-    response = client.post("/clinic/sign-in/second-factor", data={"code": pyotp.TOTP(secret).now(), "csrf_token": token})
+    response = client.post("/clinic/sign-in/second-factor",
+                           data={"code": pyotp.TOTP(secret).now(), "csrf_token": token})
     assert response.status_code == 303 and response.headers["Location"] == "/clinic/calendar"
     assert client.get("/clinic/calendar").status_code == 200
     assert Session.select().where(Session.clinician == kim).count() == 1
