@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
-from peewee import (CharField, DateTimeField, ForeignKeyField, IntegerField, InternalError, OperationalError,
-                    ProgrammingError, TextField, fn)
+from peewee import (BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, InternalError,
+                    OperationalError, ProgrammingError, TextField, fn)
 from playhouse.migrate import SchemaMigrator, migrate
 
 from .clock import utcnow
@@ -96,6 +96,20 @@ def _practice_logo(migrator: SchemaMigrator) -> None:
     add_columns(migrator, "practice", logo_version=CharField(default=""))
 
 
+def _second_factor(migrator: SchemaMigrator) -> None:
+    # An upgraded practice keeps signing in as it did: its admin turns the requirement on
+    # (Settings) once clinicians know it is coming, rather than everyone being stopped at their
+    # next sign-in by a setup nobody announced. New practices start with it on (the model's default).
+    add_columns(migrator, "practice", require_second_factor=BooleanField(default=False))
+    add_columns(migrator, "clinician",
+                totp_secret=TextField(null=True),
+                totp_confirmed_at=DateTimeField(null=True),
+                totp_last_step=IntegerField(null=True))
+    if db.table_exists("passkeychallenge"):  # older databases get the table whole from the models
+        add_columns(migrator, "passkeychallenge",
+                    clinician_id=ForeignKeyField(Clinician, field=Clinician.id, null=True, on_delete="CASCADE"))
+
+
 MIGRATIONS = [
     Step(2, "columns that early version-1 databases lack", _columns_of_early_version_1),
     Step(3, "a lease on claimed reminders, so that two workers split them", _reminder_claim_lease),
@@ -103,6 +117,8 @@ MIGRATIONS = [
          _new_join_links_and_waiting_room),
     Step(5, "email subjects sealed (sign-in mail carries its code there)", _sealed_subjects),
     Step(6, "the practice's logo (its version on the practice row)", _practice_logo),
+    Step(7, "a second factor for clinicians (the authenticator app's columns, the practice's requirement)",
+         _second_factor),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -155,6 +155,8 @@ class Practice(BaseModel):
     quiet_hours_start = CharField(default="21:00")  # local "HH:MM" in the client's zone
     quiet_hours_end = CharField(default="08:00")
     reminder_offsets = CharField(default="72,24")  # hours before the start, comma-separated
+    # On for a new practice; an upgraded one starts with it off (practice/migrations.py, step 7).
+    require_second_factor = BooleanField(default=True)
     set_up_at = DateTimeField(null=True)  # when the first-run setup named the practice
     # Video sessions: "together" (both connect when both are there) or "waiting_room" (the
     # clinician lets the client in). "together" for new practices too: each room belongs to one
@@ -200,6 +202,11 @@ class Clinician(BaseModel):
     password_hash = CharField()
     is_admin = BooleanField(default=False)
     created_at = DateTimeField(default=utcnow)
+    # The authenticator app's secret: it cannot be hashed (the server must compute codes from
+    # it), so it is sealed at rest. Set when the setup starts, in use once confirmed.
+    totp_secret = SealedTextField(null=True)
+    totp_confirmed_at = DateTimeField(null=True)
+    totp_last_step = IntegerField(null=True)  # the newest 30 s step a code was accepted for: no replays
 
     is_authenticated = True
     is_active = True
@@ -653,8 +660,9 @@ class PasskeyChallenge(BaseModel):
     (the browser sends the challenge back inside clientDataJSON, which is how it is found)."""
 
     challenge_hash = CharField(unique=True, max_length=64)
-    purpose = CharField()  # register, sign_in
+    purpose = CharField()  # register, sign_in, clinician_register, clinician_verify
     client = ForeignKeyField(Client, null=True, on_delete="CASCADE")  # who registers; None for a sign-in
+    clinician = ForeignKeyField(Clinician, null=True, on_delete="CASCADE")  # a clinician's second factor
     created_at = DateTimeField()
     expires_at = DateTimeField(index=True)
     used_at = DateTimeField(null=True)
@@ -668,6 +676,58 @@ class PracticeLogo(BaseModel):
     updated_at = DateTimeField()
 
 
+class ClinicianPasskey(BaseModel):
+    """A clinician's passkey, used as the second factor after the password (the ceremonies are
+    the client passkeys' own, practice/passkeys.py)."""
+
+    clinician = ForeignKeyField(Clinician, backref="passkeys", on_delete="CASCADE")
+    credential_id = CharField(unique=True, max_length=1400)
+    public_key = TextField()
+    sign_count = IntegerField(default=0)
+    transports = CharField(default="")
+    device = CharField(default="")
+    created_at = DateTimeField()
+    last_used_at = DateTimeField(null=True)
+
+    @classmethod
+    def of(cls, clinician):
+        return cls.select().where(cls.clinician == clinician).order_by(cls.created_at.desc(), cls.id.desc())
+
+
+class RecoveryCode(BaseModel):
+    """One of a clinician's ten one-time recovery codes, kept only as its SHA-256."""
+
+    clinician = ForeignKeyField(Clinician, backref="recovery_codes", on_delete="CASCADE")
+    code_hash = CharField(max_length=64)
+    created_at = DateTimeField()
+    used_at = DateTimeField(null=True)
+
+    @classmethod
+    def unused_of(cls, clinician):
+        return cls.select().where((cls.clinician == clinician) & cls.used_at.is_null())
+
+
+class PendingSignIn(BaseModel):
+    """A clinician who gave the right password and has yet to give the second factor (or set
+    one up). Not a session: nothing of the clinic opens for it. The cookie holds a random id,
+    only its SHA-256 is here."""
+
+    id_hash = CharField(unique=True, max_length=64)
+    clinician = ForeignKeyField(Clinician, on_delete="CASCADE")
+    created_at = DateTimeField()
+    expires_at = DateTimeField(index=True)
+    ip = CharField(null=True)
+
+
+class SecondFactorFailure(BaseModel):
+    """A wrong code (or recovery code) at the second step: counted per clinician and per
+    network address to slow a guesser down."""
+
+    clinician = ForeignKeyField(Clinician, on_delete="CASCADE")
+    ip = CharField(null=True)
+    at = DateTimeField(index=True)
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField()
     applied_at = DateTimeField()
@@ -675,7 +735,8 @@ class SchemaVersion(BaseModel):
 
 ALL_MODELS = [Practice, Clinician, Client, Appointment, Link, SignInRequest, Email, Reminder, Session, AuditEvent, SchemaVersion,
               JoinLinkNonce, RoomSeat, RoomSignal, DocumentTemplate, DocumentVersion, DocumentShare,
-              ClinicianSignInFailure, WrongCode, Passkey, PasskeyChallenge, PracticeLogo]
+              ClinicianSignInFailure, WrongCode, Passkey, PasskeyChallenge, PracticeLogo, ClinicianPasskey, RecoveryCode,
+              PendingSignIn, SecondFactorFailure]
 
 
 def create_schema():

@@ -14,13 +14,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Callable
 
+import pyotp
 import pytest
 from playwright.sync_api import expect, sync_playwright
 from werkzeug.serving import make_server
 
 from blueprints.telehealth import seat_cookie
 from portal import create_app
-from practice import jobs
+from practice import jobs, second_factor
 from practice.appointments import cancel_appointment, create_appointment
 from practice.clients import add_client, archive_client
 from practice.clinicians import create_clinician
@@ -67,6 +68,7 @@ class Site:
     ids: dict = field(default_factory=dict)
     contexts: dict = field(default_factory=dict)
     cookies: dict = field(default_factory=dict)
+    totp: dict = field(default_factory=dict)
     setup_result: list | None = None
 
     def page(self, who: str, kind: str):
@@ -137,7 +139,8 @@ def fill_setup(site):
     tab.get_by_label("Password", exact=True).fill(PASSWORD)
     tab.get_by_label("Password again").fill(PASSWORD)
     tab.get_by_role("button", name="Create the practice").click()
-    expect(tab).to_have_url(re.compile(r"/clinic/calendar"))
+    # A new practice requires a second factor: the admin is walked through setting one up first.
+    expect(tab).to_have_url(re.compile(r"/clinic/second-factor/set-up"))
     tab.close()
     site.contexts.pop(("anon", "axe")).close()  # that context is signed in now
 
@@ -148,6 +151,11 @@ def seed(site):
     fill_setup(site)
     dana = Clinician.get(Clinician.email == "dana@example.com")
     kim = create_clinician("kim@example.com", "Kim Park", PASSWORD)
+    for each in (dana, kim):  # their authenticator apps (the setup page itself is audited below)
+        site.totp[each.email] = second_factor.begin_totp(each)
+        second_factor.confirm_totp(each, pyotp.TOTP(site.totp[each.email]).now())
+    # A clinician signed in before the practice required a second factor, still without one.
+    site.cookies["newcomer"] = start_session(clinician=create_clinician("lee@example.com", "Lee Chen", PASSWORD))[0]
     alex = add_client("alex@example.com", "Alex Morgan", clinician=dana, phone="+44 20 7946 0958")
     sam = add_client("sam@example.com", "Sam Rivera", clinician=kim)
     add_client("jo@example.com", "Jo Lindqvist-Okonkwo-Featherstonehaugh", clinician=dana)
@@ -318,6 +326,35 @@ def clinic_sign_in_wrong(tab, site):
     tab.get_by_label("Password").fill("not the password")
     tab.get_by_role("button", name="Sign in").click()
     expect(tab.locator(".error")).to_be_visible()
+
+
+def second_step(tab, site):
+    """Kim's right password: the page that asks for the code from her app."""
+    tab.goto(f"{site.base}/clinic/sign-in")
+    tab.get_by_label("Email").fill("kim@example.com")
+    tab.get_by_label("Password").fill(PASSWORD)
+    tab.get_by_role("button", name="Sign in").click()
+    expect(tab.get_by_role("heading", level=1)).to_have_text("One more step")
+
+
+def second_step_wrong_code(tab, site):
+    second_step(tab, site)
+    tab.get_by_label("Code").fill("000000")
+    tab.get_by_role("button", name="Continue").click()
+    expect(tab.locator("#code-error")).to_be_visible()
+
+
+def setup_wrong_code(tab, site):
+    tab.goto(f"{site.base}/clinic/second-factor/set-up")
+    tab.get_by_label("Code").fill("000000")
+    tab.get_by_role("button", name="Turn on the authenticator app").click()
+    expect(tab.locator("#code-error")).to_be_visible()
+
+
+def new_recovery_codes(tab, site):
+    tab.goto(f"{site.base}/clinic/second-factor")
+    tab.get_by_role("button", name="Make new recovery codes").click()
+    expect(tab.get_by_role("heading", level=1)).to_have_text("Your recovery codes")
 
 
 def room_full(tab, site):
@@ -496,6 +533,14 @@ PAGES = {
     "document-template-edit": ("clinician", goto("/clinic/documents/{intake}/edit", "Edit Intake questionnaire")),
     "settings": ("clinician", goto("/clinic/settings", "Practice settings")),
     "settings-invalid": ("clinician", settings_invalid),
+    "clinicians": ("clinician", goto("/clinic/clinicians", "Clinicians")),
+    # The second factor: the step after the password, the setup walk-through, recovery codes.
+    "clinic-second-factor-step": ("anon", second_step),
+    "clinic-second-factor-wrong-code": ("anon", second_step_wrong_code),
+    "clinic-second-factor-setup": ("newcomer", goto("/clinic/second-factor/set-up", "Set up a second factor")),
+    "clinic-second-factor-setup-wrong-code": ("newcomer", setup_wrong_code),
+    "clinic-second-factor-page": ("clinician", goto("/clinic/second-factor", "Your second factor")),
+    "clinic-recovery-codes": ("clinician", new_recovery_codes),
     "dev-mailbox": ("anon", goto("/dev/mailbox", "Dev mailbox")),
     "dev-mail-message": ("anon", goto("/dev/mailbox/{email}")),
 }

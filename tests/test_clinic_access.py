@@ -24,7 +24,11 @@ def test_first_run_offers_setup_that_names_the_practice_and_creates_an_admin(cli
         "Riverside Counselling", "America/New_York", "office@riverside.example")
     dana = Clinician.get()
     assert dana.is_admin and dana.email == "dana@example.com"
-    assert client.get("/clinic/calendar").status_code == 200  # signed in straight away
+    # Signed in straight away, and a new practice requires a second factor: the admin sets
+    # theirs up before the calendar opens (tests/test_second_factor.py walks through it).
+    assert practice.require_second_factor
+    assert client.get("/clinic/calendar").headers["Location"] == "/clinic/second-factor/set-up"
+    assert "Set up a second factor" in client.get("/clinic/second-factor/set-up").get_data(as_text=True)
 
 
 def test_setup_page_is_gone_once_a_clinician_exists(client, dana):
@@ -66,8 +70,8 @@ def test_the_clinicians_page_lists_everyone_with_role_and_last_sign_in(client, d
     rows = re.findall(r"<tr>(.*?)</tr>", page, re.S)[1:]
     cells = [[re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
              for row in rows]
-    assert cells == [["Dana Hale", "dana@example.com", "Admin", "Mon 2 Mar 2026, 10:00 AM UTC"],
-                     ["Kim Park", "kim@example.com", "Clinician", "Mon 2 Mar 2026, 9:00 AM UTC"]]
+    assert cells == [["Dana Hale", "dana@example.com", "Admin", "Mon 2 Mar 2026, 10:00 AM UTC", "None"],
+                     ["Kim Park", "kim@example.com", "Clinician", "Mon 2 Mar 2026, 9:00 AM UTC", "None"]]
 
 
 def test_the_clinicians_page_is_for_admins_only(client, dana, kim):

@@ -10,6 +10,7 @@ import re
 from datetime import timedelta
 from urllib.parse import quote
 
+import pyotp
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from werkzeug.security import generate_password_hash
@@ -90,6 +91,9 @@ def site(fuzz_app):
         create_schema()
     dana = Clinician.create(email="dana@example.com", name="Dana Hale", password_hash=PASSWORD_HASH, is_admin=True)
     kim = Clinician.create(email="kim@example.com", name="Kim Park", password_hash=PASSWORD_HASH)
+    # A new practice requires a second factor: both have an authenticator app, so their sessions
+    # below are full ones.
+    Clinician.update(totp_secret=pyotp.random_base32(), totp_confirmed_at=utcnow()).execute()
     alex = add_client("alex@example.com", "Alex Morgan", clinician=dana)
     sam = add_client("sam@example.com", "Sam Rivera", clinician=kim)
     now = utcnow().replace(second=0, microsecond=0)

@@ -18,6 +18,7 @@ from .._forms import at_most, plain_text
 from .._htmx import redirect_to
 from . import bp
 from ._access import signed_in_clinician
+from .second_factor import after_password
 
 ENDED = {
     # Names the practice's current setting (a change since the timeout is rare and harmless).
@@ -117,7 +118,7 @@ def sign_in():
         else:
             if clinician is not None:
                 _tell_of_failures(failures_since_last_sign_in(clinician), practice)
-                return start_signed_in(redirect_to(url_for("clinic.calendar_day")), clinician=clinician)
+                return after_password(clinician, practice)
             form.password.errors.append("That email and password do not match. Please try again.")
     return render_template("clinic/sign_in.html", form=form, practice=practice), status
 

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from flask import flash, render_template, request, url_for
 from flask_wtf import FlaskForm
-from wtforms import EmailField, IntegerField, RadioField, SelectField, StringField
+from wtforms import BooleanField, EmailField, IntegerField, RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Regexp, ValidationError
 
 from portico.hardening import takes_files
@@ -72,6 +72,7 @@ SECTIONS = {
     "links": ("sign_in_link_hours", "invitation_link_hours", "client_idle_minutes", "clinician_idle_minutes",
               "telehealth_grace_minutes"),
     "reminders": ("reminder_offsets", "quiet_hours_start", "quiet_hours_end"),
+    "clinician sign-in": ("require_second_factor",),
 }
 
 
@@ -96,6 +97,7 @@ class SettingsForm(FlaskForm):
         ("together", "Both connect as soon as both are there"),
         ("waiting_room", "A waiting room: the client waits until the clinician lets them in"),
     ], validators=[InputRequired("Choose how a video session starts.")])
+    require_second_factor = BooleanField("Every clinician must use a second factor")
 
     def validate_reminder_offsets(self, field):
         parts = [p.strip() for p in (field.data or "").split(",") if p.strip()]
