@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
-from peewee import (CharField, DateTimeField, ForeignKeyField, IntegerField, InternalError, OperationalError,
+from peewee import (BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, InternalError, OperationalError,
                     ProgrammingError, TextField, fn)
 from playhouse.migrate import SchemaMigrator, migrate
 
@@ -72,9 +72,20 @@ def _reminder_claim_lease(migrator: SchemaMigrator) -> None:
         add_columns(migrator, "reminder", claimed_until=DateTimeField(null=True))
 
 
+def _online_change_settings(migrator: SchemaMigrator) -> None:
+    # The working hours, dates off and online changes are new tables: the models create them.
+    add_columns(migrator, "practice",
+                phone=CharField(default=""),
+                online_change_hours=IntegerField(default=24),
+                online_change_weeks=IntegerField(default=8),
+                online_change_approval=BooleanField(default=False),
+                buffer_minutes=IntegerField(default=0))
+
+
 MIGRATIONS = [
     Step(2, "columns that early version-1 databases lack", _columns_of_early_version_1),
     Step(3, "a lease on claimed reminders, so that two workers split them", _reminder_claim_lease),
+    Step(4, "the practice's rules for clients' online changes, and its phone", _online_change_settings),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

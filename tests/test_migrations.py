@@ -32,7 +32,8 @@ REPO = Path(__file__).resolve().parent.parent
 EARLY_TABLES = [Practice, Clinician, Client, Link, SignInRequest, Email, Session, AuditEvent, SchemaVersion]
 LATER_COLUMNS = {
     "practice": ["clinician_idle_minutes", "telehealth_grace_minutes", "telehealth_early_minutes",
-                 "quiet_hours_start", "quiet_hours_end", "reminder_offsets", "set_up_at"],
+                 "quiet_hours_start", "quiet_hours_end", "reminder_offsets", "set_up_at",
+                 "phone", "online_change_hours", "online_change_weeks", "online_change_approval", "buffer_minutes"],
     "client": ["phone", "clinician_id", "feed_nonce"],
     "auditevent": ["clinician_id"],
     "email": ["ics"],
@@ -158,7 +159,7 @@ def test_init_db_upgrades_an_early_version_1_database_keeping_its_data(
 
     assert schema_of(database_url) == fresh_schema
     app = make_app(PORTAL_CREATE_SCHEMA=False)  # what init-db left, untouched by the app's own start
-    assert versions(database_url) == [1, 2, 3]
+    assert versions(database_url) == [1, 2, 3, 4]
     with app.app_context(), db.connection_context():
         practice = Practice.current()
         assert (practice.name, practice.timezone, practice.contact_email) == (
@@ -186,13 +187,13 @@ def test_processes_starting_together_upgrade_once_and_a_restart_changes_nothing(
     run_init_db(database_url, database_url)  # two at once: one upgrades, the other waits, then finds it done
     upgraded = schema_of(database_url)
     assert upgraded == fresh_schema
-    assert versions(database_url) == [1, 2, 3]
+    assert versions(database_url) == [1, 2, 3, 4]
 
     make_app()  # a start runs the upgrade again: nothing to do
 
     _close()
     assert schema_of(database_url) == upgraded
-    assert versions(database_url) == [1, 2, 3]
+    assert versions(database_url) == [1, 2, 3, 4]
 
 
 def _broken_step(migrator):
@@ -252,7 +253,7 @@ def test_init_db_upgrades_a_version_2_database_with_a_reminder_lease_keeping_its
     run_init_db(database_url)
 
     assert schema_of(database_url) == fresh_schema
-    assert versions(database_url) == [2, 3]
+    assert versions(database_url) == [2, 3, 4]
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         (reminder,) = Reminder.select()
@@ -261,3 +262,41 @@ def test_init_db_upgrades_a_version_2_database_with_a_reminder_lease_keeping_its
     # The upgraded database claims and sends its reminder.
     assert jobs.reminder_tick() == 1 and jobs.mail_tick() == 1
     assert [m["Subject"].split(":")[0] for m in smtp_server.messages] == ["Reminder"]
+
+
+ONLINE_CHANGE_COLUMNS = ("phone", "online_change_hours", "online_change_weeks", "online_change_approval",
+                         "buffer_minutes")
+
+
+def build_version_3(make_app) -> None:
+    """A database as the last version-3 Portico left it: no online-change rules on the
+    practice, no working hours, dates off or online changes."""
+    app = make_app()
+    with app.app_context(), db.connection_context():
+        Practice.update(name="Riverside Counselling", online_change_hours=48).execute()
+        sqlite = is_sqlite()
+        migrator = SchemaMigrator.from_database(db.obj)
+        migrate(*[migrator.drop_column("practice", column, **({"legacy": True} if sqlite else {}))
+                  for column in ONLINE_CHANGE_COLUMNS])
+        for table in ("onlinechange", "dayoff", "workinghours"):
+            db.execute_sql(f'DROP TABLE "{table}"')
+        SchemaVersion.delete().execute()
+        SchemaVersion.create(version=3, applied_at=THEN)
+    _close()
+
+
+def test_init_db_upgrades_a_version_3_database_with_the_online_change_rules_at_their_defaults(
+        database_url, fresh_schema, make_app):
+    build_version_3(make_app)
+    assert "online_change_hours" not in schema_of(database_url)["practice"][0]
+
+    run_init_db(database_url)
+
+    assert schema_of(database_url) == fresh_schema
+    assert versions(database_url) == [3, 4]
+    app = make_app(PORTAL_CREATE_SCHEMA=False)
+    with app.app_context(), db.connection_context():
+        practice = Practice.current()
+        assert practice.name == "Riverside Counselling"
+        assert (practice.online_change_hours, practice.online_change_weeks, practice.online_change_approval,
+                practice.buffer_minutes, practice.phone) == (24, 8, False, 0, "")
