@@ -153,6 +153,7 @@ class ClinicianRow:
     email: str
     role: str
     last_sign_in: datetime | None
+    id: int = 0
 
 
 def clinician_rows() -> list[ClinicianRow]:
@@ -163,4 +164,4 @@ def clinician_rows() -> list[ClinicianRow]:
              .join(Session, JOIN.LEFT_OUTER, on=(Session.clinician == Clinician.id))
              .group_by(Clinician.id).order_by(fn.LOWER(Clinician.name), Clinician.id))
     return [ClinicianRow(c.name, c.email, "Admin" if c.is_admin else "Clinician",
-                         value_from_db(Session.created_at, c.last_sign_in)) for c in query]
+                         value_from_db(Session.created_at, c.last_sign_in), c.id) for c in query]
