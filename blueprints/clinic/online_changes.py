@@ -137,9 +137,19 @@ ANSWER_PROBLEMS = {
 }
 
 
-@bp.post("/online-changes/<int:change_id>/<any(approve, decline):answer>")
+@bp.post("/online-changes/<int:change_id>/approve")
 @clinician_required
-def online_change_answer(change_id: int, answer: str):
+def online_change_approve(change_id: int):
+    return _answer(change_id, "approve")
+
+
+@bp.post("/online-changes/<int:change_id>/decline")
+@clinician_required
+def online_change_decline(change_id: int):
+    return _answer(change_id, "decline")
+
+
+def _answer(change_id: int, answer: str):
     if not FlaskForm().validate_on_submit():
         return form_expired("Please open the calendar again and answer the request there.")
     me = signed_in_clinician()
