@@ -422,3 +422,16 @@ def test_the_portal_home_carries_the_link_for_a_signed_in_client(app, practice, 
     home = client.get("/portal").get_data(as_text=True)
     assert unescape(link_for(appointment, via="portal")).split("?")[0] in home
     assert "Reschedule or cancel" in home
+
+
+def test_the_change_link_is_kept_out_of_logs_caches_and_search_engines(app, practice, dana, alex):
+    import logging
+    from portico.hardening import RedactTokens
+    appointment = book(dana, alex, START + timedelta(days=4))
+    link = link_for(appointment)
+    page = app.test_client().get(link)
+    assert page.headers["Cache-Control"] == "no-store" and page.headers["X-Robots-Tag"] == "noindex"
+    token = link.split("/")[2].split("?")[0]
+    record = logging.LogRecord("werkzeug", logging.INFO, __file__, 1, '"%s" %s', (f"GET {link} HTTP/1.1", "200"), None)
+    RedactTokens().filter(record)
+    assert token not in record.getMessage() and "/a/…" in record.getMessage()
