@@ -150,6 +150,11 @@ def latest_start(now: datetime, practice: Practice) -> datetime:
     return now + timedelta(weeks=practice.online_change_weeks)
 
 
+def _on_five(moment: datetime) -> datetime:
+    late = (moment.minute % 5) * 60 + moment.second
+    return moment + timedelta(seconds=(300 - late) % 300) - timedelta(microseconds=moment.microsecond)
+
+
 def open_slots(appointment: Appointment, start: datetime, end: datetime, now: datetime,
                practice: Practice | None = None) -> list[Slot]:
     """The times `appointment` could move to that start between `start` and `end` (naive
@@ -171,7 +176,8 @@ def open_slots(appointment: Appointment, start: datetime, end: datetime, now: da
         while moment + length <= range_end:
             clash = next(((s, e) for s, e in busy if s < moment + length and e > moment), None)
             if clash is not None:
-                moment = max(moment + timedelta(minutes=1), clash[1])
+                # After an appointment in the way: from its end (and the buffer), on a 5-minute mark.
+                moment = _on_five(max(moment + timedelta(minutes=1), clash[1]))
                 continue
             if start <= moment < end and moment != appointment.starts_at:
                 slots.append(Slot(moment, moment + length))

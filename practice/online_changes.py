@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from . import audit, runtime
 from .appointments import cancel_appointment, move_appointment, overlapping
 from .availability import is_open_slot
-from .clock import describe_when, format_local, span, utcnow
+from .clock import describe_when, span, to_local, utcnow
 from .mail import external_url, queue_email
 from .models import Appointment, Client, Clinician, JoinLinkNonce, OnlineChange, Practice, write_transaction
 
@@ -268,7 +268,7 @@ def _record(change: OnlineChange, practice: Practice) -> None:
 
 def describe(change: OnlineChange, zone: str) -> str:
     """"Moved by the client on Tue 1 Dec, 3:02 PM" and the like, for the calendar."""
-    at = format_local(change.made_at, zone)
+    at = to_local(change.made_at, zone).strftime("%a %-d %b, %-I:%M %p")
     if change.kind == "moved":
         return f"Moved by the client on {at}"
     if change.kind == "cancelled":
