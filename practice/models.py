@@ -693,7 +693,7 @@ class OnlineChange(BaseModel):
     appointment = ForeignKeyField(Appointment, backref="online_changes", on_delete="CASCADE")
     client = ForeignKeyField(Client, backref="online_changes", on_delete="CASCADE")
     kind = CharField()  # moved, cancelled, request
-    status = CharField(default="done")  # done; for a request: pending, approved, declined, withdrawn
+    status = CharField(default="done")  # done; for a request: pending, approved, declined, withdrawn, lapsed
     old_starts_at = DateTimeField()
     old_ends_at = DateTimeField()
     new_starts_at = DateTimeField(null=True)

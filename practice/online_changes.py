@@ -252,6 +252,16 @@ def decline(change: OnlineChange, *, by, now: datetime | None = None) -> OnlineC
     return change
 
 
+def on_appointment_change(appointment: Appointment, change: str, now: datetime) -> None:
+    """A request for a new time no longer applies once the appointment is moved or cancelled
+    (by anyone): it lapses, and stops holding the time it asked for. An approval moves the
+    appointment too, and marks its own request approved after this."""
+    if change in ("moved", "extended", "cancelled"):
+        OnlineChange.update(status="lapsed", decided_at=now).where(
+            (OnlineChange.appointment == appointment) & (OnlineChange.kind == "request")
+            & (OnlineChange.status == "pending")).execute()
+
+
 # ---- words and mail ---------------------------------------------------------------------------
 
 def _record(change: OnlineChange, practice: Practice) -> None:
@@ -274,7 +284,8 @@ def describe(change: OnlineChange, zone: str) -> str:
     if change.kind == "cancelled":
         return f"Cancelled by the client: {change.reason}" if change.reason else f"Cancelled by the client on {at}"
     words = {"pending": "New time asked for by the client", "approved": "New time approved",
-             "declined": "New time declined", "withdrawn": "Request withdrawn by the client"}
+             "declined": "New time declined", "withdrawn": "Request withdrawn by the client",
+             "lapsed": "Request lapsed (the appointment changed)"}
     return f"{words.get(change.status, 'Request')} on {at}"
 
 

@@ -435,3 +435,15 @@ def test_the_change_link_is_kept_out_of_logs_caches_and_search_engines(app, prac
     record = logging.LogRecord("werkzeug", logging.INFO, __file__, 1, '"%s" %s', (f"GET {link} HTTP/1.1", "200"), None)
     RedactTokens().filter(record)
     assert token not in record.getMessage() and "/a/…" in record.getMessage()
+
+
+def test_a_pending_request_lapses_when_the_practice_moves_or_cancels_the_appointment(app, practice, dana, alex):
+    Practice.update(online_change_approval=True).execute()
+    appointment = book(dana, alex, START + timedelta(days=4, hours=10))
+    pick(app.test_client(), link_for(appointment), START + timedelta(days=3, hours=9))
+    move_appointment(appointment, starts_at=appointment.starts_at + timedelta(hours=1),
+                     ends_at=appointment.ends_at + timedelta(hours=1), by=dana)
+    assert OnlineChange.get().status == "lapsed"
+    assert OnlineChange.pending().count() == 0  # it no longer holds the time, nor waits for an answer
+    page = app.test_client().get(link_for(appointment))
+    assert "You asked to move" not in words(page) and "Choose another time" in words(page)
