@@ -8,7 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, TextAreaField
 
 from practice.appointments import KINDS, local_day_bounds, week_start
-from practice.availability import earliest_start, latest_start, open_slots
+from practice.availability import earliest_start, is_open_slot, latest_start, open_slots
 from practice.clock import format_local, local_date, long_date, span, to_local, utcnow
 from practice.models import Appointment, Practice
 from practice.online_changes import MAX_REASON, VIA, ChangeRefused, cancel, find_change_link, reschedule, standing
@@ -35,9 +35,11 @@ def _moment(text: str | None) -> datetime | None:
     if not isinstance(text, str) or not MOMENT.match(text):
         return None
     try:
-        return datetime.strptime(text, "%Y%m%dT%H%M")
+        moment = datetime.strptime(text, "%Y%m%dT%H%M")
     except ValueError:
         return None
+    # Far outside any horizon, and at the edges of what the time zones can convert: no time to offer.
+    return moment if 2000 <= moment.year <= 2200 else None
 
 
 def _sequence(text) -> int | None:
@@ -140,6 +142,10 @@ def change_confirm(token):
     if starts_at is None:
         return render_template("changes/times.html", **_slots_context(
             visit, None, problem="Please choose one of the times below.")), 400
+    if not is_open_slot(visit.appointment, starts_at, visit.now, visit.practice):
+        return render_template("changes/times.html", **_slots_context(
+            visit, week_start(local_date(starts_at, visit.zone)),
+            problem="Sorry, that time is no longer open. Please choose another one.")), 409
     length = visit.appointment.ends_at - visit.appointment.starts_at
     form = MoveForm(data={"start": f"{starts_at:%Y%m%dT%H%M}", "sequence": str(visit.appointment.sequence)})
     return render_template("changes/confirm.html", **visit.context(

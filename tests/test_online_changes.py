@@ -173,8 +173,11 @@ def test_a_time_that_is_not_open_is_refused_and_the_times_shown_again(app, pract
     assert refused.status_code == 409
     assert "Sorry, that time was just taken. Please choose another one." in words(refused)
     assert Appointment.get_by_id(appointment.id).starts_at == appointment.starts_at
-    bad = client.get(f"{path}/times/confirm?{query}&start=tomorrow")
-    assert bad.status_code == 400 and "Please choose one of the times below." in words(bad)
+    closed = client.get(f"{path}/times/confirm?{query}&start=20260305T0800")  # 3:00 AM: not an open time
+    assert closed.status_code == 409 and "Sorry, that time is no longer open." in words(closed)
+    for nonsense in ("tomorrow", "99991231T2359", "00010101T0000", "20261340T2599"):
+        bad = client.get(f"{path}/times/confirm?{query}&start={nonsense}")
+        assert bad.status_code == 400 and "Please choose one of the times below." in words(bad)
 
 
 def test_moved_by_the_practice_while_the_client_chose_is_said_in_plain_words(app, practice, dana, alex):
