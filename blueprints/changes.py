@@ -63,15 +63,15 @@ class Visit:
         return url_for(endpoint, token=self.token, **({"via": self.via} if self.via else {}), **values)
 
     def context(self, **extra) -> dict:
-        a = self.appointment
+        """What every page of the link shows: the appointment (client's zone, clinician's name,
+        nothing clinical) and where it stands."""
+        a, change, zone = self.appointment, self.standing.change, self.zone
         return dict(practice=self.practice, visit=self, standing=self.standing,
-                    when=span(a.starts_at, a.ends_at, self.zone), date_text=long_date(to_local(a.starts_at, self.zone).date()),
-                    clinician_name=a.clinician.name, kind_text=KINDS.get(a.kind, a.kind),
-                    closes_at=format_local(self.standing.closes_at, self.zone),
-                    change=self.standing.change, change_made_at=format_local(
-                        self.standing.change.made_at, self.zone) if self.standing.change else "",
-                    asked_for=span(self.standing.change.new_starts_at, self.standing.change.new_ends_at, self.zone)
-                    if self.standing.change and self.standing.change.new_starts_at else "",
+                    when=span(a.starts_at, a.ends_at, zone), clinician_name=a.clinician.name,
+                    kind_text=KINDS.get(a.kind, a.kind), closes_at=format_local(self.standing.closes_at, zone),
+                    change=change, change_made_at=format_local(change.made_at, zone) if change else "",
+                    asked_for=span(change.new_starts_at, change.new_ends_at, zone)
+                    if change and change.new_starts_at else "",
                     **extra)
 
     def closed_page(self):

@@ -393,7 +393,9 @@ class Email(BaseModel):
     html_body = SealedTextField()
     reply_to = CharField(null=True)
     message_id = CharField(unique=True)
-    kind = CharField()  # sign_in, invitation, reminder, appointment_confirmed, _moved, _cancelled; online_moved, online_request, online_cancelled (to the clinician), change_declined
+    # sign_in, invitation, reminder, appointment_confirmed, _moved, _cancelled, change_declined;
+    # to the clinician: online_moved, online_request, online_cancelled
+    kind = CharField()
     client = ForeignKeyField(Client, null=True, backref="emails", on_delete="SET NULL")
     link = ForeignKeyField(Link, null=True, backref="emails", on_delete="SET NULL")
     ics = SealedTextField(null=True)  # a calendar attachment (text/calendar, with the join link), for appointment mail

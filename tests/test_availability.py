@@ -10,9 +10,8 @@ from practice.appointments import create_appointment
 from practice.availability import HoursError, open_slots, parse_days_off, parse_ranges, save_hours
 from practice.clients import add_client
 from practice.models import OnlineChange, Practice
-from tests.conftest import START
 
-# START is Monday 2 March 2026, 9:00 UTC. New York is on EST (UTC-5) until Sunday 8 March.
+# The traveller fixture's START is Monday 2 March 2026, 9:00 UTC. New York is on EST (UTC-5) until Sunday 8 March.
 MORNINGS = {day: [("09:00", "12:00")] for day in range(5)}  # Monday to Friday, 9 to 12
 
 

@@ -8,14 +8,13 @@ from html import unescape
 
 import pytest
 import requests
-import time_machine
 
 from practice import jobs
 from practice.appointments import cancel_appointment, create_appointment, move_appointment
 from practice.availability import save_hours
 from practice.clients import add_client
 from practice.history import recent_events
-from practice.models import Appointment, AuditEvent, Email, OnlineChange, Practice, Reminder, db
+from practice.models import Appointment, AuditEvent, OnlineChange, Practice, Reminder, db
 from practice.telehealth import join_token, look_up_join_link
 from tests.conftest import CSRF_INPUT, START, clinic_sign_in, deliver, text_part
 from tests.test_reminders import ics_of
