@@ -25,6 +25,7 @@ VIA = {
     "reminder": "the reminder email",
     "appointment_confirmed": "the booking confirmation email",
     "appointment_moved": "the email about a new time",
+    "appointment_updated": "the email about a changed appointment",  # an extension's, once it has a kind of its own
     "change_declined": "the email about a declined request",
     "portal": "the portal",
 }

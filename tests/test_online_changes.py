@@ -161,6 +161,18 @@ def test_times_page_a_week_at_a_time_with_htmx_paging_that_works_without_it(app,
     assert "Monday 9 March 2026" in body and "9:00 AM" in body
 
 
+def test_times_are_shown_in_the_clients_own_time_zone(app, practice, dana, alex):
+    from practice.models import Client
+    Client.update(timezone="Europe/London").where(Client.id == alex.id).execute()
+    appointment = book(dana, alex, START + timedelta(days=4, hours=10))
+    path, _, query = link_for(appointment).partition("?")
+    page = app.test_client().get(f"{path}/times?{query}")
+    said = words(page)
+    # Dana's 9:00 AM in New York (EST, UTC-5) is 2:00 PM in London (GMT).
+    assert "Times are in Europe/London." in said and "Tuesday 3 March 2026 2:00 PM" in said
+    assert "Your appointment now: Fri 6 Mar 2026, 7:00 PM – 7:50 PM GMT" in said
+
+
 def test_a_time_that_is_not_open_is_refused_and_the_times_shown_again(app, practice, dana, alex):
     appointment = book(dana, alex, START + timedelta(days=4, hours=10))
     client = app.test_client()
