@@ -18,8 +18,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     database.init_app(app)
     extensions.init_app(app)
 
-    from blueprints import clinic, devmail, documents, feed, meta, passkeys, portal_home, signin, telehealth
-    for blueprint in (meta, feed, clinic, signin, passkeys, portal_home, documents, telehealth):
+    from blueprints import changes, clinic, devmail, documents, feed, meta, passkeys, portal_home, signin, telehealth
+    for blueprint in (meta, feed, clinic, signin, passkeys, portal_home, documents, telehealth, changes):
         app.register_blueprint(blueprint.bp)
     if not app.config["MAIL_SERVER"]:
         app.register_blueprint(devmail.bp)

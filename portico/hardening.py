@@ -9,8 +9,8 @@ from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-TOKEN_PATH_PREFIXES = ("/s/", "/t/", "/feed/")  # sign-in, telehealth join, calendar feed
-TOKEN_IN_PATH = re.compile(r"(/(?:s|t|feed)/)[^\s/?\"']+")
+TOKEN_PATH_PREFIXES = ("/s/", "/t/", "/a/", "/feed/")  # sign-in, telehealth join, changes, calendar feed
+TOKEN_IN_PATH = re.compile(r"(/(?:s|t|a|feed)/)[^\s/?\"']+")
 REQUEST_LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error", "portal")  # portal: Flask's error log names the path
 CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
                            "frame-ancestors 'none'; form-action 'self'")

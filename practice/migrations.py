@@ -110,6 +110,16 @@ def _second_factor(migrator: SchemaMigrator) -> None:
                     clinician_id=ForeignKeyField(Clinician, field=Clinician.id, null=True, on_delete="CASCADE"))
 
 
+def _online_change_settings(migrator: SchemaMigrator) -> None:
+    # The working hours, dates off and online changes are new tables: the models create them.
+    add_columns(migrator, "practice",
+                phone=CharField(default=""),
+                online_change_hours=IntegerField(default=24),
+                online_change_weeks=IntegerField(default=8),
+                online_change_approval=BooleanField(default=False),
+                buffer_minutes=IntegerField(default=0))
+
+
 MIGRATIONS = [
     Step(2, "columns that early version-1 databases lack", _columns_of_early_version_1),
     Step(3, "a lease on claimed reminders, so that two workers split them", _reminder_claim_lease),
@@ -119,6 +129,7 @@ MIGRATIONS = [
     Step(6, "the practice's logo (its version on the practice row)", _practice_logo),
     Step(7, "a second factor for clinicians (the authenticator app's columns, the practice's requirement)",
          _second_factor),
+    Step(8, "the practice's rules for clients' online changes, and its phone", _online_change_settings),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

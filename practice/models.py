@@ -9,6 +9,7 @@ from peewee import (
     BooleanField,
     CharField,
     DatabaseProxy,
+    DateField,
     DateTimeField,
     ForeignKeyField,
     IntegerField,
@@ -165,6 +166,12 @@ class Practice(BaseModel):
     room_entry = CharField(default="together")
     logo_version = CharField(default="")  # the logo's URL names it (cached for good); "" for no logo
     created_at = DateTimeField(default=utcnow)
+    # Online changes from the client's link (practice/online_changes.py).
+    phone = CharField(default="")  # shown to a client who can no longer change online
+    online_change_hours = IntegerField(default=24)  # changes close this long before the start; 0: off
+    online_change_weeks = IntegerField(default=8)  # how far ahead a new time may be
+    online_change_approval = BooleanField(default=False)  # a new time waits for the clinician
+    buffer_minutes = IntegerField(default=0)  # kept free between a clinician's appointments
 
     @property
     def reminder_offset_hours(self) -> list[int]:
@@ -214,6 +221,13 @@ class Clinician(BaseModel):
 
     def get_id(self) -> str:
         return f"clinician:{self.id}"
+
+    def lock(self) -> None:
+        """Inside a write transaction: whoever else locks this clinician (a client taking one
+        of their open times) waits until this transaction ends. SQLite's IMMEDIATE
+        transaction already lets one writer in at a time."""
+        if not is_sqlite():
+            Clinician.select(Clinician.id).where(Clinician.id == self.id).for_update().execute()
 
 
 class Client(BaseModel):
@@ -394,7 +408,9 @@ class Email(BaseModel):
     html_body = SealedTextField()
     reply_to = CharField(null=True)
     message_id = CharField(unique=True)
-    kind = CharField()  # sign_in, invitation, reminder, appointment_confirmed, _moved, _updated, _cancelled
+    # sign_in, invitation, reminder, appointment_confirmed, _moved, _updated, _cancelled, join_link_replaced,
+    # change_declined; to the clinician: online_moved, online_request, online_cancelled
+    kind = CharField()
     client = ForeignKeyField(Client, null=True, backref="emails", on_delete="SET NULL")
     link = ForeignKeyField(Link, null=True, backref="emails", on_delete="SET NULL")
     ics = SealedTextField(null=True)  # a calendar attachment (text/calendar, with the join link), for appointment mail
@@ -728,6 +744,59 @@ class SecondFactorFailure(BaseModel):
     at = DateTimeField(index=True)
 
 
+class WorkingHours(BaseModel):
+    """One range of a clinician's weekly hours, on the practice's wall clock; a day may have several."""
+
+    clinician = ForeignKeyField(Clinician, backref="working_hours", on_delete="CASCADE")
+    weekday = IntegerField()  # 0 Monday .. 6 Sunday
+    starts = CharField(max_length=5)  # "HH:MM"
+    ends = CharField(max_length=5)
+
+    @classmethod
+    def of(cls, clinician):
+        return cls.select().where(cls.clinician == clinician).order_by(cls.weekday, cls.starts)
+
+
+class DayOff(BaseModel):
+    """A date (the practice's) on which a clinician takes no appointments online."""
+
+    clinician = ForeignKeyField(Clinician, backref="days_off", on_delete="CASCADE")
+    day = DateField()
+
+    class Meta:
+        indexes = ((("clinician", "day"), True),)
+
+    @classmethod
+    def of(cls, clinician):
+        return cls.select().where(cls.clinician == clinician).order_by(cls.day)
+
+
+class OnlineChange(BaseModel):
+    """A change a client made (or asked for) from their appointment's /a/ link."""
+
+    appointment = ForeignKeyField(Appointment, backref="online_changes", on_delete="CASCADE")
+    client = ForeignKeyField(Client, backref="online_changes", on_delete="CASCADE")
+    kind = CharField()  # moved, cancelled, request
+    status = CharField(default="done")  # done; for a request: pending, approved, declined, withdrawn, lapsed
+    old_starts_at = DateTimeField()
+    old_ends_at = DateTimeField()
+    new_starts_at = DateTimeField(null=True)
+    new_ends_at = DateTimeField(null=True)
+    reason = SealedTextField(null=True)  # a cancellation's optional reason, in the client's words
+    via = CharField(default="")  # which email (or the portal) the link was opened from
+    sequence = IntegerField(default=0)  # the appointment's sequence after this change
+    made_at = DateTimeField()
+    decided_at = DateTimeField(null=True)
+    decided_by = ForeignKeyField(Clinician, null=True, on_delete="SET NULL")
+
+    class Meta:
+        indexes = ((("status", "made_at"), False),)
+
+    @classmethod
+    def pending(cls):
+        return cls.select().where((cls.kind == "request") & (cls.status == "pending"))
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField()
     applied_at = DateTimeField()
@@ -736,7 +805,7 @@ class SchemaVersion(BaseModel):
 ALL_MODELS = [Practice, Clinician, Client, Appointment, Link, SignInRequest, Email, Reminder, Session, AuditEvent, SchemaVersion,
               JoinLinkNonce, RoomSeat, RoomSignal, DocumentTemplate, DocumentVersion, DocumentShare,
               ClinicianSignInFailure, WrongCode, Passkey, PasskeyChallenge, PracticeLogo, ClinicianPasskey, RecoveryCode,
-              PendingSignIn, SecondFactorFailure]
+              PendingSignIn, SecondFactorFailure, WorkingHours, DayOff, OnlineChange]
 
 
 def create_schema():

@@ -10,7 +10,7 @@ import os
 import re
 import threading
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Callable
 
@@ -23,12 +23,14 @@ from blueprints.telehealth import seat_cookie
 from portal import create_app
 from practice import jobs, second_factor
 from practice.appointments import cancel_appointment, create_appointment
+from practice.availability import open_slots, save_hours
 from practice.clients import add_client, archive_client
 from practice.clinicians import create_clinician
 from practice.clock import utcnow
 from practice.documents import save_draft, share_documents, submit_answers
 from practice.links import issue_link, open_link, redeem_link
 from practice.models import Appointment, Clinician, DocumentTemplate, Email, Link, Practice, db
+from practice.online_changes import cancel, change_token, reschedule
 from practice.sessions import start_session
 from practice.sign_in import send_link
 from practice.telehealth import enter_room, replace_join_link, telehealth_token
@@ -187,7 +189,7 @@ def seed(site):
     cancelled_today = book(sam, now + timedelta(hours=2), clinician=dana)
     cancel_appointment(cancelled_today, by=dana)
     secret = site.app.config["SECRET_KEY"]
-    site.ids.update({name: a.id for name, a in appointments.items()}, alex=alex.id, sam=sam.id)
+    site.ids.update({name: a.id for name, a in appointments.items()}, alex=alex.id, sam=sam.id, kim=kim.id)
     site.ids.update({f"join_{name}": telehealth_token(a, secret) for name, a in appointments.items()})
     replace_join_link(appointments["replaced"], by=dana)  # join_replaced is the old link now
     seed_documents(site, alex, dana)  # before the links below: sharing issues a link of its own
@@ -206,10 +208,33 @@ def seed(site):
         issued = issue_link(add_client(f"{case}@example.com", case.title()), "client_request")
         Link.update(**changes).where(Link.id == issued.link.id).execute()
         site.ids[f"{case}_link"] = issued.token
+    seed_online_changes(site, alex, sam, dana, book)
     jobs.mail_tick()
     site.ids["email"] = Email.select().order_by(Email.id.desc()).first().id
     site.cookies["client"] = start_session(client=alex)[0]
     site.cookies["clinician"] = start_session(clinician=dana)[0]
+
+
+def seed_online_changes(site, alex, sam, dana, book):
+    """Working hours every day, a request waiting for an answer and a cancellation by a client
+    (the calendar lists both), and appointments whose change links are open or not."""
+    save_hours(dana, {day: [("08:00", "12:00"), ("13:00", "18:00")] for day in range(7)}, [date(2030, 1, 1)])
+    now = utcnow().replace(second=0, microsecond=0)
+    open_one, asked, dropped = book(alex, now + timedelta(days=4)), book(sam, now + timedelta(days=5)), \
+        book(sam, now + timedelta(days=6))
+    slots = open_slots(open_one, now, now + timedelta(days=14), now)
+
+    def last_open(appointment):
+        return open_slots(appointment, now, now + timedelta(days=14), now)[-1].starts_at
+
+    reschedule(asked, last_open(asked), sequence=None, via="reminder")  # at once: approval is off
+    Practice.update(online_change_approval=True).execute()
+    reschedule(asked, last_open(Appointment.get_by_id(asked.id)), sequence=None, via="reminder")  # to answer
+    Practice.update(online_change_approval=False).execute()
+    cancel(dropped, reason="Moving away", sequence=None, via="reminder")
+    site.ids.update(change_open=change_token(open_one), change_started=change_token(Appointment.get_by_id(
+        site.ids["open"])), change_cancelled=change_token(Appointment.get_by_id(dropped.id)),
+        change_pending=change_token(asked), change_slot=f"{slots[0].starts_at:%Y%m%dT%H%M}")
 
 
 def seed_documents(site, alex, dana):
@@ -504,6 +529,14 @@ PAGES = {
     "document-submitted": ("client", goto("/portal/documents/{doc_done}", "Intake questionnaire")),
     "document-acknowledge": ("client", goto("/portal/documents/{doc_acknowledge}", "Informed consent")),
     "page-not-found": ("anon", goto("/no-such-page", "Page not found")),
+    "change-page": ("anon", goto("/a/{change_open}?via=reminder", "Your appointment")),
+    "change-times": ("anon", goto("/a/{change_open}/times", "Choose another time")),
+    "change-confirm": ("anon", goto("/a/{change_open}/times/confirm?start={change_slot}", "Move your appointment?")),
+    "change-cancel": ("anon", goto("/a/{change_open}/cancel", "Cancel your appointment?")),
+    "change-started": ("anon", goto("/a/{change_started}", "Your appointment")),
+    "change-pending": ("anon", goto("/a/{change_pending}", "Your appointment")),
+    "change-cancelled-by-client": ("anon", goto("/a/{change_cancelled}", "Your appointment")),
+    "change-link-unknown": ("anon", goto("/a/1.nope", "We don't recognise this link")),
     # The clinician's.
     "clinic-sign-in": ("anon", goto("/clinic/sign-in", "Clinician sign-in")),
     "clinic-sign-in-wrong-password": ("anon", clinic_sign_in_wrong),
@@ -541,6 +574,9 @@ PAGES = {
     "clinic-second-factor-setup-wrong-code": ("newcomer", setup_wrong_code),
     "clinic-second-factor-page": ("clinician", goto("/clinic/second-factor", "Your second factor")),
     "clinic-recovery-codes": ("clinician", new_recovery_codes),
+    "settings-online-changes": ("clinician", goto("/clinic/settings/online-changes", "Practice settings")),
+    "working-hours": ("clinician", goto("/clinic/hours", "Your working hours")),
+    "working-hours-of": ("clinician", goto("/clinic/clinicians/{kim}/hours", "Kim Park's working hours")),
     "dev-mailbox": ("anon", goto("/dev/mailbox", "Dev mailbox")),
     "dev-mail-message": ("anon", goto("/dev/mailbox/{email}")),
 }

@@ -70,8 +70,8 @@ def test_the_clinicians_page_lists_everyone_with_role_and_last_sign_in(client, d
     rows = re.findall(r"<tr>(.*?)</tr>", page, re.S)[1:]
     cells = [[re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
              for row in rows]
-    assert cells == [["Dana Hale", "dana@example.com", "Admin", "Mon 2 Mar 2026, 10:00 AM UTC", "None"],
-                     ["Kim Park", "kim@example.com", "Clinician", "Mon 2 Mar 2026, 9:00 AM UTC", "None"]]
+    assert cells == [["Dana Hale", "dana@example.com", "Admin", "Mon 2 Mar 2026, 10:00 AM UTC", "None", "Set Dana Hale's hours"],
+                     ["Kim Park", "kim@example.com", "Clinician", "Mon 2 Mar 2026, 9:00 AM UTC", "None", "Set Kim Park's hours"]]
 
 
 def test_the_clinicians_page_is_for_admins_only(client, dana, kim):

@@ -33,7 +33,8 @@ EARLY_TABLES = [Practice, Clinician, Client, Link, SignInRequest, Email, Session
 LATER_COLUMNS = {
     "practice": ["clinician_idle_minutes", "telehealth_grace_minutes", "telehealth_early_minutes",
                  "quiet_hours_start", "quiet_hours_end", "reminder_offsets", "set_up_at", "room_entry",
-                 "logo_version", "require_second_factor"],
+                 "logo_version", "require_second_factor",
+                 "phone", "online_change_hours", "online_change_weeks", "online_change_approval", "buffer_minutes"],
     "clinician": ["totp_secret", "totp_confirmed_at", "totp_last_step"],
     "client": ["phone", "clinician_id", "feed_nonce"],
     "auditevent": ["clinician_id"],
@@ -160,7 +161,7 @@ def test_init_db_upgrades_an_early_version_1_database_keeping_its_data(
 
     assert schema_of(database_url) == fresh_schema
     app = make_app(PORTAL_CREATE_SCHEMA=False)  # what init-db left, untouched by the app's own start
-    assert versions(database_url) == [1, 2, 3, 4, 5, 6, 7]
+    assert versions(database_url) == [1, 2, 3, 4, 5, 6, 7, 8]
     with app.app_context(), db.connection_context():
         practice = Practice.current()
         assert (practice.name, practice.timezone, practice.contact_email) == (
@@ -189,13 +190,13 @@ def test_processes_starting_together_upgrade_once_and_a_restart_changes_nothing(
     run_init_db(database_url, database_url)  # two at once: one upgrades, the other waits, then finds it done
     upgraded = schema_of(database_url)
     assert upgraded == fresh_schema
-    assert versions(database_url) == [1, 2, 3, 4, 5, 6, 7]
+    assert versions(database_url) == [1, 2, 3, 4, 5, 6, 7, 8]
 
     make_app()  # a start runs the upgrade again: nothing to do
 
     _close()
     assert schema_of(database_url) == upgraded
-    assert versions(database_url) == [1, 2, 3, 4, 5, 6, 7]
+    assert versions(database_url) == [1, 2, 3, 4, 5, 6, 7, 8]
 
 
 def _broken_step(migrator):
@@ -256,7 +257,7 @@ def test_init_db_upgrades_a_version_2_database_with_a_reminder_lease_keeping_its
     run_init_db(database_url)
 
     assert schema_of(database_url) == fresh_schema
-    assert versions(database_url) == [2, 3, 4, 5, 6, 7]
+    assert versions(database_url) == [2, 3, 4, 5, 6, 7, 8]
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         (reminder,) = Reminder.select()
@@ -311,7 +312,7 @@ def test_init_db_upgrades_a_version_3_database_keeping_both_connect_when_both_ar
     run_init_db(database_url)
 
     assert schema_of(database_url) == fresh_schema
-    assert versions(database_url) == [3, 4, 5, 6, 7]
+    assert versions(database_url) == [3, 4, 5, 6, 7, 8]
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         assert Practice.current().room_entry == "together"  # an existing practice keeps today's behaviour
@@ -327,7 +328,7 @@ def test_init_db_upgrades_a_version_4_database_to_sealed_subjects_of_any_length(
 
     run_init_db(database_url)
 
-    assert versions(database_url) == [4, 5, 6, 7]
+    assert versions(database_url) == [4, 5, 6, 7, 8]
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         assert Email.get(Email.message_id == "<v3@portal.test>").subject == "Before sealing"  # read as it was
@@ -353,7 +354,7 @@ def test_init_db_upgrades_a_version_5_database_to_a_practice_logo_keeping_the_pr
     run_init_db(database_url)
 
     assert schema_of(database_url) == fresh_schema
-    assert versions(database_url) == [5, 6, 7]
+    assert versions(database_url) == [5, 6, 7, 8]
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         practice = Practice.current()
@@ -386,7 +387,7 @@ def test_init_db_upgrades_a_version_6_database_with_second_factor_columns_keepin
     run_init_db(database_url)
 
     assert schema_of(database_url) == fresh_schema
-    assert versions(database_url) == [6, 7]
+    assert versions(database_url) == [6, 7, 8]
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         # Clinicians sign in as they did until an admin turns the requirement on.
@@ -397,3 +398,41 @@ def test_init_db_upgrades_a_version_6_database_with_second_factor_columns_keepin
     response = client.post("/clinic/sign-in", data={"email": "dana@example.com", "password": "a long password 1234",
                                                      "csrf_token": csrf_token(client, "/clinic/sign-in")})
     assert response.headers["Location"] == "/clinic/calendar"
+
+
+ONLINE_CHANGE_COLUMNS = ("phone", "online_change_hours", "online_change_weeks", "online_change_approval",
+                         "buffer_minutes")
+
+
+def build_version_7(make_app) -> None:
+    """A database as the last version-7 Portico left it: no online-change rules on the
+    practice, no working hours, dates off or online changes."""
+    app = make_app()
+    with app.app_context(), db.connection_context():
+        Practice.update(name="Riverside Counselling", online_change_hours=48).execute()
+        sqlite = is_sqlite()
+        migrator = SchemaMigrator.from_database(db.obj)
+        migrate(*[migrator.drop_column("practice", column, **({"legacy": True} if sqlite else {}))
+                  for column in ONLINE_CHANGE_COLUMNS])
+        for table in ("onlinechange", "dayoff", "workinghours"):
+            db.execute_sql(f'DROP TABLE "{table}"')
+        SchemaVersion.delete().execute()
+        SchemaVersion.create(version=7, applied_at=THEN)
+    _close()
+
+
+def test_init_db_upgrades_a_version_7_database_with_the_online_change_rules_at_their_defaults(
+        database_url, fresh_schema, make_app):
+    build_version_7(make_app)
+    assert "online_change_hours" not in schema_of(database_url)["practice"][0]
+
+    run_init_db(database_url)
+
+    assert schema_of(database_url) == fresh_schema
+    assert versions(database_url) == [7, 8]
+    app = make_app(PORTAL_CREATE_SCHEMA=False)
+    with app.app_context(), db.connection_context():
+        practice = Practice.current()
+        assert practice.name == "Riverside Counselling"
+        assert (practice.online_change_hours, practice.online_change_weeks, practice.online_change_approval,
+                practice.buffer_minutes, practice.phone) == (24, 8, False, 0, "")

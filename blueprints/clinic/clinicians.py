@@ -34,8 +34,8 @@ def clinician_reset_second_factor(clinician_id):
     try:
         second_factor.reset(clinician, by=signed_in_clinician(), ip=request.remote_addr)
     except second_factor.SecondFactorError as error:
-        flash(str(error))
+        flash(str(error), "error")
     else:
         flash(f"{clinician.name}'s second factor is reset and their sessions ended: they set up a new one "
-              "at their next sign-in.")
+              "at their next sign-in.", "success")
     return redirect_to(url_for("clinic.clinicians_list"))

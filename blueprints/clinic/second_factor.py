@@ -57,7 +57,7 @@ def _full_session(pending, response):
 
 
 def _start_again():
-    flash(EXPIRED)
+    flash(EXPIRED, "warning")
     return redirect_to(url_for("clinic.sign_in"))
 
 
@@ -84,7 +84,7 @@ def second_factor_step():
                 if used == "recovery_code":
                     left = second_factor.recovery_codes_left(clinician)
                     flash(f"You used a recovery code: {left} left. Make new ones on your second-factor page "
-                          "if you are running low.")
+                          "if you are running low.", "warning")
                 return _full_session(pending, redirect_to(url_for("clinic.calendar_day")))
     return render_template("clinic/second_factor.html", form=form, practice=Practice.current(),
                            has_totp=second_factor.has_totp(clinician),
@@ -222,7 +222,7 @@ def second_factor_passkey_register():
                                               ip=request.remote_addr)
     except passkeys.PasskeyRefused:
         return jsonify(error="That passkey could not be saved. Please try again."), 400
-    flash(f"Passkey saved ({passkey.device}). Now make your recovery codes, in case you lose this device.")
+    flash(f"Passkey saved ({passkey.device}). Now make your recovery codes, in case you lose this device.", "success")
     response = make_response(jsonify(redirect=url_for("clinic.second_factor_page"),
                                      message="Passkey saved."), 201)
     return _full_session(pending, response) if pending is not None else response
@@ -249,7 +249,7 @@ def second_factor_page():
 def second_factor_recovery_codes():
     me = signed_in_clinician()
     if not second_factor.has_second_factor(me):
-        flash("Set up an authenticator app or a passkey first: recovery codes stand in for one.")
+        flash("Set up an authenticator app or a passkey first: recovery codes stand in for one.", "warning")
         return redirect_to(url_for("clinic.second_factor_page"))
     return _codes_page(second_factor.new_recovery_codes(me, ip=request.remote_addr), False)
 
@@ -260,9 +260,9 @@ def second_factor_totp_remove():
     try:
         second_factor.remove_totp(signed_in_clinician(), ip=request.remote_addr)
     except second_factor.SecondFactorError as error:
-        flash(str(error))
+        flash(str(error), "error")
     else:
-        flash("Authenticator app removed: its codes no longer sign you in.")
+        flash("Authenticator app removed: its codes no longer sign you in.", "success")
     return redirect_to(url_for("clinic.second_factor_page"))
 
 
@@ -271,8 +271,8 @@ def second_factor_totp_remove():
 def second_factor_passkey_remove(passkey_id):
     try:
         if second_factor.remove_passkey(signed_in_clinician(), passkey_id, ip=request.remote_addr):
-            flash("Passkey removed: it no longer signs you in.")
+            flash("Passkey removed: it no longer signs you in.", "success")
     except second_factor.SecondFactorError as error:
-        flash(str(error))
+        flash(str(error), "error")
     return redirect(url_for("clinic.second_factor_page"), 303)
 
