@@ -33,6 +33,10 @@ class Timeline:
     def place(self) -> str:
         return f"rows-{self.rows} lanes-{self.lanes}"
 
+    @property
+    def rows_place(self) -> str:
+        return f"rows-{self.rows}"
+
 
 def _local(day: date, hour: int, zone: str) -> datetime:
     """Naive UTC of `hour`:00 on `day` in `zone` (24 is the next midnight)."""
