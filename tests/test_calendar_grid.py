@@ -51,8 +51,11 @@ def test_overlapping_appointments_sit_side_by_side_and_back_to_back_windows_alte
     first = card(at(10), at(10, 50), at(9, 45), at(11, 20))
     overlapping = card(at(10, 30), at(11, 20), at(10, 15), at(11, 50))
     next_one = card(at(11), at(11, 50), at(10, 45), at(12, 20))  # its window opens before first's closes
-    shown = timeline(datetime(2026, 3, 2).date(), (8, 18), [first, overlapping, next_one], LONDON, at(10, 30))
-    assert (first.lane, overlapping.lane, next_one.lane) == (0, 1, 0)
+    alone = card(at(14), at(14, 50))
+    shown = timeline(datetime(2026, 3, 2).date(), (8, 18), [first, overlapping, next_one, alone], LONDON, at(10, 30))
+    assert (first.lane, overlapping.lane, next_one.lane, alone.lane) == (0, 1, 0, 0)
+    # One lane wide beside an overlapping one; the whole width when nothing overlaps it.
+    assert [c.place.split()[-1] for c in (first, overlapping, next_one, alone)] == ["wide-1"] * 3 + ["wide-2"]
     assert shown.lanes == 2 and shown.place == "rows-120 lanes-2"
     assert first.band_place.endswith("band-0-0") and next_one.band_place.endswith("band-0-1")
     assert [h.label for h in shown.hours][:3] == ["8 AM", "9 AM", "10 AM"] and len(shown.hours) == 10
@@ -71,7 +74,7 @@ def test_the_day_page_places_each_appointment_and_its_window(app, client, dana, 
         video = create_appointment(clinician=dana, client=alex, starts_at=at(10), ends_at=at(11), kind="telehealth")
     clinic_sign_in(client, "dana@example.com")
     html = client.get("/clinic/calendar").get_data(as_text=True)
-    assert re.search(rf'<article id="appointment-{video.id}" class="[^"]*placed rs-25 re-37 lane-0', html)
+    assert re.search(rf'<article id="appointment-{video.id}" class="[^"]*placed rs-25 re-37 lane-0 wide-1', html)
     # The window: 15 minutes early (9:45) to 30 minutes past the end (11:30), beside it.
     assert f'class="window-band rs-22 re-43 band-0-0" data-for="appointment-{video.id}"' in html
     assert '<p class="now-line rs-13">' in html  # 09:00

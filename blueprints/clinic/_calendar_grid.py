@@ -108,6 +108,9 @@ def timeline(day: date, hours: tuple[int, int], cards, zone: str, now: datetime)
             strip = 0 if strips.get((c.lane, 0), datetime.min) <= c.opens_at else 1
             strips[(c.lane, strip)] = c.closes_at
             c.band_place = f"{span(c.opens_at, c.closes_at, grid_start, rows)} band-{c.lane}-{strip}"
+    for c in cards:  # as wide as the lanes to its right that nothing overlapping it uses
+        blocking = [o.lane for o in cards if o.lane > c.lane and o.starts_at < c.ends_at and c.starts_at < o.ends_at]
+        c.place += f" wide-{min(blocking, default=lanes) - c.lane}"
     result = Timeline(rows=rows, lanes=lanes, cards=cards)
     tz = ZoneInfo(zone)
     moment = grid_start
@@ -132,8 +135,10 @@ def grid_css() -> str:
     # Each lane is three columns: two narrow strips for link windows, then the appointment.
     lines += [f".lanes-{n}{{grid-template-columns:repeat({n},var(--strip) var(--strip) minmax(0,1fr))}}"
               for n in range(1, MAX_LANES + 1)]
-    lines += [f".lane-{n}{{grid-column:{3 * n + 3}}}.band-{n}-0{{grid-column:{3 * n + 1}}}"
+    lines += [f".lane-{n}{{grid-column-start:{3 * n + 3}}}.band-{n}-0{{grid-column:{3 * n + 1}}}"
               f".band-{n}-1{{grid-column:{3 * n + 2}}}" for n in range(MAX_LANES)]
+    # A card spanning k lanes covers its own column and the strips and cards of k - 1 more.
+    lines += [f".wide-{k}{{grid-column-end:span {3 * k - 2}}}" for k in range(1, MAX_LANES + 1)]
     return "\n".join(lines) + "\n"
 
 
