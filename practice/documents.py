@@ -16,6 +16,7 @@ from .clock import format_local, to_local, utcnow
 from .document_fields import (ACKNOWLEDGE_FIELDS, AnswersInvalid, clean_fields, display, draft_values,  # noqa: F401
                               validate_answers)  # AnswersInvalid: raised by submit_answers, caught by callers
 from .links import issue_link
+from .i18n import gettext as _, in_language, ngettext
 from .mail import describe_duration, external_url, queue_email
 from .models import (Client, Clinician, DocumentShare, DocumentTemplate, DocumentVersion, Link, Practice, Session,
                      write_transaction)
@@ -192,11 +193,24 @@ def _send(client: Client, shares: list[DocumentShare], *, by: Clinician, now: da
     others = [s.version.title for s in DocumentShare.for_client(client).where(
         DocumentShare.completed_at.is_null() & DocumentShare.id.not_in(ids))]
     titles = [s.version.title for s in shares]
-    what = titles[0] if len(titles) == 1 else f"{len(titles)} documents"
+    with in_language(client.language):
+        _queue_documents_email(client, issued, practice, titles, others, by=by, now=now, resent=resent)
+    DocumentShare.update(link=issued.link).where(DocumentShare.id.in_(ids)).execute()
+    return issued.link
+
+
+def _queue_documents_email(client, issued, practice, titles, others, *, by, now, resent) -> None:
+    """The share's email, in the client's language (the titles are the practice's own words)."""
+    what = titles[0] if len(titles) == 1 else ngettext("%(num)d document", "%(num)d documents", len(titles))
+    sent = format_local(now, practice.timezone)
+    if resent:
+        subject = _("Reminder: %(what)s to complete for %(practice)s (sent %(sent)s)",
+                    what=what, practice=practice.name, sent=sent)
+    else:
+        subject = _("%(what)s to complete for %(practice)s (sent %(sent)s)", what=what, practice=practice.name, sent=sent)
     queue_email(
         to=client.email,
-        subject=f"{'Reminder: ' if resent else ''}{what} to complete for {practice.name} "
-                f"(sent {format_local(now, practice.timezone)})"[:250],
+        subject=subject[:250],
         template="documents", kind="document_share", client=client, link=issued.link, now=now,
         client_name=client.name, sender=by.name if by else practice.name, titles=titles, others=others,
         resent=resent, url=external_url("signin.link_open", token=issued.token),
@@ -204,8 +218,6 @@ def _send(client: Client, shares: list[DocumentShare], *, by: Clinician, now: da
         lifetime=describe_duration(issued.link.expires_at - issued.link.issued_at),
         expires=format_local(issued.link.expires_at, client.zone(practice)),
     )
-    DocumentShare.update(link=issued.link).where(DocumentShare.id.in_(ids)).execute()
-    return issued.link
 
 
 def resend_share(share: DocumentShare, *, by: Clinician, now: datetime | None = None) -> Link:

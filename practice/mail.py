@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from . import runtime
 from .clock import format_local, utcnow
+from .i18n import current_language, gettext as _, in_language, ngettext
 from .models import Email, Practice, after_commit, db, is_sqlite, write_transaction
 from .sealed import UNREADABLE
 
@@ -64,7 +65,7 @@ def compose_email(*, to: str, subject: str, template: str, kind: str, client=Non
     """An outbox row's fields: email/<template>.txt and .html rendered, a fresh Message-ID."""
     now = now or utcnow()
     practice = practice or Practice.current()
-    context.update(practice=practice)
+    context.update(practice=practice, language=current_language())  # <html lang>
     settings, render = runtime.settings(), runtime.current().renderer.render
     domain = settings.host
     return dict(
@@ -87,23 +88,28 @@ def compose_email(*, to: str, subject: str, template: str, kind: str, client=Non
     )
 
 
-# Mail that carries a one-time link: template and kind, and its subject (the practice's
-# name and the time it was sent, so that no two threads together in a mail client).
-LINK_MAIL = {
-    "sign_in": "Your sign-in link for {practice} (sent {sent})",
-    "invitation": "Welcome to {practice}'s client portal (sent {sent})",
-}
+def link_mail_subject(template: str, practice: str, sent: str) -> str:
+    """Mail that carries a one-time link: its subject names the practice and the time it was
+    sent, so that no two thread together in a mail client."""
+    if template == "invitation":
+        return _("Welcome to %(practice)s's client portal (sent %(sent)s)", practice=practice, sent=sent)
+    return _("Your sign-in link for %(practice)s (sent %(sent)s)", practice=practice, sent=sent)
 
 
 def queue_sign_in_email(issued, *, now: datetime | None = None, template: str = "sign_in") -> Email:
-    """The email that carries a freshly issued link and its code."""
+    """The email that carries a freshly issued link and its code, in the client's language."""
+    with in_language(issued.link.client.language):
+        return _queue_sign_in_email(issued, now=now, template=template)
+
+
+def _queue_sign_in_email(issued, *, now: datetime | None, template: str) -> Email:
     now = now or utcnow()
     practice = Practice.current()
     client = issued.link.client
     lifetime = issued.link.expires_at - issued.link.issued_at
     return queue_email(
         to=client.email,
-        subject=LINK_MAIL[template].format(practice=practice.name, sent=format_local(now, practice.timezone)),
+        subject=link_mail_subject(template, practice.name, format_local(now, practice.timezone)),
         template=template,
         kind=template,
         client=client,
@@ -119,11 +125,11 @@ def queue_sign_in_email(issued, *, now: datetime | None = None, template: str = 
 
 
 def describe_duration(delta: timedelta) -> str:
+    """'24 hours', '90 minutes', in the language in force."""
     minutes = int(delta.total_seconds() // 60)
     if minutes % 60:
-        return f"{minutes} minutes"
-    hours = minutes // 60
-    return "1 hour" if hours == 1 else f"{hours} hours"
+        return ngettext("%(num)d minute", "%(num)d minutes", minutes)
+    return ngettext("%(num)d hour", "%(num)d hours", minutes // 60)
 
 
 def claim_due_mail(now: datetime, batch: int = BATCH) -> list[Email]:

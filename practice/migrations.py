@@ -72,9 +72,14 @@ def _reminder_claim_lease(migrator: SchemaMigrator) -> None:
         add_columns(migrator, "reminder", claimed_until=DateTimeField(null=True))
 
 
+def _client_language(migrator: SchemaMigrator) -> None:
+    add_columns(migrator, "client", language=CharField(default="en"))
+
+
 MIGRATIONS = [
     Step(2, "columns that early version-1 databases lack", _columns_of_early_version_1),
     Step(3, "a lease on claimed reminders, so that two workers split them", _reminder_claim_lease),
+    Step(4, "each client's language, for their pages, emails and calendar entries", _client_language),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -1,0 +1,72 @@
+"""Flask-Babel: the catalogs under translations/, which language a page is in, and the
+translator the domain composes client mail with (inside force_locale: the worker's mail is
+in the client's language, not the request's or the server's)."""
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+
+from flask import g, has_app_context, has_request_context, request
+from flask_babel import Babel, force_locale, get_locale, gettext, ngettext
+from flask_login import current_user
+
+from practice.i18n import DEFAULT, LANGUAGES, current_language, known
+
+TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
+LANGUAGE_COOKIE = "portico_language"  # the sign-in page's switch, before anyone is signed in
+
+babel = Babel()
+
+
+def init_app(app) -> None:
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
+    babel.init_app(app, locale_selector=page_language)
+    # {% trans %} blocks collapse their whitespace: msgids stay one line, however a template wraps.
+    app.jinja_env.policies["ext.i18n.trimmed"] = True
+    app.jinja_env.globals.update(current_language=current_language, languages=LANGUAGES)
+
+
+def page_language() -> str:
+    """The clinician side is English. A page about one client (their link, signed in) is in
+    their language; before sign-in, the switch's cookie, else the browser's Accept-Language."""
+    if not has_request_context():  # mail composed outside in_language(): the source text
+        return DEFAULT
+    if request.blueprint and request.blueprint.startswith("clinic"):
+        return DEFAULT
+    chosen = g.get("client_language")
+    if chosen:
+        return known(chosen)
+    user = current_user
+    if user.is_authenticated and hasattr(user, "language"):
+        return known(user.language)
+    cookie = request.cookies.get(LANGUAGE_COOKIE)
+    if cookie in LANGUAGES:
+        return cookie
+    return request.accept_languages.best_match(list(LANGUAGES), default=DEFAULT)
+
+
+def speak_as(client) -> None:
+    """This page is about `client` (their sign-in link): in their language."""
+    g.client_language = client.language
+
+
+class FlaskBabelTranslator:
+    """The domain's translator (practice/runtime.py), on this app's catalogs."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def language(self) -> str:
+        locale = get_locale() if has_app_context() else None
+        return locale.language if locale is not None else DEFAULT
+
+    @contextmanager
+    def using(self, language: str):
+        # Flask-Babel keeps the locale on the app context's `g`; a script or a test may compose
+        # mail outside one (the worker's ticks and requests are inside one already).
+        with nullcontext() if has_app_context() else self.app.app_context(), force_locale(language):
+            yield
+
+    def gettext(self, message: str, **variables) -> str:
+        return gettext(message, **variables)
+
+    def ngettext(self, singular: str, plural: str, num: int, **variables) -> str:
+        return ngettext(singular, plural, num, **variables)
