@@ -19,6 +19,7 @@ babel = Babel()
 def init_app(app) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
     babel.init_app(app, locale_selector=page_language)
+    app.after_request(_vary_by_language)
     # {% trans %} blocks collapse their whitespace: msgids stay one line, however a template wraps.
     app.jinja_env.policies["ext.i18n.trimmed"] = True
     app.jinja_env.globals.update(current_language=current_language, languages=LANGUAGES)
@@ -35,8 +36,8 @@ def page_language() -> str:
     if chosen:
         return known(chosen)
     user = current_user
-    if user.is_authenticated and hasattr(user, "language"):
-        return known(user.language)
+    if user.is_authenticated:  # a client in their own language; a clinician in English
+        return known(getattr(user, "language", DEFAULT))
     cookie = request.cookies.get(LANGUAGE_COOKIE)
     if cookie in LANGUAGES:
         return cookie
@@ -70,3 +71,11 @@ class FlaskBabelTranslator:
 
     def ngettext(self, singular: str, plural: str, num: int, **variables) -> str:
         return ngettext(singular, plural, num, **variables)
+
+
+def _vary_by_language(response):
+    """A client page's language follows Accept-Language and the switch's cookie: caches must too."""
+    if response.mimetype == "text/html" and not (request.blueprint or "").startswith("clinic"):
+        response.vary.add("Accept-Language")
+        response.vary.add("Cookie")
+    return response

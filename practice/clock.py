@@ -14,6 +14,7 @@ PATTERNS = {
     "es": {
         "moment": "EEE, d MMM y, HH:mm",  # mar, 1 dic 2026, 15:00
         "time": "HH:mm",
+        "time_seconds": "HH:mm:ss",
         "weekday": "EEE",
         "day_and_time": "EEE d MMM, HH:mm",
         "when": "EEEE, d 'de' MMMM, HH:mm",  # martes, 1 de diciembre, 15:00
@@ -54,9 +55,11 @@ def format_local(moment: datetime | None, zone: str) -> str:
     return (_babel(local, "moment") or local.strftime("%a %-d %b %Y, %-I:%M %p")) + " " + local.tzname()
 
 
-def clock_time(moment: datetime, zone: str) -> str:
-    """'9:00 AM' on the wall clock in `zone`."""
+def clock_time(moment: datetime, zone: str, *, seconds: bool = False) -> str:
+    """'9:00 AM' (or '9:00:05 AM') on the wall clock in `zone`."""
     local = to_local(moment, zone)
+    if seconds:
+        return _babel(local, "time_seconds") or local.strftime("%-I:%M:%S %p")
     return _babel(local, "time") or local.strftime("%-I:%M %p")
 
 

@@ -16,14 +16,14 @@ from .clock import format_local, to_local, utcnow
 from .document_fields import (ACKNOWLEDGE_FIELDS, AnswersInvalid, clean_fields, display, draft_values,  # noqa: F401
                               validate_answers)  # AnswersInvalid: raised by submit_answers, caught by callers
 from .links import issue_link
-from .i18n import gettext as _, in_language, ngettext
+from .i18n import N_, gettext as _, in_language, ngettext
 from .mail import describe_duration, external_url, queue_email
 from .models import (Client, Clinician, DocumentShare, DocumentTemplate, DocumentVersion, Link, Practice, Session,
                      write_transaction)
 from .sessions import idle_deadline
 from .text import CONTROL_MESSAGE, has_control_characters
 
-KINDS = {"form": "Form to fill in", "acknowledge": "Read and acknowledge"}
+KINDS = {"form": N_("Form to fill in"), "acknowledge": N_("Read and acknowledge")}
 # A draft posted by the browser whose session has just timed out is still kept for this
 # long after the timeout (see draft_keeper); a cookie replayed later saves nothing.
 DRAFT_GRACE = timedelta(minutes=10)
@@ -268,9 +268,9 @@ def mark_opened(share: DocumentShare, now: datetime | None = None) -> None:
 
 def _must_be_open(share: DocumentShare) -> None:
     if share.unshared_at is not None:
-        raise DocumentError("The practice has withdrawn this document: there is nothing more to do.")
+        raise DocumentError(_("The practice has withdrawn this document: there is nothing more to do."))
     if share.completed_at is not None:
-        raise DocumentError("You have already submitted this document.")
+        raise DocumentError(_("You have already submitted this document."))
 
 
 def draft_of(share: DocumentShare) -> dict:
@@ -286,7 +286,7 @@ def save_draft(share: DocumentShare, posted: dict, now: datetime | None = None) 
         (DocumentShare.id == share.id) & DocumentShare.completed_at.is_null()
         & DocumentShare.unshared_at.is_null()).execute()
     if not saved:
-        raise DocumentError("You have already submitted this document.")
+        raise DocumentError(_("You have already submitted this document."))
     share.draft_json, share.draft_saved_at = json.dumps(values), now
     return now
 
@@ -309,7 +309,7 @@ def submit_answers(share: DocumentShare, posted: dict, now: datetime | None = No
             (DocumentShare.id == share.id) & DocumentShare.completed_at.is_null()
             & DocumentShare.unshared_at.is_null()).execute()
         if not done:
-            raise DocumentError("You have already submitted this document.")
+            raise DocumentError(_("You have already submitted this document."))
         audit.record("document_submitted", client=share.client, detail=share.version.title, at=now)
     share.answers_json, share.completed_at = json.dumps(record), now
     return record
@@ -357,8 +357,8 @@ class ShareRow:
     answers: list[AnswerRow] = field(default_factory=list)
 
 
-STATES = {"to_do": "To do", "in_progress": "Started, not submitted", "complete": "Completed",
-          "unshared": "Unshared"}
+STATES = {"to_do": N_("To do"), "in_progress": N_("Started, not submitted"), "complete": N_("Completed"),
+          "unshared": N_("Unshared")}
 
 
 def answer_rows(share: DocumentShare) -> list[AnswerRow]:
@@ -378,13 +378,13 @@ def share_row(share: DocumentShare, zone: str, *, with_answers: bool = False) ->
     else:
         state = "in_progress" if share.draft_saved_at else "to_do"
     when = lambda moment: format_local(moment, zone)  # noqa: E731
-    text = STATES[state]
+    text = _(STATES[state])
     if state == "complete":
-        text = f"Completed {when(share.completed_at)}"
+        text = _("Completed %(when)s", when=when(share.completed_at))
     elif state == "in_progress":
-        text = f"Started, not submitted (last saved {when(share.draft_saved_at)})"
+        text = _("Started, not submitted (last saved %(when)s)", when=when(share.draft_saved_at))
     return ShareRow(
-        id=share.id, title=share.version.title, kind=KINDS[share.version.kind], version=share.version.number,
+        id=share.id, title=share.version.title, kind=_(KINDS[share.version.kind]), version=share.version.number,
         state=state, state_text=text, shared=when(share.shared_at),
         shared_by=share.shared_by.name if share.shared_by else "", opened=when(share.opened_at),
         completed=when(share.completed_at), unshared=when(share.unshared_at),

@@ -40,3 +40,8 @@ def ngettext(singular: str, plural: str, num: int, **variables) -> str:
 
 
 _ = gettext
+
+
+def N_(message: str) -> str:
+    """Marks `message` for the catalog where it is defined; it is translated where it is shown."""
+    return message
