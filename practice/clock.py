@@ -12,12 +12,12 @@ from .i18n import current_language
 # strftime format below says, as a reader of that language writes it.
 PATTERNS = {
     "es": {
-        "moment": "EEE, d MMM y, HH:mm",  # mar, 1 dic 2026, 15:00
-        "time": "HH:mm",
-        "time_seconds": "HH:mm:ss",
+        "moment": "EEE, d MMM y, H:mm",  # mar, 1 dic 2026, 15:00
+        "time": "H:mm",
+        "time_seconds": "H:mm:ss",
         "weekday": "EEE",
-        "day_and_time": "EEE d MMM, HH:mm",
-        "when": "EEEE, d 'de' MMMM, HH:mm",  # martes, 1 de diciembre, 15:00
+        "day_and_time": "EEE d MMM, H:mm",
+        "when": "EEEE, d 'de' MMMM, H:mm",  # martes, 1 de diciembre, 15:00
         "long_date": "full",
         "plain_date": "long",
     },
