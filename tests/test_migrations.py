@@ -33,7 +33,7 @@ EARLY_TABLES = [Practice, Clinician, Client, Link, SignInRequest, Email, Session
 LATER_COLUMNS = {
     "practice": ["clinician_idle_minutes", "telehealth_grace_minutes", "telehealth_early_minutes",
                  "quiet_hours_start", "quiet_hours_end", "reminder_offsets", "set_up_at"],
-    "client": ["phone", "clinician_id", "feed_nonce"],
+    "client": ["phone", "clinician_id", "feed_nonce", "language"],
     "auditevent": ["clinician_id"],
     "email": ["ics"],
 }
@@ -158,7 +158,7 @@ def test_init_db_upgrades_an_early_version_1_database_keeping_its_data(
 
     assert schema_of(database_url) == fresh_schema
     app = make_app(PORTAL_CREATE_SCHEMA=False)  # what init-db left, untouched by the app's own start
-    assert versions(database_url) == [1, 2, 3]
+    assert versions(database_url) == [1, 2, 3, 4]
     with app.app_context(), db.connection_context():
         practice = Practice.current()
         assert (practice.name, practice.timezone, practice.contact_email) == (
@@ -166,7 +166,8 @@ def test_init_db_upgrades_an_early_version_1_database_keeping_its_data(
         assert (practice.clinician_idle_minutes, practice.telehealth_grace_minutes, practice.reminder_offsets,
                 practice.quiet_hours_start) == (30, 30, "72,24", "21:00")
         alex = Client.by_email("alex@example.com")
-        assert (alex.name, alex.phone, alex.clinician_id, alex.feed_nonce) == ("Alex Morgan", "", None, None)
+        assert (alex.name, alex.phone, alex.clinician_id, alex.feed_nonce, alex.language) == (
+            "Alex Morgan", "", None, None, "en")
         assert Clinician.get(Clinician.email == "dana@example.com").is_admin
         assert Email.get(Email.message_id == "<early@portal.test>").ics is None
         assert AuditEvent.select().where(AuditEvent.client == alex).count() == 1
@@ -186,13 +187,13 @@ def test_processes_starting_together_upgrade_once_and_a_restart_changes_nothing(
     run_init_db(database_url, database_url)  # two at once: one upgrades, the other waits, then finds it done
     upgraded = schema_of(database_url)
     assert upgraded == fresh_schema
-    assert versions(database_url) == [1, 2, 3]
+    assert versions(database_url) == [1, 2, 3, 4]
 
     make_app()  # a start runs the upgrade again: nothing to do
 
     _close()
     assert schema_of(database_url) == upgraded
-    assert versions(database_url) == [1, 2, 3]
+    assert versions(database_url) == [1, 2, 3, 4]
 
 
 def _broken_step(migrator):
@@ -252,7 +253,7 @@ def test_init_db_upgrades_a_version_2_database_with_a_reminder_lease_keeping_its
     run_init_db(database_url)
 
     assert schema_of(database_url) == fresh_schema
-    assert versions(database_url) == [2, 3]
+    assert versions(database_url) == [2, 3, 4]
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         (reminder,) = Reminder.select()
@@ -261,3 +262,37 @@ def test_init_db_upgrades_a_version_2_database_with_a_reminder_lease_keeping_its
     # The upgraded database claims and sends its reminder.
     assert jobs.reminder_tick() == 1 and jobs.mail_tick() == 1
     assert [m["Subject"].split(":")[0] for m in smtp_server.messages] == ["Reminder"]
+
+
+def build_version_3(make_app) -> None:
+    """A database as the last version-3 Portico left it: clients without a language."""
+    app = make_app()
+    with app.app_context(), db.connection_context():
+        add_client("alex@example.com", "Alex Morgan")
+        sqlite = is_sqlite()
+        if sqlite:
+            db.execute_sql("PRAGMA foreign_keys = OFF")  # the table is rebuilt to drop the column
+        migrate(SchemaMigrator.from_database(db.obj).drop_column("client", "language",
+                                                                 **({"legacy": True} if sqlite else {})))
+        if sqlite:
+            db.execute_sql("PRAGMA foreign_keys = ON")
+        SchemaVersion.delete().execute()
+        SchemaVersion.create(version=3, applied_at=THEN)
+    _close()
+
+
+def test_init_db_gives_a_version_3_databases_clients_english_and_keeps_them(
+        database_url, fresh_schema, make_app, smtp_server):
+    build_version_3(make_app)
+    assert "language" not in schema_of(database_url)["client"][0]
+
+    run_init_db(database_url)
+
+    assert schema_of(database_url) == fresh_schema
+    assert versions(database_url) == [3, 4]
+    app = make_app(PORTAL_CREATE_SCHEMA=False)
+    with app.app_context(), db.connection_context():
+        assert Client.by_email("alex@example.com").language == "en"
+    client = app.test_client()
+    continue_with(client, mailed_link(app, client, smtp_server))
+    assert "Hello, Alex Morgan" in client.get("/portal").get_data(as_text=True)
