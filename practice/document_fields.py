@@ -9,7 +9,7 @@ import re
 from datetime import date
 
 from .clock import plain_date
-from .i18n import gettext as _
+from .i18n import N_, gettext as _
 
 # The kinds an admin can put in a form, in the order the editor offers them.
 FIELD_TYPES = {
@@ -29,9 +29,9 @@ EARLIEST, LATEST = date(1900, 1, 1), date(2100, 12, 31)
 
 # A read-and-acknowledge document asks exactly this: tick the box, and sign.
 ACKNOWLEDGE_FIELDS = [
-    {"key": "acknowledged", "type": "acknowledge", "label": "I have read and understood this document.",
+    {"key": "acknowledged", "type": "acknowledge", "label": N_("I have read and understood this document."),
      "required": True, "options": []},
-    {"key": "signature", "type": "signature", "label": "Type your full name to sign", "required": True,
+    {"key": "signature", "type": "signature", "label": N_("Type your full name to sign"), "required": True,
      "options": []},
 ]
 

@@ -42,7 +42,15 @@ class DocumentError(ValueError):
 # ---- templates and versions ----------------------------------------------------------------
 
 def fields_of(version: DocumentVersion) -> list[dict]:
-    return json.loads(version.fields_json or "[]")
+    """The version's questions. A read-and-acknowledge document's two are Portico's words, not
+    the practice's: shown in the reader's language."""
+    fields = json.loads(version.fields_json or "[]")
+    if version.kind == "acknowledge":
+        built_in = {f["key"]: f["label"] for f in ACKNOWLEDGE_FIELDS}
+        for f in fields:
+            if built_in.get(f["key"]) == f["label"]:
+                f["label"] = _(f["label"])
+    return fields
 
 
 def current_version(template: DocumentTemplate) -> DocumentVersion:
