@@ -1,5 +1,7 @@
 """Clients read Portico in their own language (issue 15): English and Spanish pages, emails,
 reminders and calendar entries; the catalogs complete and up to date with the code."""
+import html
+import json
 import re
 from datetime import datetime, timedelta
 
@@ -13,7 +15,8 @@ from portico.catalog import TRANSLATIONS, extract
 from practice import jobs
 from practice.appointments import create_appointment
 from practice.clients import add_client
-from practice.models import Client, Email, db
+from practice.models import Client, db
+from practice.telehealth import join_token
 from tests.conftest import (CSRF_INPUT, ask_for_link, clinic_csrf, clinic_sign_in, continue_with, csrf_token,
                             deliver, mailed_link, text_part)
 
@@ -301,3 +304,17 @@ def test_a_spanish_clients_portal_shows_spanish_dates(app, client, dana, ana, sm
     home = words(client.get("/portal", headers=ENGLISH_BROWSER).get_data(as_text=True))
     assert "mar, 10 mar 2026, 15:00 – 15:50 UTC" in home
     assert "Telesalud con Dana Hale" in home and "Puede unirse a partir del mar, 10 mar 2026, 14:45 UTC" in home
+
+
+def test_a_spanish_clients_video_page_and_its_scripts_words_are_spanish(app, client, dana, ana, traveller):
+    start = datetime(2026, 3, 2, 9, 10)
+    with app.app_context(), db.connection_context():
+        appointment = create_appointment(clinician=dana, client=ana, starts_at=start,
+                                         ends_at=start + timedelta(minutes=50), kind="telehealth")
+        token = join_token(appointment)
+    page = client.get(f"/t/{token}", headers=ENGLISH_BROWSER).get_data(as_text=True)
+    assert page_language(page) == "es"
+    assert "Sesión por video con Dana Hale" in words(page) and "Unirse" in words(page)
+    check = json.loads(html.unescape(re.search(r"data-text='([^']+)'", page).group(1)))
+    assert check["starting"] == "Encendiendo su cámara y su micrófono…"
+    assert check["not_allowed"].startswith("Su navegador no permitió")
