@@ -318,3 +318,22 @@ def test_a_spanish_clients_video_page_and_its_scripts_words_are_spanish(app, cli
     check = json.loads(html.unescape(re.search(r"data-text='([^']+)'", page).group(1)))
     assert check["starting"] == "Encendiendo su cámara y su micrófono…"
     assert check["not_allowed"].startswith("Su navegador no permitió")
+
+
+def test_mail_a_clinicians_request_queues_for_a_spanish_client_is_spanish(app, dana, ana, smtp_server, traveller):
+    """Booked from a clinician's (English) page: the notice is still in the client's language."""
+    start = datetime(2026, 3, 2, 15, 0)
+    with app.test_request_context("/clinic/calendar"), db.connection_context():
+        create_appointment(clinician=dana, client=ana, starts_at=start, ends_at=start + timedelta(minutes=50))
+    deliver(app)
+    (message,) = smtp_server.to("ana@example.com")
+    assert message["Subject"] == "Confirmada: su cita del lunes, 2 de marzo, 15:00"
+    assert "Su cita con Portico está confirmada:" in plain(message)
+
+
+def test_a_form_error_on_the_sign_in_page_is_in_the_pages_language(client):
+    answer = client.post("/sign-in", data={"email": "not an address", "csrf_token": csrf_token(client)},
+                         headers=SPANISH_BROWSER)
+    assert answer.status_code == 422
+    assert "Eso no parece una dirección de correo. Por favor, revísela e inténtelo de nuevo." in words(
+        answer.get_data(as_text=True))
