@@ -12,6 +12,7 @@ from practice.i18n import DEFAULT, LANGUAGES, current_language, known
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 LANGUAGE_COOKIE = "portico_language"  # the sign-in page's switch, before anyone is signed in
+ENGLISH_ONLY = ("clinic", "devmail")  # the clinician side, and the developer's mailbox: not translated
 
 babel = Babel()
 
@@ -30,7 +31,7 @@ def page_language() -> str:
     their language; before sign-in, the switch's cookie, else the browser's Accept-Language."""
     if not has_request_context():  # mail composed outside in_language(): the source text
         return DEFAULT
-    if request.blueprint and request.blueprint.startswith("clinic"):
+    if (request.blueprint or "").startswith(ENGLISH_ONLY):
         return DEFAULT
     chosen = g.get("client_language")
     if chosen:
@@ -75,7 +76,7 @@ class FlaskBabelTranslator:
 
 def _vary_by_language(response):
     """A client page's language follows Accept-Language and the switch's cookie: caches must too."""
-    if response.mimetype == "text/html" and not (request.blueprint or "").startswith("clinic"):
+    if response.mimetype == "text/html" and not (request.blueprint or "").startswith(ENGLISH_ONLY):
         response.vary.add("Accept-Language")
         response.vary.add("Cookie")
     return response

@@ -337,3 +337,9 @@ def test_a_form_error_on_the_sign_in_page_is_in_the_pages_language(client):
     assert answer.status_code == 422
     assert "Eso no parece una dirección de correo. Por favor, revísela e inténtelo de nuevo." in words(
         answer.get_data(as_text=True))
+
+
+def test_pages_that_are_not_translated_say_they_are_english(make_app):
+    app = make_app(MAIL_SERVER=None)  # the dev mailbox is there
+    page = app.test_client().get("/dev/mailbox", headers=SPANISH_BROWSER).get_data(as_text=True)
+    assert page_language(page) == "en"
