@@ -95,8 +95,10 @@ def sign_in_page():
             return redirect_to(url_for("portal.home"))
         ended = ended_session()
         notice = ENDED_REASONS.get(ended.end_reason) if ended else None
-        if ended is not None and ended.client_id and not form.email.data:
-            form.email.data = ended.client.email
+        if ended is not None and ended.client_id:
+            speak_as(ended.client)  # "You have signed out" in their language
+            if not form.email.data:
+                form.email.data = ended.client.email
         # Back after a timeout (or a sign-out) with a passkey: the passkey comes first.
         passkey_first = ended is not None and has_passkey(ended.client)
         response = make_response(render_template("sign_in.html", form=form, practice=practice, notice=notice,

@@ -5,7 +5,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from flask import g, has_app_context, has_request_context, request
-from flask_babel import Babel, force_locale, get_locale, gettext, ngettext
+from flask_babel import Babel, force_locale, get_locale, gettext, ngettext, refresh
 from flask_login import current_user
 
 from practice.i18n import DEFAULT, LANGUAGES, current_language, known
@@ -27,27 +27,28 @@ def init_app(app) -> None:
 
 
 def page_language() -> str:
-    """The clinician side is English. A page about one client (their link, signed in) is in
-    their language; before sign-in, the switch's cookie, else the browser's Accept-Language."""
+    """The clinician side is English. A signed-in client's pages are in their language; else
+    the switch's cookie (this browser's own choice), else the language of the client a page is
+    about (their link, their session that just ended), else the browser's Accept-Language."""
     if not has_request_context():  # mail composed outside in_language(): the source text
         return DEFAULT
     if (request.blueprint or "").startswith(ENGLISH_ONLY):
         return DEFAULT
-    chosen = g.get("client_language")
-    if chosen:
-        return known(chosen)
     user = current_user
     if user.is_authenticated:  # a client in their own language; a clinician in English
         return known(getattr(user, "language", DEFAULT))
     cookie = request.cookies.get(LANGUAGE_COOKIE)
     if cookie in LANGUAGES:
         return cookie
+    if g.get("client_language"):
+        return known(g.client_language)
     return request.accept_languages.best_match(list(LANGUAGES), default=DEFAULT)
 
 
 def speak_as(client) -> None:
     """This page is about `client` (their sign-in link): in their language."""
     g.client_language = client.language
+    refresh()  # a locale already looked up in this request is looked up again
 
 
 class FlaskBabelTranslator:

@@ -343,3 +343,15 @@ def test_pages_that_are_not_translated_say_they_are_english(make_app):
     app = make_app(MAIL_SERVER=None)  # the dev mailbox is there
     page = app.test_client().get("/dev/mailbox", headers=SPANISH_BROWSER).get_data(as_text=True)
     assert page_language(page) == "en"
+
+
+def test_a_spanish_client_is_told_they_signed_out_in_spanish_unless_this_browser_chose(
+        app, client, ana, smtp_server):
+    continue_with(client, mailed_link(app, client, smtp_server, "ana@example.com"))
+    home = client.get("/portal", headers=ENGLISH_BROWSER).get_data(as_text=True)
+    signed_out = client.post("/sign-out", data={"csrf_token": CSRF_INPUT.search(home).group(1)},
+                             follow_redirects=True, headers=ENGLISH_BROWSER).get_data(as_text=True)
+    assert page_language(signed_out) == "es" and "Cerró su sesión." in words(signed_out)
+    client.post("/language", data={"language": "en", "next": "/sign-in", "csrf_token": CSRF_INPUT.search(
+        signed_out).group(1)})
+    assert page_language(client.get("/sign-in").get_data(as_text=True)) == "en"
