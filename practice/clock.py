@@ -20,6 +20,8 @@ PATTERNS = {
         "when": "EEEE, d 'de' MMMM, H:mm",  # martes, 1 de diciembre, 15:00
         "long_date": "full",
         "plain_date": "long",
+        "short_day": "EEE d MMM",  # mar 1 dic
+        "day_month": "d 'de' MMMM",  # 1 de diciembre
     },
 }
 
@@ -102,3 +104,14 @@ def describe_when(moment: datetime, zone: str) -> str:
     (subjects show on lock screens)."""
     local = to_local(moment, zone)
     return _babel(local, "when") or local.strftime("%a %-d %b at %-I:%M %p")
+
+
+def short_day(moment: datetime, zone: str) -> str:
+    """'Tue 1 Dec', 'mar 1 dic': the day of `moment` in `zone`."""
+    local = to_local(moment, zone)
+    return _babel(local, "short_day") or local.strftime("%a %-d %b")
+
+
+def day_month(day: date) -> str:
+    """'1 December', '1 de diciembre'."""
+    return _babel(day, "day_month") or day.strftime("%-d %B")
