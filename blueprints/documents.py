@@ -46,7 +46,8 @@ def keeping_drafts(view):
                 except DocumentError:
                     pass  # submitted or withdrawn meanwhile: nothing to keep
                 else:
-                    flash(gettext("Your answers to \u201c%(title)s\u201d were saved. You can finish them now.", title=share.version.title))
+                    flash(gettext("Your answers to \u201c%(title)s\u201d were saved. You can finish them now.",
+                                  title=share.version.title), "success")
             return redirect_to(url_for("signin.sign_in_page"))
         return client_required(view)(share_id)
 
@@ -99,9 +100,9 @@ def document_submit(share_id):
         return _form(share, invalid.values, invalid.errors, status=gettext("Your answers so far are saved as a draft."),
                      code=422)
     except DocumentError as error:
-        flash(str(error))
+        flash(str(error), "error")
     else:
-        flash(gettext("Thank you: your answers are submitted. This is what you sent."))
+        flash(gettext("Thank you: your answers are submitted. This is what you sent."), "success")
     return redirect_to(url_for(".document_view", share_id=share.id))
 
 
@@ -116,11 +117,11 @@ def document_draft(share_id):
     except DocumentError as error:
         if fragment:
             return vary(make_response(render_template("documents/_draft_status.html", error=str(error)), 422))
-        flash(str(error))
+        flash(str(error), "error")
         return redirect_to(url_for(".document_view", share_id=share.id))
     if fragment:
         at = clock_time(saved, current_user.zone(), seconds=True)
         return vary(make_response(render_template("documents/_draft_status.html",
                                                   status=gettext("Saved at %(time)s.", time=at))))
-    flash(gettext("Your answers are saved. You can come back and finish any time."))
+    flash(gettext("Your answers are saved. You can come back and finish any time."), "success")
     return redirect_to(url_for(".document_view", share_id=share.id))

@@ -130,7 +130,8 @@ def passkey_list():
 @client_required
 def passkey_remove(passkey_id):
     if passkeys.remove(g.portal_session.client, passkey_id, ip=request.remote_addr):
-        flash(gettext("Passkey removed: it no longer signs you in. You can also delete it from the device's settings."))
+        flash(gettext("Passkey removed: it no longer signs you in. You can also delete it from the device's settings."),
+              "success")
     return redirect_to(url_for("passkeys.passkey_list"))
 
 

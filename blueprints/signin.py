@@ -8,13 +8,13 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, StringField
 from wtforms.validators import DataRequired, Email, Length, Regexp
 
-from practice.clock import format_local, utcnow
+from practice.clock import clock_time, format_local, utcnow
 from practice.links import CodeRejected, LinkRejected, open_link, redeem_code, redeem_link
 from practice.mail import describe_duration
 from practice.models import Client, Practice
 from practice.passkeys import has_passkey, passkeys_possible
 from practice.sessions import WARN_BEFORE_IDLE, check_session, end_session, idle_deadline
-from practice.sign_in import request_sign_in_link
+from practice.sign_in import MAILS_PER_ADDRESS_PER_HOUR, request_sign_in_link
 from portico.errors import form_expired
 from portico.extensions import login_manager, rate_limit
 from portico.i18n import speak_as
@@ -109,11 +109,20 @@ def sign_in_page():
             return _new_link_form_again(form, practice)
         return page_or_fragment("sign_in.html", {"sign-in-form": "_sign_in_form.html"}, 422, form=form, practice=practice,
                                 passkeys=passkeys_possible(), passkey_autofill=passkeys_possible())
-    request_sign_in_link(form.email.data, ip=request.remote_addr)
+    again_at = request_sign_in_link(form.email.data, ip=request.remote_addr)
     # From the dead-link page the answer replaces its heading too, not only the form.
     return page_or_fragment("sign_in_sent.html", {"sign-in-form": "_sign_in_sent.html", NEW_LINK_FORM: "_check_your_email.html"},
                    200, practice=practice, email=form.email.data.strip(), code_form=None,
-                   code_email=form.email.data.strip().lower(), lifetime=_lifetime(practice))
+                   code_email=form.email.data.strip().lower(), lifetime=_lifetime(practice),
+                   limit=MAILS_PER_ADDRESS_PER_HOUR, again_at=_minute_after(again_at, practice))
+
+
+def _minute_after(moment, practice) -> str:
+    """'3:43 PM': the first whole minute at or after `moment`, so asking then does send."""
+    if moment is None:
+        return ""
+    whole = moment.replace(second=0, microsecond=0)
+    return clock_time(whole if whole == moment else whole + timedelta(minutes=1), practice.timezone)
 
 
 def _new_link_form_again(form, practice):

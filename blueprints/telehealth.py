@@ -10,11 +10,11 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField
 
 from practice.appointments import visible_appointment
-from practice.clock import format_local, span, utcnow
+from practice.clock import describe_when, format_local, span, utcnow
 from practice.models import Appointment, Practice
 from practice.telehealth import (BadSignal, EntryRefused, NotInRoom, check_admission, check_entry, describe_wait,
-                                 enter_room, join_url, leave_room, look_up_join_link, new_seat_key, peer_in_room,
-                                 room_ice_servers, send_signal, speaking_seat, wait_for_signals)
+                                 enter_room, is_waiting, join_url, leave_room, look_up_join_link, new_seat_key,
+                                 peer_in_room, room_ice_servers, send_signal, speaking_seat, wait_for_signals)
 
 from portico.errors import form_expired
 from portico.hardening import UnreadableText, takes_json
@@ -31,6 +31,7 @@ GONE = {
     "elsewhere": lazy_gettext("This session continues in another window or on another device, so this window has stopped."),
     "cancelled": lazy_gettext("This appointment was cancelled."),
     "archived": lazy_gettext("Your access to the portal has ended. Please contact the practice."),
+    "replaced": lazy_gettext("This link was replaced by a newer one. Use the link in the newest email from the practice."),
 }
 ENDED_FOR_GOOD = ("cancelled", "archived")  # nothing will let this page in again
 
@@ -76,6 +77,8 @@ def _client_place(token: str, as_json: bool = False) -> Place:
     if link is None:
         abort(make_response(jsonify(gone="unknown"), 404) if as_json else _unknown_link())
     speak_as(link.appointment.client)
+    if link.replaced_at is not None:
+        abort(make_response(_gone("replaced")) if as_json else _replaced_link(link))
     return Place(link.appointment, "client", {"token": token}, retired=link.retired)
 
 
@@ -91,8 +94,14 @@ def _clinician_place(appointment_id: int) -> Place:
 
 @bp.route("/t/<token>", methods=["GET", "POST"])
 def join(token):
-    if wants_fragment("join-status") and look_up_join_link(token) is None:
-        return vary(make_response(render_template("telehealth/_join_status.html", unknown=True)))
+    if wants_fragment("join-status"):  # an open join page learns that its link died
+        link = look_up_join_link(token)
+        if link is not None:
+            speak_as(link.appointment.client)
+        if link is None or link.replaced_at is not None:
+            return vary(make_response(render_template(
+                "telehealth/_join_status.html", unknown=link is None, practice=Practice.current(),
+                replaced_at=link and _replaced_when(link))))
     return _join(_client_place(token))
 
 
@@ -141,6 +150,7 @@ def _join_context(place: Place, entry, now=None) -> dict:
     archived = place.role == "clinician" and appointment.client.archived_at is not None
     return dict(
         practice=practice, entry=entry, role=place.role, join_url=place.url("join"), **_layout(place),
+        appointment_id=appointment.id,
         other_name=appointment.clinician.name if place.role == "client" else appointment.client.name,
         when=span(appointment.starts_at, appointment.ends_at, zone),
         opens_at=format_local(entry.opens_at, zone), closes_at=format_local(entry.closes_at, zone),
@@ -167,6 +177,19 @@ def _poll_in(entry, now) -> int | None:
     if entry.state == "open":
         return min(60, max(1, math.ceil((entry.closes_at - now).total_seconds())))
     return None if entry.state in ENDED_FOR_GOOD else 30
+
+
+def _replaced_when(link) -> str:
+    """'Tue 1 Dec at 3:02 PM', in the client's zone."""
+    return describe_when(link.replaced_at, link.appointment.client.zone(Practice.current()))
+
+
+def _replaced_link(link):
+    """Never a bare "invalid": the old link's page says it was replaced, and when."""
+    response = make_response(render_template("telehealth/replaced.html", practice=Practice.current(),
+                                             replaced_at=_replaced_when(link)), 410)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _unknown_link():
@@ -203,6 +226,7 @@ def _room(place: Place):
         **_layout(place),
         other_name=appointment.clinician.name if place.role == "client" else appointment.client.name,
         is_open=check_entry(appointment).is_open, ice_servers=room_ice_servers(seat),
+        in_waiting_room=is_waiting(seat), appointment_id=appointment.id,
         ice_transport_policy=current_app.config["TELEHEALTH_ICE_TRANSPORT_POLICY"],
         signals_url=place.url("signals"), leave_url=place.url("leave"), join_url=place.url("join")))
     response.headers["Cache-Control"] = "no-store"
@@ -236,20 +260,24 @@ def _signals(place: Place):
     try:
         if request.method == "POST":
             seat = speaking_seat(place.appointment, place.role, place.seat_key, connection)
+            if is_waiting(seat):  # its page sends nothing before it is let in
+                return jsonify(error="still in the waiting room", waiting=True), 403
             send_signal(seat, data.get("kind"), data.get("body", ""), data.get("to"))
             return "", 204
-        seat, messages = wait_for_signals(place.appointment, place.role, place.seat_key, connection)
+        seat, messages, waiting = wait_for_signals(place.appointment, place.role, place.seat_key, connection)
     except NotInRoom as gone:
         return _gone(gone.reason)
     except BadSignal as bad:
         return jsonify(error=str(bad)), 400
-    response = jsonify(messages=messages, peer=peer_in_room(seat), open=check_entry(place.appointment).is_open)
+    response = jsonify(messages=messages, peer=peer_in_room(seat), open=check_entry(place.appointment).is_open,
+                       waiting=waiting)
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
 def _gone(reason: str):
-    return jsonify(gone=reason, message=str(GONE.get(reason, GONE["left"]))), 410 if reason in ENDED_FOR_GOOD else 409
+    return jsonify(gone=reason, message=str(GONE.get(reason, GONE["left"]))), \
+        410 if reason in ENDED_FOR_GOOD or reason == "replaced" else 409
 
 
 @bp.post("/t/<token>/leave")

@@ -4,6 +4,8 @@ import os
 import secrets
 from urllib.parse import urlsplit
 
+from . import ratelimit_storage
+
 DEFAULTS = dict(
     MAIL_SUPPRESS_SEND=False,  # Flask-Mail would silently drop mail whenever TESTING is set
     SIGN_IN_IP_LIMIT="20 per minute; 200 per hour",
@@ -115,6 +117,10 @@ def load(app, test_config: dict) -> None:
     app.config.update(test_config)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = secret_key(app.instance_path)
+    if app.config["RATELIMIT_STORAGE_URI"] == "memory://" \
+            and app.config.get("RATELIMIT_STRATEGY", "fixed-window") == "fixed-window":
+        # The same counters, kept without a thread per request (portico/ratelimit_storage.py).
+        app.config["RATELIMIT_STORAGE_URI"] = f"{ratelimit_storage.SCHEME}://"
     if app.config["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://")):
         app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 2, "socket_timeout": 2})
     if app.config.get("TRUSTED_HOSTS") is None:  # a test (or an operator) may name them itself

@@ -31,6 +31,16 @@ class OverlapWarning(AppointmentError):
         self.appointments = appointments
 
 
+class PastStartWarning(AppointmentError):
+    """The start is already past; saving needs the same deliberate "save anyway" as an
+    overlap (allow_past=True). `appointments`: any overlaps found too, to warn about at once."""
+
+    def __init__(self, starts_at: datetime, appointments: list):
+        super().__init__("This starts in the past.", field="start_time")
+        self.starts_at = starts_at
+        self.appointments = appointments
+
+
 @dataclass
 class JoinWindow:
     opens_at: datetime  # entry allowed from here...
@@ -146,37 +156,74 @@ def overlaps_among(appointments) -> dict[int, list[Appointment]]:
     return clashes
 
 
-def _refuse_overlap(clinician, starts_at: datetime, ends_at: datetime, exclude: Appointment | None = None) -> None:
-    others = overlapping(clinician, starts_at, ends_at, exclude=exclude)
+def _refuse_unconfirmed(clinician, starts_at: datetime, ends_at: datetime, *, allow_overlap: bool, past: bool,
+                        exclude: Appointment | None = None) -> None:
+    """A start in the past and an overlap each need confirming; both are named at once."""
+    others = [] if allow_overlap else overlapping(clinician, starts_at, ends_at, exclude=exclude)
+    if past:
+        raise PastStartWarning(starts_at, others)
     if others:
         raise OverlapWarning(others)
 
 
+# Working hours, where the new-appointment form looks for a free time: weekdays, in the
+# practice's time zone (nothing in the settings says otherwise yet).
+WORKING_HOURS = (time(8), time(18))
+SLOT = timedelta(minutes=30)
+
+
+def next_free_start(clinician, zone: str, *, after: datetime, length: timedelta, weekdays_only: bool = True,
+                    days: int = 14) -> datetime | None:
+    """The first half hour at or after `after` (naive UTC) in working hours when `length`
+    fits before the day's end without overlapping the clinician's scheduled appointments."""
+    busy = list(Appointment.between(after, after + timedelta(days=days + 1)).where(
+        (Appointment.clinician == clinician) & (Appointment.status == "scheduled")))
+    opens, closes = WORKING_HOURS
+    first_day = local_date(after, zone)
+    for offset in range(days):
+        day = first_day + timedelta(days=offset)
+        if weekdays_only and day.weekday() >= 5:
+            continue
+        slot = datetime.combine(day, opens)
+        while slot + length <= datetime.combine(day, closes):
+            try:
+                start = local_to_utc(day, slot.time(), zone)
+            except AppointmentError:  # a time the clocks skip
+                start = None
+            if start is not None and start >= after and not any(
+                    other.starts_at < start + length and other.ends_at > start for other in busy):
+                return start
+            slot += SLOT
+    return None
+
+
 def create_appointment(*, clinician, client, starts_at: datetime, ends_at: datetime, kind: str = "telehealth",
-                       by=None, now: datetime | None = None, allow_overlap: bool = True) -> Appointment:
-    """People booking through a form pass allow_overlap=False first, so that a clash is
-    warned about (OverlapWarning) rather than silently accepted."""
+                       by=None, now: datetime | None = None, allow_overlap: bool = True,
+                       allow_past: bool = True) -> Appointment:
+    """People booking through a form pass allow_overlap=False and allow_past=False first, so
+    that a clash or a start already past is warned about (OverlapWarning, PastStartWarning)
+    rather than silently accepted."""
     now = now or utcnow()
     if kind not in KINDS:
         raise AppointmentError("Choose telehealth or in person.", field="kind")
     if client is None or client.archived_at is not None:
         raise AppointmentError("Choose one of your clients.", field="client")
     _check(starts_at, ends_at)
-    if not allow_overlap:
-        _refuse_overlap(clinician, starts_at, ends_at)
+    _refuse_unconfirmed(clinician, starts_at, ends_at, allow_overlap=allow_overlap,
+                        past=not allow_past and starts_at < now)
     with write_transaction():
         appointment = Appointment.create(
             clinician=clinician, client=client, starts_at=starts_at, ends_at=ends_at, kind=kind,
             nonce=new_nonce(), created_at=now, updated_at=now)
         audit.record("appointment_created", client=client, clinician=by, at=now,
                      detail=f"{kind} {starts_at:%Y-%m-%d %H:%M}Z–{ends_at:%H:%M}Z")
-        _after_change(appointment, "created", now)
+        after_change(appointment, "created", now)
     return appointment
 
 
 def move_appointment(appointment: Appointment, *, starts_at: datetime, ends_at: datetime, kind: str | None = None,
                      clinician=None, by=None, now: datetime | None = None,
-                     allow_overlap: bool = True) -> Appointment:
+                     allow_overlap: bool = True, allow_past: bool = True) -> Appointment:
     """Change the time (and kind, clinician). Moving the end later reopens a closed join
     window at once. The client never changes: that is a cancellation and a new booking, so
     that each client hears about their own appointment and no link passes between them."""
@@ -187,9 +234,10 @@ def move_appointment(appointment: Appointment, *, starts_at: datetime, ends_at: 
         raise AppointmentError("Choose telehealth or in person.", field="kind")
     _check(starts_at, ends_at)
     clinician = clinician or appointment.clinician
-    if not allow_overlap:
-        _refuse_overlap(clinician, starts_at, ends_at, exclude=appointment)
     start_moved = starts_at != appointment.starts_at
+    # Only a start moved into the past is news: editing one already under way is not.
+    _refuse_unconfirmed(clinician, starts_at, ends_at, allow_overlap=allow_overlap,
+                        past=not allow_past and start_moved and starts_at < now, exclude=appointment)
     moved = start_moved or ends_at != appointment.ends_at
     with write_transaction():
         appointment.starts_at, appointment.ends_at = starts_at, ends_at
@@ -203,7 +251,7 @@ def move_appointment(appointment: Appointment, *, starts_at: datetime, ends_at: 
                      detail=f"now {starts_at:%Y-%m-%d %H:%M}Z–{ends_at:%H:%M}Z")
         if moved:
             # A new end alone (an extension) changes no reminder's due time.
-            _after_change(appointment, "moved" if start_moved else "extended", now)
+            after_change(appointment, "moved" if start_moved else "extended", now)
     return appointment
 
 
@@ -230,11 +278,11 @@ def cancel_appointment(appointment: Appointment, *, by=None, now: datetime | Non
         appointment.save()
         audit.record("appointment_cancelled", client=appointment.client, clinician=by, at=now,
                      detail=f"{appointment.starts_at:%Y-%m-%d %H:%M}Z")
-        _after_change(appointment, "cancelled", now)
+        after_change(appointment, "cancelled", now)
     return appointment
 
 
-def _after_change(appointment: Appointment, change: str, now: datetime) -> None:
+def after_change(appointment: Appointment, change: str, now: datetime) -> None:
     """What follows a change (reminders, the join link's nonces) is wired in practice/wiring.py."""
     for listener in runtime.current().listeners.appointment_changed:
         listener(appointment, change, now)

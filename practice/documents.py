@@ -17,7 +17,7 @@ from .document_fields import (ACKNOWLEDGE_FIELDS, AnswersInvalid, clean_fields, 
                               validate_answers)  # AnswersInvalid: raised by submit_answers, caught by callers
 from .links import issue_link
 from .i18n import N_, gettext as _, in_language, ngettext
-from .mail import describe_duration, external_url, queue_email
+from .mail import describe_duration, external_url, queue_email, unique_subject
 from .models import (Client, Clinician, DocumentShare, DocumentTemplate, DocumentVersion, Link, Practice, Session,
                      write_transaction)
 from .sessions import idle_deadline
@@ -218,7 +218,7 @@ def _queue_documents_email(client, issued, practice, titles, others, *, by, now,
         subject = _("%(what)s to complete for %(practice)s (sent %(sent)s)", what=what, practice=practice.name, sent=sent)
     queue_email(
         to=client.email,
-        subject=subject[:250],
+        subject=unique_subject(client, subject[:245], now),
         template="documents", kind="document_share", client=client, link=issued.link, now=now,
         client_name=client.name, sender=by.name if by else practice.name, titles=titles, others=others,
         resent=resent, url=external_url("signin.link_open", token=issued.token),

@@ -54,7 +54,9 @@ MAIL_KINDS = {
     "reminder": "Appointment reminder",
     "appointment_confirmed": "Appointment confirmed",
     "appointment_moved": "Appointment moved",
+    "appointment_updated": "Appointment updated (new end)",
     "appointment_cancelled": "Appointment cancelled",
+    "join_link_replaced": "New video link",
     "sign_in": "Sign-in link",
     "invitation": "Invitation to the portal",
 }
@@ -84,6 +86,8 @@ EVENTS = {
     "appointment_created": "Appointment booked",
     "appointment_moved": "Appointment moved",
     "appointment_cancelled": "Appointment cancelled",
+    "join_link_replaced": "New join link sent (the old one no longer opens the session)",
+    "telehealth_let_in": "Let in from the video waiting room",
     "passkey_added": "Passkey added",
     "passkey_used": "Signed in with a passkey",
     "passkey_refused": "Passkey sign-in refused",

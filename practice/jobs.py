@@ -3,6 +3,8 @@ due in the database, and acts on it; the database is the truth. The scheduler (p
 scheduler.py) calls them; tests call them directly."""
 import logging
 
+from peewee import OperationalError
+
 from .mail import send_due_mail
 from .models import db
 from .reminders import send_due_reminders
@@ -38,11 +40,24 @@ def safe(job):
     def run() -> None:
         try:
             job()
+        except OperationalError as error:
+            if not is_busy(error):
+                log.exception("%s failed", job.__name__)
+                return
+            # Another process held SQLite's write lock past busy_timeout: nothing is wrong
+            # with the rows, which stay due; a traceback would send an operator hunting.
+            log.warning("%s waited for the database longer than its busy timeout; "
+                        "what is due goes at the next tick", job.__name__)
         except Exception:
             log.exception("%s failed", job.__name__)
 
     run.__name__ = f"safe_{job.__name__}"
     return run
+
+
+def is_busy(error: OperationalError) -> bool:
+    """SQLite's "database is locked": a writer waited past busy_timeout (practice/models.py)."""
+    return "database is locked" in str(error)
 
 
 safe_mail_tick = safe(mail_tick)

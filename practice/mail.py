@@ -7,6 +7,7 @@ mailer: portico/mailer.py) and records each outcome; SMTP being down loses nothi
 import contextvars
 import logging
 import os
+import re
 import secrets
 import smtplib
 import socket
@@ -88,12 +89,36 @@ def compose_email(*, to: str, subject: str, template: str, kind: str, client=Non
     )
 
 
-def link_mail_subject(template: str, practice: str, sent: str) -> str:
-    """Mail that carries a one-time link: its subject names the practice and the time it was
-    sent, so that no two thread together in a mail client."""
+def link_mail_subject(template: str, practice: str, sent: str, code: str) -> str:
+    """Mail that carries a one-time link: its subject is one no earlier email had, so that none
+    threads with another in a mail client. Sign-in mail leads with its code (read from a
+    phone's notification); the code is masked in the row once it is sent."""
     if template == "invitation":
         return _("Welcome to %(practice)s's client portal (sent %(sent)s)", practice=practice, sent=sent)
-    return _("Your sign-in link for %(practice)s (sent %(sent)s)", practice=practice, sent=sent)
+    return _("%(code)s is your sign-in code for %(practice)s", code=code, practice=practice)
+
+
+# The code leading a sign-in subject, in each language's words (see link_mail_subject).
+CODE_IN_SUBJECT = re.compile(r"^\d{6}(?= is your sign-in code | es su código )")
+MASKED_CODE = "••••••"
+
+
+def masked_subject(subject: str) -> str:
+    """A sent sign-in mail's subject as kept: the code hidden, the rest still says what it was."""
+    return CODE_IN_SUBJECT.sub(MASKED_CODE, subject)
+
+
+def unique_subject(client, subject: str, now: datetime) -> str:
+    """`subject`, or with " (2)", " (3)"... after it when an email to this client queued in
+    the same minute already had it: subjects name the minute, and a second invitation or
+    share sent within it must not thread with the first."""
+    taken = {row.subject for row in Email.select(Email.subject).where(
+        (Email.client == client) & (Email.queued_at >= now.replace(second=0, microsecond=0) - timedelta(minutes=1)))}
+    candidate, number = subject, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{subject} ({number})"
+    return candidate
 
 
 def queue_sign_in_email(issued, *, now: datetime | None = None, template: str = "sign_in") -> Email:
@@ -109,7 +134,8 @@ def _queue_sign_in_email(issued, *, now: datetime | None, template: str) -> Emai
     lifetime = issued.link.expires_at - issued.link.issued_at
     return queue_email(
         to=client.email,
-        subject=link_mail_subject(template, practice.name, format_local(now, practice.timezone)),
+        subject=unique_subject(client, link_mail_subject(template, practice.name, format_local(now, practice.timezone),
+                                                         issued.code), now),
         template=template,
         kind=template,
         client=client,
@@ -174,8 +200,10 @@ def _mark_sent(rows: list[Email], now: datetime, transport: str) -> None:
     scrub = {row.id for row in rows if transport == "smtp" and row.link_id is not None}
     keep = [row.id for row in rows if row.id not in scrub]
     with write_transaction():
-        if scrub:
-            Email.update(**update, text_body=SCRUBBED, html_body=SCRUBBED).where(Email.id.in_(list(scrub))).execute()
+        for row in rows:
+            if row.id in scrub:
+                Email.update(**update, text_body=SCRUBBED, html_body=SCRUBBED,
+                             subject=masked_subject(row.subject)).where(Email.id == row.id).execute()
         if keep:
             Email.update(**update).where(Email.id.in_(keep)).execute()
 
@@ -185,16 +213,16 @@ def _record_sent(row: Email, now: datetime) -> None:
     as it runs (peewee works in autocommit outside a transaction), its SQL written once rather
     than built per message (it was a third of the mail job's own time)."""
     sql, values = SENT_SQL, [now, "smtp"]
-    if row.link_id is not None:  # it carried a one-time link: no body kept
-        sql, values = SENT_SCRUBBED_SQL, [*values, SCRUBBED, SCRUBBED]
+    if row.link_id is not None:  # it carried a one-time link: no body kept, nor a code in the subject
+        sql, values = SENT_SCRUBBED_SQL, [*values, SCRUBBED, SCRUBBED, masked_subject(row.subject)]
     db.execute_sql(sql.replace("?", db.param), [field.db_value(value) for field, value in zip(SENT_FIELDS, values)]
                    + [row.id])
 
 
-SENT_FIELDS = (Email.sent_at, Email.transport, Email.text_body, Email.html_body)
+SENT_FIELDS = (Email.sent_at, Email.transport, Email.text_body, Email.html_body, Email.subject)
 SENT_SQL = ('UPDATE "email" SET "status" = \'sent\', "sent_at" = ?, "transport" = ?, "lease_until" = NULL, '
             '"last_error" = NULL, "attempts" = "attempts" + 1 WHERE "id" = ?')
-SENT_SCRUBBED_SQL = SENT_SQL.replace(' WHERE', ', "text_body" = ?, "html_body" = ? WHERE')
+SENT_SCRUBBED_SQL = SENT_SQL.replace(' WHERE', ', "text_body" = ?, "html_body" = ?, "subject" = ? WHERE')
 
 
 def _mark_failed(row: Email, now: datetime, error: str, *, permanent: bool = False) -> None:

@@ -72,6 +72,25 @@ def _reminder_claim_lease(migrator: SchemaMigrator) -> None:
         add_columns(migrator, "reminder", claimed_until=DateTimeField(null=True))
 
 
+def _new_join_links_and_waiting_room(migrator: SchemaMigrator) -> None:
+    # Practices from before the waiting room keep "both connect when both are there".
+    add_columns(migrator, "practice", room_entry=CharField(default="together"))
+    # Tables from before them are created whole by the models.
+    if db.table_exists("joinlinknonce"):
+        add_columns(migrator, "joinlinknonce", retired_at=DateTimeField(null=True),
+                    retired_because=CharField(null=True))
+    if db.table_exists("roomseat"):
+        add_columns(migrator, "roomseat", waiting_since=DateTimeField(null=True), admitted_at=DateTimeField(null=True))
+
+
+def _sealed_subjects(migrator: SchemaMigrator) -> None:
+    # A sealed subject is longer than the 255 characters of the old column (PostgreSQL's
+    # VARCHAR(255); SQLite does not enforce a length). Rows already there stay plaintext,
+    # which unsealing reads as it is.
+    if not is_sqlite():
+        migrate(migrator.alter_column_type("email", "subject", TextField()))
+
+
 def _client_language(migrator: SchemaMigrator) -> None:
     add_columns(migrator, "client", language=CharField(default="en"))
 
@@ -79,7 +98,10 @@ def _client_language(migrator: SchemaMigrator) -> None:
 MIGRATIONS = [
     Step(2, "columns that early version-1 databases lack", _columns_of_early_version_1),
     Step(3, "a lease on claimed reminders, so that two workers split them", _reminder_claim_lease),
-    Step(4, "each client's language, for their pages, emails and calendar entries", _client_language),
+    Step(4, "retired join-link nonces (\"New join link\") and the video waiting room",
+         _new_join_links_and_waiting_room),
+    Step(5, "email subjects sealed (sign-in mail carries its code there)", _sealed_subjects),
+    Step(6, "each client's language, for their pages, emails and calendar entries", _client_language),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

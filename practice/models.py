@@ -155,6 +155,11 @@ class Practice(BaseModel):
     quiet_hours_end = CharField(default="08:00")
     reminder_offsets = CharField(default="72,24")  # hours before the start, comma-separated
     set_up_at = DateTimeField(null=True)  # when the first-run setup named the practice
+    # Video sessions: "together" (both connect when both are there) or "waiting_room" (the
+    # clinician lets the client in). "together" for new practices too: each room belongs to one
+    # appointment, so nobody walks into another client's session, and a waiting room nobody
+    # watches leaves a client stuck outside; an admin turns it on once clinicians know it.
+    room_entry = CharField(default="together")
     created_at = DateTimeField(default=utcnow)
 
     @property
@@ -374,13 +379,14 @@ class Email(BaseModel):
     """The outbox. Requests only insert rows; the mail job claims and sends them."""
 
     to_addr = CharField()
-    subject = CharField()
-    # Sealed (practice/sealed.py): every email carries a link, and sign-in mail a code.
+    # Sealed (practice/sealed.py): every email carries a link, and sign-in mail a code (its
+    # subject too: "482913 is your sign-in code for ...", masked once sent).
+    subject = SealedTextField()
     text_body = SealedTextField()
     html_body = SealedTextField()
     reply_to = CharField(null=True)
     message_id = CharField(unique=True)
-    kind = CharField()  # sign_in, invitation, reminder, appointment_confirmed, _moved, _cancelled
+    kind = CharField()  # sign_in, invitation, reminder, appointment_confirmed, _moved, _updated, _cancelled
     client = ForeignKeyField(Client, null=True, backref="emails", on_delete="SET NULL")
     link = ForeignKeyField(Link, null=True, backref="emails", on_delete="SET NULL")
     ics = SealedTextField(null=True)  # a calendar attachment (text/calendar, with the join link), for appointment mail
@@ -511,6 +517,8 @@ class JoinLinkNonce(BaseModel):
     appointment = ForeignKeyField(Appointment, backref="join_nonces", on_delete="CASCADE")
     nonce = CharField(max_length=64)
     recorded_at = DateTimeField()
+    retired_at = DateTimeField(null=True)  # when a newer nonce took its place
+    retired_because = CharField(null=True)  # new_join_link, cancelled
 
     class Meta:
         indexes = ((("appointment", "nonce"), True),)
@@ -529,6 +537,10 @@ class RoomSeat(BaseModel):
     last_seen_at = DateTimeField()  # every signalling request touches it
     left_at = DateTimeField(null=True)
     left_reason = CharField(null=True)  # left (the Leave button), page_closed (reload, closed tab)
+    # The client's seat under a waiting room: since when they have been waiting, and when the
+    # clinician let them in (kept for the appointment, so a rejoin does not wait again).
+    waiting_since = DateTimeField(null=True)
+    admitted_at = DateTimeField(null=True)
 
     class Meta:
         indexes = ((("appointment", "role"), True),)

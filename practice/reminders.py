@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from peewee import Case
 
 from . import runtime
-from .clock import describe_when, long_date, time_range, to_local, utcnow
+from .clock import clock_time, describe_when, long_date, short_day, time_range, to_local, utcnow
 from .feeds import appointment_event, new_calendar
 from .i18n import gettext as _, in_language
 from .links import issue_link
@@ -85,8 +85,12 @@ def on_appointment_change(appointment: Appointment, change: str, now: datetime) 
             queue_appointment_email(appointment, "appointment_moved", now=now)
     elif change == "extended" and appointment.starts_at > now:
         # Before the day, the client's calendar should show the new end; an extension
-        # during the session ("+15 min") is no news to the client sitting in it.
-        queue_appointment_email(appointment, "appointment_moved", now=now)
+        # during the session ("+15 min") is no news to the client sitting in it. Same start:
+        # an update that names the new end, not a "move" to the time it already had.
+        queue_appointment_email(appointment, "appointment_updated", now=now)
+    elif change == "new_join_link":
+        # Unsent reminders are composed when due, so they carry the new link by themselves.
+        queue_appointment_email(appointment, "join_link_replaced", now=now)
     elif change == "cancelled":
         _drop_pending(appointment, "cancelled", now)
         if appointment.starts_at > now:
@@ -180,14 +184,20 @@ def _queue_reminders(ids: list[int], now: datetime, practice: Practice) -> int:
 
 # ---- composing ----------------------------------------------------------------------------
 
-def subject(kind: str, when: str) -> str:
+def subject(kind: str, appointment: Appointment, zone: str) -> str:
     """A reminder's or notice's subject, in the language in force."""
+    when = describe_when(appointment.starts_at, zone)
     if kind == "appointment_confirmed":
         return _("Confirmed: your appointment on %(when)s", when=when)
     if kind == "appointment_moved":
         return _("Moved: your appointment is now on %(when)s", when=when)
+    if kind == "appointment_updated":
+        return _("Updated: your appointment on %(day)s now ends at %(end)s",
+                 day=short_day(appointment.starts_at, zone), end=clock_time(appointment.ends_at, zone))
     if kind == "appointment_cancelled":
         return _("Cancelled: your appointment on %(when)s", when=when)
+    if kind == "join_link_replaced":
+        return _("New video link: your appointment on %(when)s", when=when)
     return _("Reminder: your appointment on %(when)s", when=when)
 
 
@@ -229,7 +239,7 @@ def _compose_appointment_email(appointment: Appointment, kind: str, *, now: date
     return compose_email(
         practice=practice,
         to=client.email,
-        subject=subject(kind, describe_when(appointment.starts_at, zone)),
+        subject=subject(kind, appointment, zone),
         template="appointment",
         kind=kind,
         client=client,
@@ -239,6 +249,8 @@ def _compose_appointment_email(appointment: Appointment, kind: str, *, now: date
         client_name=client.name,
         notice=kind,
         date_text=long_date(local_start.date()),
+        day_text=short_day(appointment.starts_at, zone),
+        end_text=clock_time(appointment.ends_at, zone),
         time_text=time_range(appointment.starts_at, appointment.ends_at, zone),
         clinician_name=appointment.clinician.name,
         kind_text=kind_text(appointment.kind),

@@ -6,7 +6,7 @@ from .text import CONTROL_MESSAGE, has_control_characters
 EDITABLE = (
     "name", "timezone", "contact_email", "sign_in_link_minutes", "invitation_link_hours",
     "quiet_hours_start", "quiet_hours_end", "client_idle_minutes", "telehealth_grace_minutes",
-    "reminder_offsets", "clinician_idle_minutes",
+    "reminder_offsets", "clinician_idle_minutes", "room_entry",
 )
 
 # Both go into every email's headers (From's display name, Reply-To).

@@ -15,13 +15,28 @@ from .prepared import Prepared, slot
 MAILS_PER_ADDRESS_PER_HOUR = 5
 
 
-_NEW_REQUEST = Prepared(lambda: SignInRequest.insert(email=slot("email"), requested_at=slot("at"), ip=slot("ip")))
+_NEW_REQUEST = Prepared(lambda: SignInRequest.insert(email=slot("email"), requested_at=slot("at"), ip=slot("ip"),
+                                                     outcome=slot("outcome")))
+# The fifth newest request for an address in the last hour that was (or will be) answered
+# by mail: while there is one, a further request sends nothing, until it is an hour old.
+_FIFTH_ANSWERED = Prepared(lambda: SignInRequest.select(SignInRequest.requested_at).where(
+    (SignInRequest.email == slot("email")) & (SignInRequest.requested_at > slot("since"))
+    & (SignInRequest.outcome.is_null() | (SignInRequest.outcome != "throttled"))
+).order_by(SignInRequest.requested_at.desc()).limit(1).offset(MAILS_PER_ADDRESS_PER_HOUR - 1))
 
 
-def request_sign_in_link(email: str, *, ip: str | None = None, now: datetime | None = None) -> None:
-    """The client is waiting: the mail job turns this into mail within seconds, not at its next tick."""
-    _NEW_REQUEST.insert(email=email.strip().lower(), at=now or utcnow(), ip=ip)
+def request_sign_in_link(email: str, *, ip: str | None = None, now: datetime | None = None) -> datetime | None:
+    """The client is waiting: the mail job turns this into mail within seconds, not at its next tick.
+
+    Returns None when this request will be answered by mail, or, for an address that has
+    asked more than the limit in the hour, when asking again will send one. Counted per
+    address, whoever it belongs to, so a stranger's answer is a client's (no enumeration)."""
+    now, email = now or utcnow(), email.strip().lower()
+    fifth = _FIFTH_ANSWERED.first(email=email, since=now - timedelta(hours=1))
+    again_at = fifth[0].requested_at + timedelta(hours=1) if fifth else None
+    _NEW_REQUEST.insert(email=email, at=now, ip=ip, outcome="throttled" if again_at else None)
     mail_waiting()
+    return again_at
 
 
 def process_sign_in_requests(*, now: datetime | None = None, batch: int = 50) -> int:
@@ -50,13 +65,15 @@ def _answer(request: SignInRequest, now: datetime):
         asked_lately = SignInRequest.select().where(
             (SignInRequest.email == request.email) & (SignInRequest.outcome == "unknown")
             & (SignInRequest.processed_at > now - timedelta(hours=1))).count()
-        return ("throttled" if asked_lately >= MAILS_PER_ADDRESS_PER_HOUR else "unknown"), None
+        throttled = request.outcome == "throttled" or asked_lately >= MAILS_PER_ADDRESS_PER_HOUR
+        return ("throttled" if throttled else "unknown"), None
     mailed_lately = Link.select().where(
         (Link.client == client)
         & (Link.reason == "client_request")
         & (Link.issued_at > now - timedelta(hours=1))
     ).count()
-    if mailed_lately >= MAILS_PER_ADDRESS_PER_HOUR:
+    # Throttled when it was asked for (and the answer said so), or by this backstop.
+    if request.outcome == "throttled" or mailed_lately >= MAILS_PER_ADDRESS_PER_HOUR:
         audit.record("link_throttled", client=client, ip=request.ip, at=now,
                      detail=f"{mailed_lately} links mailed in the last hour")
         return "throttled", None

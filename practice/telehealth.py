@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from peewee import IntegrityError
 
 from . import audit, runtime, turn
-from .appointments import join_window
+from .appointments import AppointmentError, after_change, join_window, new_nonce
 from .clock import utcnow
 from .i18n import gettext as _, ngettext
 from .mail import external_url
@@ -61,7 +61,8 @@ def join_url(appointment: Appointment) -> str:
 @dataclass
 class JoinLink:
     appointment: Appointment
-    retired: bool  # derived from an earlier nonce of an appointment since cancelled
+    retired: bool  # derived from an earlier nonce: the appointment was cancelled or got a new link
+    replaced_at: datetime | None = None  # when "New join link" replaced this one (not cancelled)
 
 
 def find_join_link(token: str, secret: str) -> JoinLink | None:
@@ -78,10 +79,18 @@ def find_join_link(token: str, secret: str) -> JoinLink | None:
         return None
     if hmac.compare_digest(_mac(appointment.id, appointment.nonce, secret), mac):
         return JoinLink(appointment, retired=False)
+    earlier = JoinLinkNonce.select(JoinLinkNonce.nonce, JoinLinkNonce.retired_at).where(
+        (JoinLinkNonce.appointment == appointment) & (JoinLinkNonce.nonce != appointment.nonce))
+    match = None
+    for row in earlier:  # every one compared: the time taken does not say which matched
+        if hmac.compare_digest(_mac(appointment.id, row.nonce, secret), mac):
+            match = row
+    if match is None:
+        return None
     if appointment.status == "cancelled":
-        earlier = JoinLinkNonce.select(JoinLinkNonce.nonce).where(JoinLinkNonce.appointment == appointment)
-        if any(hmac.compare_digest(_mac(appointment.id, row.nonce, secret), mac) for row in earlier):
-            return JoinLink(appointment, retired=True)
+        return JoinLink(appointment, retired=True)
+    if match.retired_at is not None:
+        return JoinLink(appointment, retired=True, replaced_at=match.retired_at)
     return None
 
 
@@ -91,11 +100,48 @@ def look_up_join_link(token: str) -> JoinLink | None:
 
 
 def remember_nonce(appointment: Appointment, change: str, now: datetime) -> None:
-    """Keep every nonce a join link was derived from (see JoinLinkNonce)."""
+    """Keep every nonce a join link was derived from (see JoinLinkNonce); a new link or a
+    cancellation retires the earlier ones, saying when and why."""
     exists = JoinLinkNonce.select().where(
         (JoinLinkNonce.appointment == appointment) & (JoinLinkNonce.nonce == appointment.nonce)).exists()
     if not exists:
         JoinLinkNonce.create(appointment=appointment, nonce=appointment.nonce, recorded_at=now)
+    if change in ("new_join_link", "cancelled"):
+        JoinLinkNonce.update(retired_at=now, retired_because=change).where(
+            (JoinLinkNonce.appointment == appointment) & (JoinLinkNonce.nonce != appointment.nonce)
+            & JoinLinkNonce.retired_at.is_null()).execute()
+
+
+def replace_join_link(appointment: Appointment, *, by=None, now: datetime | None = None) -> Appointment:
+    """"New join link": the old link stops opening the room (its page says when it was
+    replaced), whoever is in the room with it is let go, and the client is emailed the new one
+    (wired in practice/wiring.py). The calendar entry keeps its UID; its SEQUENCE goes up."""
+    now = now or utcnow()
+    if appointment.status == "cancelled":
+        raise AppointmentError("This appointment is cancelled: it has no join link.")
+    if appointment.kind != "telehealth":
+        raise AppointmentError("This appointment is in person: it has no join link.")
+    if client_archived(appointment):
+        raise AppointmentError(f"{appointment.client.name} is archived: their join link lets nobody in.")
+    with write_transaction():
+        remember_nonce(appointment, "recorded", now)  # a nonce from before they were all kept
+        appointment.nonce = new_nonce()
+        appointment.sequence += 1
+        appointment.updated_at = now
+        appointment.save()
+        seat = _seat(appointment, "client")
+        if seat is not None:
+            # Whoever had the old link starts again, and waits again under a waiting room.
+            RoomSeat.update(admitted_at=None, waiting_since=None,
+                            **({} if seat.left_at else {"left_at": now, "left_reason": "link_replaced"})).where(
+                RoomSeat.id == seat.id).execute()
+            if seat.left_at is None:
+                RoomSignal.create(appointment=appointment, recipient="clinician", sender_connection=seat.connection,
+                                  kind="bye", body="", created_at=now)
+        audit.record("join_link_replaced", client=appointment.client, clinician=by, at=now,
+                     detail=f"appointment {appointment.id}")
+        after_change(appointment, "new_join_link", now)
+    return appointment
 
 
 # ---- the window -------------------------------------------------------------------------
@@ -255,6 +301,12 @@ def _admit(appointment, role, seat, mine, now, ip) -> None:
 def _take_seat(appointment, role, seat, key_hash, now) -> bool:
     fields = dict(key_hash=key_hash, connection=secrets.token_hex(16), last_seen_at=now, left_at=None,
                   left_reason=None)
+    if role == "client":
+        same_person = seat is not None and seat.key_hash == key_hash and _coming_back(seat, now)
+        if not same_person:
+            fields["waiting_since"] = now
+        if not uses_waiting_room() and (seat is None or seat.admitted_at is None):
+            fields["admitted_at"] = now  # in, as under "together": turning the waiting room on keeps them in
     with write_transaction():
         if seat is None:
             try:
@@ -276,6 +328,11 @@ def _take_seat(appointment, role, seat, key_hash, now) -> bool:
         # other side's current page sent (its hello) is, if that page is still in the room.
         stale = RoomSignal.delete().where((RoomSignal.appointment == appointment) & (RoomSignal.recipient == role))
         peer = _seat(appointment, other_role(role))
+        if in_room(peer, now) and is_waiting(peer):
+            # A waiting client reads nothing until let in: of this role's pages, only the one
+            # opening now will matter to them.
+            RoomSignal.delete().where((RoomSignal.appointment == appointment)
+                                      & (RoomSignal.recipient == other_role(role))).execute()
         if in_room(peer, now):
             stale = stale.where(RoomSignal.sender_connection != peer.connection)
         stale.execute()
@@ -380,20 +437,25 @@ def take_signals(seat: RoomSeat) -> list[dict]:
 
 
 def wait_for_signals(appointment: Appointment, role: str, seat_key: str | None, connection: str | None,
-                     ) -> tuple[RoomSeat, list[dict]]:
+                     ) -> tuple[RoomSeat, list[dict], bool]:
     """The messages for this room page, waiting a while (the settings' signal_wait_seconds)
-    when there are none yet, without holding a database connection meanwhile. NotInRoom as
-    soon as the page no longer speaks for its seat."""
+    when there are none yet, without holding a database connection meanwhile, and whether the
+    page is still in the waiting room. NotInRoom as soon as the page no longer speaks for its seat."""
     seat = speaking_seat(appointment, role, seat_key, connection)
-    messages = take_signals(seat)
+    waiting = is_waiting(seat)
+    messages = [] if waiting else take_signals(seat)  # the clinician's hello keeps till they are let in
     deadline = time.monotonic() + runtime.settings().signal_wait_seconds
     while not messages and time.monotonic() < deadline:
         db.close()
         time.sleep(SIGNAL_POLL_STEP)
         db.connect(reuse_if_open=True)
         seat = speaking_seat(appointment, role, seat_key, connection)
+        if waiting:
+            if not is_waiting(seat):
+                return seat, [], False  # let in: the page says hello at once
+            continue
         messages = take_signals(seat)
-    return seat, messages
+    return seat, messages, waiting
 
 
 def room_ice_servers(seat: RoomSeat, now: datetime | None = None) -> list[dict]:
@@ -403,7 +465,54 @@ def room_ice_servers(seat: RoomSeat, now: datetime | None = None) -> list[dict]:
 
 
 def peer_in_room(seat: RoomSeat, now: datetime | None = None) -> bool:
-    return in_room(_seat(seat.appointment_id, other_role(seat.role)), now or utcnow())
+    """The other side is in the room (a client still in the waiting room is not, yet)."""
+    peer = _seat(seat.appointment_id, other_role(seat.role))
+    return in_room(peer, now or utcnow()) and not is_waiting(peer)
+
+
+# ---- the waiting room ---------------------------------------------------------------------
+
+def uses_waiting_room(practice: Practice | None = None) -> bool:
+    """The practice's choice: the clinician lets the client in, or both connect when both are there."""
+    return (practice or Practice.current()).room_entry == "waiting_room"
+
+
+def is_waiting(seat: RoomSeat | None) -> bool:
+    """A client's seat not yet let in, under a waiting room: their page shows their camera and
+    "<clinician> will let you in shortly", and no signal passes between the two sides."""
+    return (seat is not None and seat.role == "client" and seat.admitted_at is None
+            and uses_waiting_room())
+
+
+@dataclass
+class Waiting:
+    """The client's seat as the clinician sees it: waiting (since when), or in the session."""
+    state: str  # waiting, in_session, away
+    since: datetime | None = None
+
+
+def client_waiting(appointment: Appointment, now: datetime | None = None) -> Waiting:
+    seat = _seat(appointment, "client")
+    if not in_room(seat, now or utcnow()):
+        return Waiting("away")
+    if is_waiting(seat):
+        return Waiting("waiting", seat.waiting_since or seat.entered_at)
+    return Waiting("in_session")
+
+
+def let_in(appointment: Appointment, *, by=None, now: datetime | None = None, ip: str | None = None) -> bool:
+    """"Let in": the waiting client's page starts the call at its next look (a long-poll
+    notices within half a second). They stay let in for the appointment: a rejoin does not
+    wait again. False when there was nobody to let in."""
+    now = now or utcnow()
+    with write_transaction():
+        admitted = RoomSeat.update(admitted_at=now).where(
+            (RoomSeat.appointment == appointment) & (RoomSeat.role == "client")
+            & RoomSeat.admitted_at.is_null()).execute()
+    if admitted:
+        audit.record("telehealth_let_in", client=appointment.client, clinician=by or appointment.clinician,
+                     detail=f"appointment {appointment.id}: let in from the waiting room", ip=ip, at=now)
+    return bool(admitted)
 
 
 def _refuse(appointment, role, reason, ip, now):

@@ -18,6 +18,8 @@
   var csrfToken = room.dataset.csrfToken;
   var iceServers = [];
   var iceTransportPolicy = room.dataset.iceTransportPolicy === "relay" ? "relay" : "all";
+  // A client in the practice's waiting room: camera on, nothing sent, until the clinician lets them in.
+  var waiting = room.dataset.waiting === "true";
   try {
     iceServers = JSON.parse(room.dataset.iceServers || "[]");
   } catch (error) {
@@ -131,6 +133,11 @@
       failures = 0;
       closingNote.hidden = data.open;
       peerPresent = data.peer;
+      if (waiting && !data.waiting) {
+        waiting = false; // let in: from here on, as if the clinician had just arrived
+        show("Waiting for " + peerName + " to join…", "waiting");
+        send("hello");
+      }
       for (var i = 0; i < data.messages.length; i += 1) {
         try {
           await handle(data.messages[i]);
@@ -521,8 +528,12 @@
     localVideo.srcObject = localStream;
     muteButton.disabled = false;
     cameraButton.disabled = localStream.getVideoTracks().length === 0;
-    show(t("waiting", "Waiting for {name} to join…"), "waiting");
-    send("hello");
+    if (waiting) {
+      show(room.dataset.waitingText, "waiting-room");
+    } else {
+      show(t("waiting", "Waiting for {name} to join…"), "waiting");
+      send("hello");
+    }
     poll();
   }
 

@@ -30,7 +30,7 @@ from practice.links import issue_link, open_link, redeem_link
 from practice.models import Appointment, Clinician, DocumentTemplate, Email, Link, Practice, db
 from practice.sessions import start_session
 from practice.sign_in import send_link
-from practice.telehealth import enter_room, telehealth_token
+from practice.telehealth import enter_room, replace_join_link, telehealth_token
 from tests.conftest import PASSWORD, free_port
 
 pytestmark = pytest.mark.browser
@@ -172,6 +172,10 @@ def seed(site):
         # The video room's own pages, entered by the client and by the clinician.
         "room": book(alex, now - timedelta(minutes=2)),
         "clinic_room": book(sam, now - timedelta(minutes=2), clinician=dana),
+        # The waiting room (the client's page, the clinician's "is waiting"), and a replaced link.
+        "waiting": book(alex, now - timedelta(minutes=3)),
+        "clinic_waiting": book(sam, now - timedelta(minutes=3), clinician=dana),
+        "replaced": book(alex, now + timedelta(days=1, hours=2)),
     }
     cancel_appointment(appointments["cancelled"], by=dana)
     cancelled_today = book(sam, now + timedelta(hours=2), clinician=dana)
@@ -179,6 +183,7 @@ def seed(site):
     secret = site.app.config["SECRET_KEY"]
     site.ids.update({name: a.id for name, a in appointments.items()}, alex=alex.id, sam=sam.id)
     site.ids.update({f"join_{name}": telehealth_token(a, secret) for name, a in appointments.items()})
+    replace_join_link(appointments["replaced"], by=dana)  # join_replaced is the old link now
     seed_documents(site, alex, dana)  # before the links below: sharing issues a link of its own
     used = issue_link(alex, "client_request")
     open_link(used.token, method="GET", ip="203.0.113.5", agent="Mozilla/5.0 (Safe Links scanner)")
@@ -363,6 +368,35 @@ def in_the_room(role: str):
     return visit
 
 
+def together_again(tab):
+    """After the checks: the other pages' rooms are entered as the practice has them."""
+    Practice.update(room_entry="together").execute()
+
+
+def in_the_waiting_room(tab, site):
+    """The client's room page before the clinician lets them in (the practice has a waiting room)."""
+    Practice.update(room_entry="waiting_room").execute()
+    with site.app.app_context():
+        seat = seat_cookie(site.ids["waiting"], "client")
+    tab.context.add_cookies([{"name": seat, "value": "a11y-waiting-browser", "url": site.base}])
+    tab.goto(f"{site.base}/t/{site.ids['join_waiting']}")
+    tab.get_by_role("button", name="Join", exact=True).click(timeout=15_000)
+    expect(tab.locator("#room")).to_have_attribute("data-state", "waiting-room", timeout=15_000)
+    expect(tab.locator("#room-status")).to_have_text("Dana Hale will let you in shortly.")
+    return together_again
+
+
+def clinician_sees_who_is_waiting(tab, site):
+    """The clinician's join page while the client waits: "Sam Rivera is waiting (since …)" and Let in."""
+    Practice.update(room_entry="waiting_room").execute()
+    with site.app.app_context():
+        enter_room(Appointment.get_by_id(site.ids["clinic_waiting"]), "client", "a11y-waiting-sam")
+    tab.goto(f"{site.base}/clinic/appointments/{site.ids['clinic_waiting']}/join")
+    expect(tab.get_by_text("Sam Rivera is waiting (since")).to_be_visible()
+    expect(tab.get_by_role("button", name="Let in")).to_be_visible()
+    return together_again
+
+
 def document_form_invalid(tab, site):
     """Submitted with required answers missing: a summary at the top, a message beside each."""
     tab.goto(f"{site.base}/portal/documents/{site.ids['doc_form']}")
@@ -431,6 +465,8 @@ PAGES = {
     "telehealth-link-unknown": ("anon", goto("/t/1.nope", "We don't recognise this link")),
     "telehealth-full": ("anon", room_full),
     "telehealth-room": ("anon", in_the_room("client")),
+    "telehealth-waiting-room": ("anon", in_the_waiting_room),
+    "telehealth-link-replaced": ("anon", goto("/t/{join_replaced}", "This link was replaced")),
     "documents-list": ("client", goto("/portal/documents", "Your documents")),
     "passkeys": ("client", goto("/portal/passkeys", "Your passkeys")),  # at an IP address: none to add
     "document-form": ("client", goto("/portal/documents/{doc_form}", "Intake questionnaire")),
@@ -449,6 +485,7 @@ PAGES = {
     "appointment-cancel": ("clinician", goto("/clinic/appointments/{later}/cancel", "Cancel this appointment?")),
     "clinician-join": ("clinician", goto("/clinic/appointments/{open}/join", "Video session with Alex Morgan")),
     "clinician-room": ("clinician", in_the_room("clinician")),
+    "clinician-join-someone-waiting": ("clinician", clinician_sees_who_is_waiting),
     "clients-list": ("clinician", goto("/clinic/clients", "Clients")),
     "clients-archived": ("clinician", goto("/clinic/clients?show=archived", "Clients")),
     "client-page": ("clinician", goto("/clinic/clients/{alex}", "Alex Morgan")),

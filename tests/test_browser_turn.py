@@ -166,3 +166,95 @@ def test_a_slow_connection_brings_a_hint_that_goes_when_it_recovers(live_portal,
     slow_link.delay = 0
     expect(hint).to_be_hidden(timeout=CONNECTING)
     assert script_errors == []
+
+
+# Each person's "camera" is a canvas of one colour (a dot moves on it, so frames keep coming),
+# and the microphone Chromium's fake one: whose picture a room shows is then plain to see.
+PAINTED_CAMERA = """(() => {
+  const colour = %r;
+  const getUserMedia = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  navigator.mediaDevices.getUserMedia = async (constraints) => {
+    const canvas = document.createElement("canvas");
+    canvas.width = 320;
+    canvas.height = 240;
+    const paint = canvas.getContext("2d");
+    let step = 0;
+    setInterval(() => {
+      paint.fillStyle = colour;
+      paint.fillRect(0, 0, 320, 240);
+      paint.fillStyle = "#000";
+      paint.fillRect((step += 4) %% 300, 5, 10, 10);
+    }, 40);
+    const stream = canvas.captureStream(25);
+    if (constraints && constraints.audio) {
+      (await getUserMedia({ audio: true })).getAudioTracks().forEach((track) => stream.addTrack(track));
+    }
+    return stream;
+  };
+})();"""
+REMOTE_COLOUR = """() => {
+  const video = document.getElementById("remote-video");
+  if (!video.videoWidth) { return null; }
+  const canvas = document.createElement("canvas");
+  canvas.width = video.videoWidth;
+  canvas.height = video.videoHeight;
+  const paint = canvas.getContext("2d");
+  paint.drawImage(video, 0, 0);
+  return Array.from(paint.getImageData(canvas.width / 2, canvas.height * 3 / 4, 1, 1).data.slice(0, 3));
+}"""
+COLOURS = {"red": (230, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 230), "yellow": (230, 220, 30)}
+
+
+def nearest_colour(rgb) -> str:
+    return min(COLOURS, key=lambda name: sum((a - b) ** 2 for a, b in zip(COLOURS[name], rgb)))
+
+
+def painted_browser(chromium, script_errors, colour):
+    page = open_browser(chromium, script_errors)
+    page.add_init_script(PAINTED_CAMERA % ("rgb(%d, %d, %d)" % COLOURS[colour]))
+    return page
+
+
+def test_two_rooms_at_once_on_one_coturn_each_see_only_their_own_peer(live_portal, chromium, coturn):
+    app, base_url = live_portal
+    script_errors = []
+    now = utcnow()
+    rooms = []
+    for clinician_name, email, client_name, colours in [
+            ("Dana Hale", "dana@example.com", "Alex Morgan", ("red", "green")),
+            ("Kim Park", "kim@example.com", "Sam Rivera", ("blue", "yellow"))]:
+        clinician = create_clinician(email, clinician_name, PASSWORD, is_admin=False)
+        with app.app_context():
+            appointment = create_appointment(
+                clinician=clinician, client=add_client(client_name.split()[0].lower() + "@example.com", client_name),
+                starts_at=now - timedelta(minutes=5), ends_at=now + timedelta(minutes=45))
+            link = join_url(appointment)
+        clinician_page = painted_browser(chromium, script_errors, colours[0])
+        clinician_page.goto(f"{base_url}/clinic/sign-in")
+        clinician_page.get_by_label("Email").fill(email)
+        clinician_page.get_by_label("Password").fill(PASSWORD)
+        clinician_page.get_by_role("button", name="Sign in").click()
+        clinician_page.goto(f"{base_url}/clinic/appointments/{appointment.id}/join")
+        clinician_page.get_by_role("button", name="Join", exact=True).click()
+        client_page = painted_browser(chromium, script_errors, colours[1])
+        client_page.goto(link)
+        client_page.get_by_role("button", name="Join", exact=True).click()
+        rooms.append((clinician_page, clinician_name, colours[0], client_page, client_name, colours[1]))
+
+    for clinician_page, clinician_name, clinician_colour, client_page, client_name, client_colour in rooms:
+        expect_connected(clinician_page, client_name)
+        expect_connected(client_page, clinician_name)
+        for page in (clinician_page, client_page):
+            expect(page.locator("#room")).to_have_attribute("data-route", "relay", timeout=CONNECTING)
+        # Each page talks to its own room's other page, and shows that person's picture.
+        assert clinician_page.locator("#room").get_attribute("data-peer") == \
+            client_page.locator("#room").get_attribute("data-connection")
+        assert client_page.locator("#room").get_attribute("data-peer") == \
+            clinician_page.locator("#room").get_attribute("data-connection")
+        assert nearest_colour(clinician_page.evaluate(REMOTE_COLOUR)) == client_colour
+        assert nearest_colour(client_page.evaluate(REMOTE_COLOUR)) == clinician_colour
+    rooms[1][3].screenshot(path=ARTIFACTS / "telehealth-two-rooms.png")
+    seats = list(RoomSeat.select())
+    assert len(seats) == 4
+    assert all(coturn.allocations_for_seat(seat.id) >= 1 for seat in seats), coturn.log()[-3000:]
+    assert script_errors == []

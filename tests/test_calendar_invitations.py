@@ -78,7 +78,7 @@ def test_book_move_extend_cancel_keep_one_uid_with_rising_sequences_and_end_in_a
     with app.app_context():
         cancel_appointment(appointment)
     messages = mails()
-    assert [m["Subject"].split(":")[0] for m in messages] == ["Confirmed", "Moved", "Moved", "Cancelled"]
+    assert [m["Subject"].split(":")[0] for m in messages] == ["Confirmed", "Moved", "Updated", "Cancelled"]
     calendars = [invitation(m) for m in messages]
     events = [c.vevent for c in calendars]
     assert {e.uid.value for e in events} == {f"appointment-{appointment.id}@portal.test"}
@@ -153,7 +153,7 @@ def test_the_join_link_is_in_every_telehealth_event_and_no_sign_in_link_in_any_c
     with app.app_context():
         jobs.reminder_tick()
     messages = mails()
-    assert [m["Subject"].split(":")[0] for m in messages] == ["Moved", "Reminder"]
+    assert [m["Subject"].split(":")[0] for m in messages] == ["Updated", "Reminder"]
     assert "http://portal.test/s/" in text_part(messages[-1])  # the reminder's sign-in link...
     feed = client.get(f"/feed/{feed_token(alex, SECRET)}.ics").get_data(as_text=True)
     for ics in [ics_text(part) for m in messages for part in calendar_parts(m)] + [feed]:

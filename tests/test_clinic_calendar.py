@@ -479,3 +479,90 @@ def test_a_client_session_is_refused_every_calendar_page(app, client, dana, alex
 @pytest.mark.parametrize("path", ["/clinic/calendar/week", "/clinic/appointments/new"])
 def test_nobody_signed_in_is_sent_to_sign_in(client, path):
     assert client.get(path).headers["Location"] == "/clinic/sign-in"
+
+
+# ---- a start in the past, and where a new appointment starts ------------------------------
+
+def test_a_start_in_the_past_is_warned_about_and_saved_only_when_confirmed(app, client, kim, alex):
+    assign(alex, kim)
+    clinic_sign_in(client, "kim@example.com")
+    # 9:00 UTC is 4:00 AM in New York: 3:00 AM today has gone by.
+    data = appointment_form(client, client=str(alex.id), date="2026-03-02", start_time="03:00", end_time="03:50")
+    warned = client.post("/clinic/appointments/new", data=data)
+    assert warned.status_code == 422
+    html = text_of(warned.get_data(as_text=True))
+    assert "This starts in the past: Mon 2 Mar 2026, 3:00 AM EST, which has already gone by." in html
+    assert '<button type="submit" name="save_anyway" value="y"' in warned.get_data(as_text=True)
+    assert Appointment.select().count() == 0
+    saved = client.post("/clinic/appointments/new", data=dict(data, save_anyway="y"))
+    assert saved.status_code == 303 and Appointment.select().count() == 1
+
+
+def test_editing_an_appointment_already_under_way_without_moving_its_start_is_no_past_warning(
+        app, client, dana, alex):
+    appointment = book(app, dana, alex, datetime(2026, 3, 2, 8, 30), datetime(2026, 3, 2, 9, 20))
+    clinic_sign_in(client, "dana@example.com")
+    data = appointment_form(client, date="2026-03-02", start_time="03:30", end_time="04:30", kind="in_person")
+    del data["client"]
+    response = client.post(f"/clinic/appointments/{appointment.id}/edit", data=data)
+    assert response.status_code == 303
+    assert Appointment.get_by_id(appointment.id).kind == "in_person"
+
+
+def new_form_times(app, path="/clinic/appointments/new"):
+    client = app.test_client()  # signed in afresh: time jumps past the idle limit here
+    clinic_sign_in(client, "dana@example.com")
+    html = page(client, path)
+    return tuple(re.search(rf'name="{name}"[^>]*value="([^"]*)"', html).group(1)
+                 for name in ("date", "start_time", "end_time"))
+
+
+def test_a_new_appointment_starts_at_the_next_free_half_hour_in_working_hours(app, client, dana, alex, traveller):
+    # 4:00 AM in New York: working hours open at 8:00, and Dana is busy 8:00–9:00.
+    book(app, dana, alex, datetime(2026, 3, 2, 13), datetime(2026, 3, 2, 14))
+    assert new_form_times(app) == ("2026-03-02", "09:00", "09:50")
+    traveller.move_to(datetime(2026, 3, 2, 15, 10))  # 10:10 AM: the next half hour
+    assert new_form_times(app) == ("2026-03-02", "10:30", "11:20")
+    traveller.move_to(datetime(2026, 3, 3, 4))  # 11 PM Monday: the next morning, not 9:00 today
+    assert new_form_times(app) == ("2026-03-03", "08:00", "08:50")
+    traveller.move_to(datetime(2026, 3, 7, 4))  # 11 PM Friday: Monday
+    assert new_form_times(app) == ("2026-03-09", "08:00", "08:50")
+    # A day chosen in the calendar: its first free half hour.
+    assert new_form_times(app, "/clinic/appointments/new?date=2026-03-12") == ("2026-03-12", "08:00", "08:50")
+
+
+# ---- what the clinician is told -----------------------------------------------------------
+
+def test_booked_and_cancelled_are_successes_not_warnings(app, client, kim, alex):
+    assign(alex, kim)
+    clinic_sign_in(client, "kim@example.com")
+    client.post("/clinic/appointments/new", data=appointment_form(client, client=str(alex.id)))
+    html = page(client, "/clinic/calendar?date=2026-03-04")
+    assert re.search(r'<p class="message success" role="status">Booked: Alex Morgan, Wed 4 Mar', html)
+    appointment = Appointment.get()
+    client.post(f"/clinic/appointments/{appointment.id}/cancel", data={"csrf_token": clinic_csrf(client)})
+    html = page(client, "/clinic/calendar?date=2026-03-04")
+    assert re.search(r'<p class="message success" role="status">Cancelled: Alex Morgan, Wed 4 Mar', html)
+    assert 'class="notice' not in html.split("<main>")[1].split("</h1>")[0]
+
+
+def test_an_error_and_a_warning_need_attention_and_look_so(app, client, dana, alex):
+    clinic_sign_in(client, "dana@example.com")
+    client.post(f"/clinic/clients/{alex.id}/archive", data={"csrf_token": clinic_csrf(client)})
+    client.get(f"/clinic/clients/{alex.id}")  # the archive's own success message, out of the way
+    client.post(f"/clinic/clients/{alex.id}/send-link", data={"csrf_token": clinic_csrf(client)})
+    html = page(client, f"/clinic/clients/{alex.id}")
+    assert re.search(r'<p class="message error" role="alert">[^<]*is archived and cannot sign in', html)
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true"}], ids=["page", "htmx"])
+def test_extending_says_what_it_did(app, client, dana, alex, headers):
+    appointment = book(app, dana, alex, datetime(2026, 3, 4, 15), datetime(2026, 3, 4, 15, 50))
+    clinic_sign_in(client, "dana@example.com")
+    if headers:
+        headers = dict(headers, **{"HX-Trigger": f"extend-{appointment.id}"})
+    response = client.post(f"/clinic/appointments/{appointment.id}/extend",
+                           data={"minutes": "15", "csrf_token": clinic_csrf(client)}, headers=headers)
+    html = response.get_data(as_text=True) if headers else page(client, response.headers["Location"])
+    assert ('<p class="message success" role="status">Extended: Alex Morgan&#39;s appointment now ends at 11:05 AM.</p>'
+            in html), re.findall(r'<p class="message[^<]*', html)

@@ -611,3 +611,17 @@ def test_every_document_form_needs_its_csrf_token(app, client, clinic, alex, int
     share = reloaded(intake_shared)
     assert (share.draft_json, share.completed_at, share.unshared_at) == (None, None, None)
     assert template("Intake questionnaire").version == 1 and Email.select().count() == 1  # the share's
+
+
+def test_a_document_sent_again_within_the_minute_gets_a_subject_of_its_own(app, alex, dana, smtp_server, traveller):
+    from practice.documents import resend_share
+    with app.app_context():
+        [share] = share_documents(alex, [template("Intake questionnaire").id], by=dana)
+        resend_share(share, by=dana)
+        traveller.shift(20)
+        resend_share(share, by=dana)
+    deliver(app)
+    subjects = [m["Subject"] for m in smtp_server.to("alex@example.com")]
+    assert subjects[0] == "Intake questionnaire to complete for Portico (sent Mon 2 Mar 2026, 9:00 AM UTC)"
+    assert subjects[1:] == ["Reminder: Intake questionnaire to complete for Portico (sent Mon 2 Mar 2026, 9:00 AM UTC)",
+                            "Reminder: Intake questionnaire to complete for Portico (sent Mon 2 Mar 2026, 9:00 AM UTC) (2)"]

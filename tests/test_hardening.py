@@ -328,7 +328,8 @@ def test_no_token_code_session_id_or_password_reaches_a_log_line(live, smtp_serv
     secrets["second session"] = client.cookies.get(app.config["PORTAL_SESSION_COOKIE"])
     assert client.get(f"{base}/s/{first_link}").status_code == 410
 
-    # The video session: join, the room, signalling, leave; and the calendar feed.
+    # The video session, in a waiting room: join, the room, signalling, leave; and the calendar feed.
+    Practice.update(room_entry="waiting_room").execute()
     join_token = telehealth_token(appointment, app.config["SECRET_KEY"])
     secrets["join link"] = join_token
     page = client.get(f"{base}/t/{join_token}")
@@ -338,12 +339,31 @@ def test_no_token_code_session_id_or_password_reaches_a_log_line(live, smtp_serv
     seat = [c for c in client.cookies if "_seat_" in c.name][0]
     secrets["seat key"] = seat.value
     turn_server = json.loads(html.unescape(re.search(r"data-ice-servers='([^']*)'", room.text)[1]))[0]
-    secrets.update({"turn secret": app.config["PORTAL_TURN_SECRET"], "turn credential": turn_server["credential"]})
+    secrets.update({"turn secret": app.config["PORTAL_TURN_SECRET"], "turn credential": turn_server["credential"],
+                    "turn username (expiry:seat id)": turn_server["username"]})
     room_token = re.search(r'data-csrf-token="([^"]+)"', room.text)[1]
+    assert client.get(f"{base}/t/{join_token}/signals", params={"connection": connection}).json()["waiting"]
+    client.post(f"{base}/t/{join_token}/signals", json={"kind": "hello", "connection": connection},
+                headers={"X-CSRFToken": room_token})  # refused: still waiting
+    waiting_clinician = requests.Session()
+    page = waiting_clinician.get(f"{base}/clinic/sign-in")
+    page = waiting_clinician.post(f"{base}/clinic/sign-in", data={"email": "dana@example.com", "password": PASSWORD,
+                                                                  "csrf_token": form_token(page)})
+    waiting_clinician.get(f"{base}/clinic/appointments/{appointment.id}/waiting")
+    waiting_clinician.post(f"{base}/clinic/appointments/{appointment.id}/let-in", data={"csrf_token": form_token(page)})
     client.post(f"{base}/t/{join_token}/signals", json={"kind": "hello", "connection": connection},
                 headers={"X-CSRFToken": room_token})
     client.get(f"{base}/t/{join_token}/signals", params={"connection": connection})
     client.post(f"{base}/t/{join_token}/leave", data={"csrf_token": room_token, "connection": connection})
+    # "New join link": the old link's page says it was replaced; the new one is emailed.
+    waiting_clinician.post(f"{base}/clinic/appointments/{appointment.id}/new-join-link",
+                           data={"csrf_token": form_token(page)})
+    assert client.get(f"{base}/t/{join_token}").status_code == 410
+    deliver(app)
+    secrets["new join link"] = re.search(r"/t/([A-Za-z0-9_.\-]+)", text_part(smtp_server.to("alex@example.com")[-1]))[1]
+    assert secrets["new join link"] != join_token
+    client.get(f"{base}/t/{secrets['new join link']}")
+    waiting_clinician.post(f"{base}/clinic/sign-out", data={"csrf_token": form_token(page)})
     with app.app_context():
         secrets["feed"] = feed_token(alex, KEY)
     assert client.get(f"{base}/feed/{secrets['feed']}.ics").status_code == 200

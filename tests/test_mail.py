@@ -251,7 +251,7 @@ def test_dev_mailbox_shows_queued_mail_with_clickable_links(make_app, traveller)
     ask_for_link(client, "alex@example.com")
     deliver(app)
     listing = client.get("/dev/mailbox").get_data(as_text=True)
-    assert "Your sign-in link for Portico" in listing and "alex@example.com" in listing
+    assert "is your sign-in code for Portico" in listing and "alex@example.com" in listing
     message = client.get(f"/dev/mailbox/{Email.get().id}").get_data(as_text=True)
     assert '<a href="http://portal.test/s/' in message
     assert Email.get().transport == "dev-mailbox"
@@ -417,3 +417,51 @@ def test_the_sign_in_link_a_client_waits_for_leaves_before_queued_reminders(app,
     ask_for_link(client, "alex@example.com")
     assert deliver(app) == 26
     assert smtp_server.messages[0]["To"] == "alex@example.com"
+
+
+# ---- subjects: none an earlier email had, and no code kept once sent ---------------------
+
+def test_sign_in_emails_in_the_same_minute_lead_with_their_code_and_never_share_a_subject(
+        app, client, alex, smtp_server, traveller):
+    for _ in range(3):
+        ask_for_link(client, "alex@example.com")
+        deliver(app)
+        traveller.shift(5)  # all within one minute: a subject naming the minute would repeat
+    messages = smtp_server.to("alex@example.com")
+    assert [m["Subject"] for m in messages] == [f"{code_from(m)} is your sign-in code for Portico" for m in messages]
+    assert len({m["Subject"] for m in messages}) == 3
+
+
+def test_a_sent_sign_in_subject_keeps_no_code_and_no_log_line_has_it(app, client, alex, smtp_server, caplog):
+    caplog.set_level("DEBUG")
+    mailed_link(app, client, smtp_server)
+    code = code_from(smtp_server.to("alex@example.com")[-1])
+    row = Email.get(Email.kind == "sign_in")
+    assert row.status == "sent" and row.subject == "•••••• is your sign-in code for Portico"
+    # Portico's own log lines, and its libraries' (aiosmtpd's "mail.log" is the test's SMTP server).
+    assert [r.name for r in caplog.records if code in r.getMessage() and r.name != "mail.log"] == []
+
+
+def test_the_dev_mailbox_keeps_the_code_in_the_subject_it_shows(make_app, smtp_server):
+    app = make_app(MAIL_SERVER=None)
+    client = app.test_client()
+    with app.app_context():
+        add_client("alex@example.com", "Alex Morgan")
+    ask_for_link(client, "alex@example.com")
+    deliver(app)
+    row = Email.get(Email.kind == "sign_in")
+    assert row.transport == "dev-mailbox"
+    assert re.fullmatch(r"\d{6} is your sign-in code for Portico", row.subject)
+    assert row.subject in client.get("/dev/mailbox").get_data(as_text=True)
+
+
+def test_two_invitations_in_the_same_minute_get_subjects_a_person_can_tell_apart(app, alex, dana, smtp_server, traveller):
+    from practice.clients import invite_client
+    with app.app_context():
+        invite_client(alex, by=dana)
+        traveller.shift(10)
+        invite_client(alex, by=dana)
+    deliver(app)
+    first, second = (m["Subject"] for m in smtp_server.to("alex@example.com"))
+    assert first == "Welcome to Portico's client portal (sent Mon 2 Mar 2026, 9:00 AM UTC)"
+    assert second == first + " (2)"

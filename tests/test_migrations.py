@@ -22,8 +22,8 @@ from practice.appointments import create_appointment
 from practice.clients import add_client, find_clients
 from practice.clinicians import create_clinician
 from practice.clock import utcnow
-from practice.models import (AuditEvent, Client, Clinician, Email, Link, Practice, Reminder, SchemaVersion,
-                             Session, SignInRequest, create_schema, db, is_sqlite, open_database)
+from practice.models import (AuditEvent, Client, Clinician, Email, JoinLinkNonce, Link, Practice, Reminder, RoomSeat,
+                             SchemaVersion, Session, SignInRequest, create_schema, db, is_sqlite, open_database)
 from tests.conftest import continue_with, mailed_link
 
 pytestmark = pytest.mark.builds_schema  # each test starts from an empty database, not a copy of the schema
@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 EARLY_TABLES = [Practice, Clinician, Client, Link, SignInRequest, Email, Session, AuditEvent, SchemaVersion]
 LATER_COLUMNS = {
     "practice": ["clinician_idle_minutes", "telehealth_grace_minutes", "telehealth_early_minutes",
-                 "quiet_hours_start", "quiet_hours_end", "reminder_offsets", "set_up_at"],
+                 "quiet_hours_start", "quiet_hours_end", "reminder_offsets", "set_up_at", "room_entry"],
     "client": ["phone", "clinician_id", "feed_nonce", "language"],
     "auditevent": ["clinician_id"],
     "email": ["ics"],
@@ -158,7 +158,7 @@ def test_init_db_upgrades_an_early_version_1_database_keeping_its_data(
 
     assert schema_of(database_url) == fresh_schema
     app = make_app(PORTAL_CREATE_SCHEMA=False)  # what init-db left, untouched by the app's own start
-    assert versions(database_url) == [1, 2, 3, 4]
+    assert versions(database_url) == [1, 2, 3, 4, 5, 6]
     with app.app_context(), db.connection_context():
         practice = Practice.current()
         assert (practice.name, practice.timezone, practice.contact_email) == (
@@ -187,13 +187,13 @@ def test_processes_starting_together_upgrade_once_and_a_restart_changes_nothing(
     run_init_db(database_url, database_url)  # two at once: one upgrades, the other waits, then finds it done
     upgraded = schema_of(database_url)
     assert upgraded == fresh_schema
-    assert versions(database_url) == [1, 2, 3, 4]
+    assert versions(database_url) == [1, 2, 3, 4, 5, 6]
 
     make_app()  # a start runs the upgrade again: nothing to do
 
     _close()
     assert schema_of(database_url) == upgraded
-    assert versions(database_url) == [1, 2, 3, 4]
+    assert versions(database_url) == [1, 2, 3, 4, 5, 6]
 
 
 def _broken_step(migrator):
@@ -253,7 +253,7 @@ def test_init_db_upgrades_a_version_2_database_with_a_reminder_lease_keeping_its
     run_init_db(database_url)
 
     assert schema_of(database_url) == fresh_schema
-    assert versions(database_url) == [2, 3, 4]
+    assert versions(database_url) == [2, 3, 4, 5, 6]
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         (reminder,) = Reminder.select()
@@ -265,7 +265,78 @@ def test_init_db_upgrades_a_version_2_database_with_a_reminder_lease_keeping_its
 
 
 def build_version_3(make_app) -> None:
-    """A database as the last version-3 Portico left it: clients without a language."""
+    """A database as the last version-3 Portico left it: no retired join-link nonces, no
+    waiting room; an appointment whose client has been in its room."""
+    app = make_app()
+    with app.app_context(), db.connection_context():
+        dana = create_clinician("dana@example.com", "Dana Hale", "a long password 1234", is_admin=True)
+        start = utcnow().replace(second=0, microsecond=0) + timedelta(days=2)
+        appointment = create_appointment(clinician=dana, client=add_client("alex@example.com", "Alex Morgan"),
+                                         starts_at=start, ends_at=start + timedelta(minutes=50), kind="telehealth")
+        RoomSeat.create(appointment=appointment, role="client", key_hash="k", connection="c", entered_at=start,
+                        last_seen_at=start)
+        migrator = SchemaMigrator.from_database(db.obj)
+        migrate(migrator.drop_column("practice", "room_entry"),
+                migrator.drop_column("joinlinknonce", "retired_at"),
+                migrator.drop_column("joinlinknonce", "retired_because"),
+                migrator.drop_column("roomseat", "waiting_since"),
+                migrator.drop_column("roomseat", "admitted_at"))
+        SchemaVersion.delete().execute()
+        SchemaVersion.create(version=3, applied_at=THEN)
+    _close()
+
+
+def build_version_4(make_app) -> None:
+    """A database as the last version-4 Portico left it: a plaintext subject in a VARCHAR(255)."""
+    app = make_app()
+    with app.app_context(), db.connection_context():
+        add_client("alex@example.com", "Alex Morgan")
+        if not is_sqlite():
+            db.execute_sql("ALTER TABLE email ALTER COLUMN subject TYPE VARCHAR(255)")
+        db.execute_sql("INSERT INTO email (to_addr, subject, text_body, html_body, message_id, kind, status, "
+                       "queued_at, next_attempt_at, attempts) VALUES ('alex@example.com', 'Before sealing', '', '', "
+                       "'<v3@portal.test>', 'reminder', 'sent', '2026-01-05 09:00:00', '2026-01-05 09:00:00', 1)")
+        SchemaVersion.delete().execute()
+        SchemaVersion.create(version=4, applied_at=THEN)
+    _close()
+
+
+def test_init_db_upgrades_a_version_3_database_keeping_both_connect_when_both_are_there(
+        database_url, fresh_schema, make_app):
+    build_version_3(make_app)
+
+    run_init_db(database_url)
+
+    assert schema_of(database_url) == fresh_schema
+    assert versions(database_url) == [3, 4, 5, 6]
+    app = make_app(PORTAL_CREATE_SCHEMA=False)
+    with app.app_context(), db.connection_context():
+        assert Practice.current().room_entry == "together"  # an existing practice keeps today's behaviour
+        (nonce,) = JoinLinkNonce.select()
+        assert (nonce.retired_at, nonce.retired_because) == (None, None)
+        (seat,) = RoomSeat.select()
+        assert (seat.admitted_at, seat.waiting_since) == (None, None)
+
+
+def test_init_db_upgrades_a_version_4_database_to_sealed_subjects_of_any_length(
+        database_url, make_app, smtp_server):
+    build_version_4(make_app)
+
+    run_init_db(database_url)
+
+    assert versions(database_url) == [4, 5, 6]
+    app = make_app(PORTAL_CREATE_SCHEMA=False)
+    with app.app_context(), db.connection_context():
+        assert Email.get(Email.message_id == "<v3@portal.test>").subject == "Before sealing"  # read as it was
+        from practice.mail import queue_email
+        queue_email(to="alex@example.com", subject="A long subject " + "x" * 200, template="sign_in", kind="test",
+                    client_name="Alex", url="u", sign_in_url="u", code="123456", lifetime="1 hour", expires="")
+        (stored,) = db.execute_sql("SELECT subject FROM email WHERE kind = 'test'").fetchone()
+        assert stored.startswith("aesgcm1:") and len(stored) > 255
+
+
+def build_version_5(make_app) -> None:
+    """A database as the last version-5 Portico left it: clients without a language."""
     app = make_app()
     with app.app_context(), db.connection_context():
         add_client("alex@example.com", "Alex Morgan")
@@ -277,19 +348,19 @@ def build_version_3(make_app) -> None:
         if sqlite:
             db.execute_sql("PRAGMA foreign_keys = ON")
         SchemaVersion.delete().execute()
-        SchemaVersion.create(version=3, applied_at=THEN)
+        SchemaVersion.create(version=5, applied_at=THEN)
     _close()
 
 
-def test_init_db_gives_a_version_3_databases_clients_english_and_keeps_them(
+def test_init_db_gives_a_version_5_databases_clients_english_and_keeps_them(
         database_url, fresh_schema, make_app, smtp_server):
-    build_version_3(make_app)
+    build_version_5(make_app)
     assert "language" not in schema_of(database_url)["client"][0]
 
     run_init_db(database_url)
 
     assert schema_of(database_url) == fresh_schema
-    assert versions(database_url) == [3, 4]
+    assert versions(database_url) == [5, 6]
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         assert Client.by_email("alex@example.com").language == "en"

@@ -32,7 +32,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # peewee's distribution ships playhouse (its pool, db_url, migrations) beside peewee.py.
 LIBRARIES = ("flask", "werkzeug", "peewee", "playhouse", "flask_login", "flask_mail", "flask_limiter",
-             "flask_wtf", "apscheduler", "email")
+             "flask_wtf", "apscheduler", "email", "limits")
 NOT_THE_APP = {"bench", "tests"}
 ATTRIBUTE_FUNCTIONS = {"getattr", "setattr", "hasattr", "delattr"}
 

@@ -321,8 +321,26 @@ def test_a_new_end_before_the_day_is_sent_so_calendars_stay_right(app, dana, sam
     with app.app_context():
         extend_appointment(appointment, 30)
     practice_week.tick()
-    assert practice_week.subjects() == ["Moved: your appointment is now on Sat 7 Mar at 9:00 AM"]
+    assert practice_week.subjects() == ["Updated: your appointment on Sat 7 Mar now ends at 10:20 AM"]
     assert Reminder.select().where(Reminder.status == "pending").count() == 2
+
+
+def test_a_longer_appointment_is_an_update_that_names_the_new_end_not_a_move(app, dana, sam, practice_week):
+    from practice.appointments import extend_appointment
+    start = START + timedelta(days=5)
+    appointment = book(app, dana, sam, start)
+    with app.app_context():
+        extend_appointment(appointment, 15)
+    practice_week.tick()
+    ((_, message),) = practice_week.arrivals
+    assert not message["Subject"].startswith("Moved")
+    assert message["Subject"] == "Updated: your appointment on Sat 7 Mar now ends at 10:05 AM"
+    assert "Updated: your appointment on Sat 7 Mar now ends at 10:05 AM" in text_part(message)
+    assert "has moved" not in text_part(message)
+    assert Email.get(Email.kind == "appointment_updated").subject == message["Subject"]
+    event = ics_of(message).walk("VEVENT")[0]
+    assert int(event["SEQUENCE"]) == 1  # the client's calendar takes the new end
+    assert event.decoded("DTEND") - event.decoded("DTSTART") == timedelta(minutes=65)
 
 
 # ---- claiming: a lease on each claimed reminder --------------------------------------------

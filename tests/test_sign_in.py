@@ -65,9 +65,9 @@ def test_malformed_email_gets_a_clear_message(client, address, message):
 
 
 def test_at_most_five_links_mailed_per_address_per_hour(app, client, alex, smtp_server, traveller):
-    for _ in range(7):
+    for attempt in range(7):
         response = ask_for_link(client, "alex@example.com")
-        assert "a sign-in link is on its way" in response.get_data(as_text=True)
+        assert ("a sign-in link is on its way" in response.get_data(as_text=True)) == (attempt < 5)
         deliver(app)
         traveller.shift(60)
     assert len(smtp_server.to("alex@example.com")) == 5
@@ -130,3 +130,40 @@ def test_sign_in_post_without_csrf_token_is_refused_kindly(client):
     assert response.status_code == 400
     assert "This form has expired" in response.get_data(as_text=True)
     assert SignInRequest.select().count() == 0
+
+
+def test_an_address_over_the_limit_is_told_nothing_was_sent_and_when_asking_again_will(
+        app, client, alex, smtp_server, traveller):
+    traveller.shift(30)  # 9:00:30: the answer names the first whole minute asking again sends
+    for _ in range(5):
+        ask_for_link(client, "alex@example.com")
+        deliver(app)
+        traveller.shift(60)
+    page = " ".join(ask_for_link(client, "alex@example.com").get_data(as_text=True).split())
+    assert "a sign-in link is on its way" not in page
+    assert "we have already sent it 5 sign-in links in the last hour, so we have not sent another." in page
+    assert "The newest of those emails is the one that works" in page
+    assert "Asking again from 10:01 AM will send a new one." in page
+    assert 'role="alert"' in page
+    deliver(app)
+    assert len(smtp_server.to("alex@example.com")) == 5
+    traveller.shift(3600 - 5 * 60)  # 10:00:30: the first request is an hour old
+    assert "a sign-in link is on its way" in ask_for_link(client, "alex@example.com").get_data(as_text=True)
+    deliver(app)
+    assert len(smtp_server.to("alex@example.com")) == 6
+
+
+def test_over_the_limit_a_client_and_a_stranger_get_byte_identical_answers(app, client, alex, traveller):
+    """Counted per address, whoever it is: the throttled answer tells a client from nobody."""
+    import re
+    for _ in range(5):
+        ask_for_link(client, "alex@example.com")
+        ask_for_link(client, "nobody@example.com")
+        deliver(app)
+        traveller.shift(60)
+    answers = [ask_for_link(client, address) for address in ("alex@example.com", "nobody@example.com")]
+    assert [a.status_code for a in answers] == [200, 200]
+    bodies = [re.sub(r'value="[^"]{20,}"', "", a.get_data(as_text=True).replace(address, "ADDRESS"))
+              for a, address in zip(answers, ("alex@example.com", "nobody@example.com"))]
+    assert "we have not sent another" in bodies[0]
+    assert bodies[0].encode() == bodies[1].encode()

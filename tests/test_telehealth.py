@@ -260,6 +260,21 @@ def test_an_ended_page_turns_back_into_join_when_the_clinician_extends(app, clie
     assert ">Join</button>" in page(status_fragment(client, link(session)))
 
 
+def test_the_whole_join_page_follows_an_extension(app, client, session, traveller):
+    """The appointment's times and the way back in all name the new end, on a reload and in
+    what a page left open asks for, never the old end beside the new one."""
+    traveller.move_to(at(10, 40))
+    before = " ".join(page(client.get(link(session))).split())
+    assert "Mon 2 Mar 2026, 10:00 AM – 10:50 AM UTC" in before and "until Mon 2 Mar 2026, 11:20 AM UTC" in before
+    with app.app_context():
+        extend_appointment(session, 30)
+    for shown in (page(client.get(link(session))), page(status_fragment(client, link(session)))):
+        shown = " ".join(shown.split())
+        assert "Mon 2 Mar 2026, 10:00 AM – 11:20 AM UTC" in shown
+        assert "this link brings you back until Mon 2 Mar 2026, 11:50 AM UTC" in shown
+        assert "10:50 AM" not in shown
+
+
 def test_a_page_left_open_when_the_appointment_is_cancelled_says_so_and_stops_asking(app, client, session):
     with app.app_context():
         cancel_appointment(session)
@@ -280,7 +295,7 @@ def test_opening_the_link_never_takes_a_place_in_the_room(client, session, trave
 def test_client_and_clinician_enter_and_their_messages_reach_each_other(app, session, traveller):
     traveller.move_to(at(9, 58))
     alex = enter(app.test_client(), link(session))
-    assert alex.poll().json == {"messages": [], "peer": False, "open": True}
+    assert alex.poll().json == {"messages": [], "peer": False, "open": True, "waiting": False}
     alex.send("hello")
     dana = clinician_enters(app, session)
     answer = dana.poll().json

@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("clinic", __name__, url_prefix="/clinic")
 
-from . import auth, calendar, client_documents, clinicians, client_links, clients, documents, settings  # noqa: E402,F401  (views register on bp)
+from . import auth, calendar, client_documents, clinicians, client_links, clients, documents, settings, waiting  # noqa: E402,F401  (views register on bp)

@@ -8,8 +8,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField
 from wtforms.validators import AnyOf, ValidationError
 
-from practice.appointments import (KINDS, AppointmentError, OverlapWarning, create_appointment, local_to_utc,
-                                   move_appointment)
+from practice.appointments import (KINDS, AppointmentError, OverlapWarning, PastStartWarning, create_appointment,
+                                   local_to_utc, move_appointment)
 from practice.models import Appointment, Client, Clinician
 
 TIME = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])(?::[0-5][0-9](?:\.[0-9]+)?)?$")
@@ -89,11 +89,13 @@ class AppointmentForm(FlaskForm):
 
 
 def save_appointment(form: AppointmentForm, viewer: Clinician, zone: str, appointment: Appointment | None = None):
-    """Create or change from a validated form. Returns (appointment, None, []) when saved,
-    else (None, message for no field or None, overlapping appointments)."""
+    """Create or change from a validated form. Returns (appointment, None, [], None) when
+    saved, else (None, message for no field or None, overlapping appointments, the start
+    when it is in the past): "Save anyway" confirms both."""
     day = parse_date(form.date.data)
     clinician = Clinician.get_by_id(int(form.clinician.data)) if form.clinician else viewer
-    values = {"kind": form.kind.data, "by": viewer, "allow_overlap": form.save_anyway.data}
+    values = {"kind": form.kind.data, "by": viewer, "allow_overlap": form.save_anyway.data,
+              "allow_past": form.save_anyway.data}
     try:
         starts_at = local_to_utc(day, parse_time(form.start_time.data), zone, field="start_time")
         ends_at = local_to_utc(day, parse_time(form.end_time.data), zone, field="end_time")
@@ -103,11 +105,13 @@ def save_appointment(form: AppointmentForm, viewer: Clinician, zone: str, appoin
         else:
             saved = move_appointment(appointment, starts_at=starts_at, ends_at=ends_at, clinician=clinician,
                                      **values)
+    except PastStartWarning as warning:
+        return None, None, warning.appointments, warning.starts_at
     except OverlapWarning as warning:
-        return None, None, warning.appointments
+        return None, None, warning.appointments, None
     except AppointmentError as error:
-        return None, form.blame(error), []
-    return saved, None, []
+        return None, form.blame(error), [], None
+    return saved, None, [], None
 
 
 def form_data_for(appointment: Appointment, zone: str) -> dict:
@@ -129,3 +133,7 @@ class EndForm(FlaskForm):
     end_time = StringField("End at", validators=[_time_validator], render_kw={"type": "time"})
     save_anyway = BooleanField("Set anyway")
     view = HiddenField(default="day")
+
+
+class NewJoinLinkForm(FlaskForm):
+    """Only the CSRF token: pressing "New join link" is the whole input."""

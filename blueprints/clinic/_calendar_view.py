@@ -45,6 +45,7 @@ class Card:
     overlaps: list[str] = field(default_factory=list)
     problem: str | None = None
     problem_field: str | None = None  # "end_time" puts the problem beside the exact-end field
+    done: str | None = None  # what a change from the card did, in words ("Extended: ... now ends at 4:15 PM.")
     confirm: dict | None = None  # {"label", "overlaps", "action", "values"}: an "anyway" button
 
 

@@ -87,7 +87,7 @@ def setup():
 
 
 def _already_set_up():
-    flash(SET_UP_ALREADY)
+    flash(SET_UP_ALREADY, "info")
     return redirect_to(url_for("clinic.sign_in"))
 
 
@@ -136,7 +136,7 @@ def _tell_of_failures(failures, practice) -> None:
     attempts = "1 failed sign-in attempt" if len(failures) == 1 else f"{len(failures)} failed sign-in attempts"
     where = f" from {latest.ip}" if latest.ip else ""
     flash(f"{attempts} since your last sign-in, the latest {format_local(latest.at, practice.timezone)}{where}. "
-          "If that was not you, choose a new password and tell your administrator.")
+          "If that was not you, choose a new password and tell your administrator.", "warning")
 
 
 @bp.post("/sign-out")

@@ -1,21 +1,26 @@
 """The calendar: day and week views, and appointment changes."""
-from datetime import date
+from datetime import date, timedelta
 
 from flask import abort, flash, make_response, render_template, request, url_for
 
 from practice.appointments import (AppointmentError, OverlapWarning, cancel_appointment, end_at_local_time,
-                                   extend_appointment, local_date, move_appointment, overlapping, visible_appointment)
-from practice.clock import utcnow
+                                   extend_appointment, local_date, local_day_bounds, move_appointment, next_free_start,
+                                   overlapping, visible_appointment)
+from practice.clock import clock_time, format_local, to_local, utcnow
 from practice.models import Appointment, Practice
+from practice.telehealth import check_entry, replace_join_link
+
+from portico.errors import form_expired
 
 from .._htmx import redirect_to, vary, wants_fragment
 from . import bp
 from ._access import clinician_required, signed_in_clinician
-from ._appointment_forms import (AppointmentForm, EndForm, ExtendForm, form_data_for, parse_date, parse_time,
-                                 save_appointment)
+from ._appointment_forms import (AppointmentForm, EndForm, ExtendForm, NewJoinLinkForm, form_data_for, parse_date,
+                                 parse_time, save_appointment)
 from ._calendar_view import card, day_page, describe, week_page
 
 VIEWS = {"day": day_page, "week": week_page}
+NEW_LENGTH = timedelta(minutes=50)  # a new appointment's length until the clinician changes it
 
 
 @bp.get("/calendar")
@@ -67,10 +72,23 @@ def _day_url(appointment: Appointment, practice: Practice, view: str = "day") ->
 @clinician_required
 def appointment_new():
     me, practice = signed_in_clinician(), Practice.current()
-    day = _requested_day() or _today(practice)
-    form = AppointmentForm(me, data={"date": day.isoformat(), "start_time": "09:00", "end_time": "09:50",
+    form = AppointmentForm(me, data={**_first_free_time(me, practice, _requested_day()),
                                      "clinician": str(me.id), "kind": "telehealth"})
     return _appointment_form(form, me, practice, None)
+
+
+def _first_free_time(me, practice: Practice, requested: date | None) -> dict:
+    """The form's date and times: the next free half hour in working hours, from now (or
+    from the start of the day asked for, if later; that day even at a weekend)."""
+    now, zone = utcnow(), practice.timezone
+    after = max(now, local_day_bounds(requested, zone)[0]) if requested else now
+    start = next_free_start(me, zone, after=after, length=NEW_LENGTH, weekdays_only=requested is None)
+    if start is None:  # two weeks without a free half hour: the day asked for at 9
+        day = requested or _today(practice)
+        return {"date": day.isoformat(), "start_time": "09:00", "end_time": "09:50"}
+    local_start, local_end = to_local(start, zone), to_local(start + NEW_LENGTH, zone)
+    return {"date": local_start.date().isoformat(), "start_time": f"{local_start:%H:%M}",
+            "end_time": f"{local_end:%H:%M}"}
 
 
 @bp.route("/appointments/<int:appointment_id>/edit", methods=["GET", "POST"])
@@ -83,16 +101,18 @@ def appointment_edit(appointment_id: int):
 
 
 def _appointment_form(form: AppointmentForm, me, practice: Practice, appointment: Appointment | None):
-    problem, clashes = None, []
+    problem, clashes, past = None, [], None
     if form.validate_on_submit():
-        saved, problem, clashes = save_appointment(form, me, practice.timezone, appointment)
+        saved, problem, clashes, past = save_appointment(form, me, practice.timezone, appointment)
         if saved is not None:
-            flash(f"{'Booked' if appointment is None else 'Saved'}: {describe(saved, practice)}.")
+            flash(f"{'Booked' if appointment is None else 'Saved'}: {describe(saved, practice)}.", "success")
             return redirect_to(_day_url(saved, practice))
     status = 422 if form.is_submitted() else 200
     back = _day_url(appointment, practice) if appointment else url_for("clinic.calendar_day")
     return render_template("clinic/calendar_appointment.html", form=form, appointment=appointment, problem=problem,
-                           clashes=[describe(c, practice) for c in clashes], practice=practice, back=back), status
+                           clashes=[describe(c, practice) for c in clashes], practice=practice,
+                           past=format_local(past, practice.timezone) if past else None, back=back,
+                           room_open=appointment is not None and check_entry(appointment).is_open), status
 
 
 @bp.route("/appointments/<int:appointment_id>/cancel", methods=["GET", "POST"])
@@ -103,10 +123,26 @@ def appointment_cancel(appointment_id: int):
     appointment = _appointment_or_404(appointment_id)
     if request.method == "POST":
         cancel_appointment(appointment, by=signed_in_clinician())
-        flash(f"Cancelled: {describe(appointment, practice)}.")
+        flash(f"Cancelled: {describe(appointment, practice)}.", "success")
         return redirect_to(_day_url(appointment, practice))
     return render_template("clinic/calendar_cancel.html", appointment=appointment, practice=practice,
                            summary=describe(appointment, practice), back=_day_url(appointment, practice))
+
+
+@bp.post("/appointments/<int:appointment_id>/new-join-link")
+@clinician_required
+def appointment_new_join_link(appointment_id: int):
+    """"New join link": the old one stops working (its page says so) and the client is emailed the new one."""
+    appointment = _appointment_or_404(appointment_id)
+    if not NewJoinLinkForm().validate_on_submit():
+        return form_expired("Please open the appointment again and press New join link.")
+    try:
+        replace_join_link(appointment, by=signed_in_clinician())
+    except AppointmentError as error:
+        flash(str(error), "error")
+    else:
+        flash(f"New join link emailed to {appointment.client.name}. The old link no longer opens the session.", "success")
+    return redirect_to(url_for("clinic.appointment_edit", appointment_id=appointment.id))
 
 
 @bp.post("/appointments/<int:appointment_id>/extend")
@@ -123,7 +159,7 @@ def appointment_extend(appointment_id: int):
                                    allow_overlap=form.save_anyway.data),
         overlap={"message": f"+{form.minutes.data} min would overlap", "label": "Extend anyway",
                  "endpoint": "clinic.appointment_extend", "values": {"minutes": form.minutes.data}},
-        blame_field=False)
+        blame_field=False, done="Extended")
 
 
 @bp.post("/appointments/<int:appointment_id>/end")
@@ -137,10 +173,13 @@ def appointment_end(appointment_id: int):
         return _card_answer(appointment, form.view.data, problem=form.end_time.errors[0] if form.end_time.errors
                             else "Enter a time.", problem_field="end_time")
 
+    ends_before = appointment.ends_at
+
     def set_end():
         ends_at = end_at_local_time(appointment, parse_time(form.end_time.data), practice.timezone)
         move_appointment(appointment, starts_at=appointment.starts_at, ends_at=ends_at, by=signed_in_clinician(),
                          allow_overlap=form.save_anyway.data)
+        return "Extended" if ends_at > ends_before else "Shortened"
 
     return _change_on_card(
         appointment, form.view.data, set_end,
@@ -149,28 +188,34 @@ def appointment_end(appointment_id: int):
         blame_field=True)
 
 
-def _change_on_card(appointment: Appointment, view: str, change, *, overlap: dict, blame_field: bool):
-    """Run a change made from the appointment's card and answer on the card: done, refused
-    (beside the field to blame, when `blame_field`), or an overlap to confirm."""
+def _change_on_card(appointment: Appointment, view: str, change, *, overlap: dict, blame_field: bool,
+                    done: str | None = None):
+    """Run a change made from the appointment's card and answer on the card: done (said in
+    words: `done`, or what the change returns, e.g. "Extended"), refused (beside the field to
+    blame, when `blame_field`), or an overlap to confirm."""
     try:
-        change()
+        result = change()
+        verb = result if isinstance(result, str) else done
     except OverlapWarning as warning:
         return _card_answer(appointment, view, confirm={**overlap, "overlaps": warning.appointments})
     except AppointmentError as error:
         return _card_answer(appointment, view, problem=str(error), problem_field=error.field if blame_field else None)
-    return _card_answer(appointment, view)
+    return _card_answer(appointment, view, done=verb)
 
 
-def _card_answer(appointment: Appointment, view: str, problem=None, problem_field=None, confirm=None):
+def _card_answer(appointment: Appointment, view: str, problem=None, problem_field=None, confirm=None, done=None):
     """The appointment's card alone when one of its own forms asked (htmx); otherwise the
     calendar: a redirect after a change, the page with the card's problem beside it if refused."""
     practice, me = Practice.current(), signed_in_clinician()
     view = view if view in VIEWS else "day"
     appointment = Appointment.get_by_id(appointment.id)  # as stored, whatever was refused
+    if done:
+        done = (f"{done}: {appointment.client.name}'s appointment now ends at "
+                f"{clock_time(appointment.ends_at, practice.timezone)}.")
     others = overlapping(appointment.clinician, appointment.starts_at, appointment.ends_at, exclude=appointment) \
         if appointment.status == "scheduled" else []
     shown = card(appointment, practice, me, utcnow(), others)
-    shown.problem, shown.problem_field = problem, problem_field
+    shown.problem, shown.problem_field, shown.done = problem, problem_field, done
     if confirm:
         confirm["overlaps"] = [describe(other, practice) for other in confirm["overlaps"]]
         shown.confirm = confirm
@@ -180,6 +225,8 @@ def _card_answer(appointment: Appointment, view: str, problem=None, problem_fiel
         return vary(make_response(render_template("clinic/_appointment.html", a=shown, view=view,
                                                   practice=practice), status))
     if status == 200:
+        if done:
+            flash(done, "success")
         return redirect_to(_day_url(appointment, practice, view))
     return vary(make_response(_calendar(view, local_date(appointment.starts_at, practice.timezone), replace=shown,
                                         status=status)))

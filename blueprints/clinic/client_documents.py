@@ -39,7 +39,7 @@ def client_documents_share(client_id):
         else:
             titles = ", ".join(f"\u201c{share.version.title}\u201d" for share in shares)
             flash(f"Shared {titles} with {client.name}: one email with a link is on its way to {client.email}. "
-                  "Any earlier link no longer works.")
+                  "Any earlier link no longer works.", "success")
             return _back_to(client)
     return render_template("clinic/document_share.html", client=client, practice=Practice.current(),
                            documents=document_panel(client), chosen=chosen, error=error), 422 if error else 200
@@ -53,10 +53,10 @@ def client_document_resend(client_id, share_id):
     try:
         resend_share(share, by=signed_in_clinician())
     except DocumentError as error:
-        flash(str(error))
+        flash(str(error), "error")
     else:
         flash(f"\u201c{share.version.title}\u201d sent again to {client.email} with a fresh link. "
-              "The previous link no longer works.")
+              "The previous link no longer works.", "success")
     return _back_to(client)
 
 
@@ -68,7 +68,7 @@ def client_document_unshare(client_id, share_id):
     try:
         unshare(share, by=signed_in_clinician())
     except DocumentError as error:
-        flash(str(error))
+        flash(str(error), "error")
     else:
-        flash(f"\u201c{share.version.title}\u201d is unshared: {client.name} no longer sees it.")
+        flash(f"\u201c{share.version.title}\u201d is unshared: {client.name} no longer sees it.", "success")
     return _back_to(client)

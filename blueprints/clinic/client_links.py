@@ -23,7 +23,8 @@ def _back_to(client):
 def client_sign_out_everywhere(client_id):
     client = client_or_404(client_id)
     ended = sign_out_everywhere(client, by=signed_in_clinician())
-    flash(f"{client.name} is signed out everywhere." if ended else f"{client.name} was not signed in anywhere.")
+    flash(f"{client.name} is signed out everywhere." if ended else f"{client.name} was not signed in anywhere.",
+          "success" if ended else "info")
     return _back_to(client)
 
 
@@ -46,9 +47,9 @@ def _mail_link(client_id: int, send, sent_message: str):
     try:
         send(client, by=signed_in_clinician())
     except ClientError as error:
-        flash(str(error))
+        flash(str(error), "error")
     else:
-        flash(sent_message.format(email=client.email))
+        flash(sent_message.format(email=client.email), "success")
     return _back_to(client)
 
 
@@ -57,9 +58,9 @@ def _mail_link(client_id: int, send, sent_message: str):
 def client_feed_revoke(client_id):
     client = client_or_404(client_id)
     if revoke_feed(client, by=signed_in_clinician()):
-        flash(f"{client.name}'s calendar address no longer works. Their portal home shows a new one.")
+        flash(f"{client.name}'s calendar address no longer works. Their portal home shows a new one.", "success")
     else:
-        flash(f"{client.name} had no calendar address in use.")
+        flash(f"{client.name} had no calendar address in use.", "info")
     return _back_to(client)
 
 
@@ -70,7 +71,7 @@ def client_passkeys_remove(client_id):
     client = client_or_404(client_id)
     removed = remove_all(client, by=signed_in_clinician())
     flash(f"Removed {removed} passkey{'s' if removed != 1 else ''}: {client.name} signs in with an email link "
-          "until they add a new one." if removed else f"{client.name} had no passkeys.")
+          "until they add a new one." if removed else f"{client.name} had no passkeys.", "success" if removed else "info")
     return _back_to(client)
 
 

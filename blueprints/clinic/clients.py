@@ -79,7 +79,7 @@ def client_add():
         except ClientError as error:
             form[error.field or "name"].errors.append(str(error))
         else:
-            flash(f"{client.name} added. Invite them to the portal when you are ready.")
+            flash(f"{client.name} added. Invite them to the portal when you are ready.", "success")
             return redirect_to(url_for("clinic.client_view", client_id=client.id))
     return _render_form(form)
 
@@ -110,9 +110,9 @@ def client_edit(client_id):
         except ClientError as error:
             form[error.field or "name"].errors.append(str(error))
         else:
-            flash("Saved." if changed else "Nothing changed.")
+            flash("Saved." if changed else "Nothing changed.", "success" if changed else "info")
             if "email" in changed:
-                flash("The address changed, so earlier sign-in links no longer work.")
+                flash("The address changed, so earlier sign-in links no longer work.", "warning")
             return redirect_to(url_for("clinic.client_view", client_id=client.id))
     return _render_form(form, client)
 
@@ -127,7 +127,7 @@ def client_archive(client_id):
     form = FlaskForm()
     if form.validate_on_submit():
         archive_client(client, by=signed_in_clinician())
-        flash(f"{client.name} is archived: signed out everywhere, and no link of theirs works.")
+        flash(f"{client.name} is archived: signed out everywhere, and no link of theirs works.", "success")
         return redirect_to(url_for("clinic.client_view", client_id=client.id))
     return render_template("clinic/client_archive.html", client=client, form=form, practice=Practice.current(),
                            signed_in=live_sessions(client))
@@ -139,5 +139,5 @@ def client_restore(client_id):
     client = client_or_404(client_id)
     if client.archived_at is not None:
         restore_client(client, by=signed_in_clinician())
-        flash(f"{client.name} is active again. Their old links stay dead: send a new one.")
+        flash(f"{client.name} is active again. Their old links stay dead: send a new one.", "success")
     return redirect_to(url_for("clinic.client_view", client_id=client.id))

@@ -66,12 +66,12 @@ def _save(form: TemplateForm, template: DocumentTemplate | None, me):
         if template is None:
             template = create_template(title=form.title.data, kind=form.kind.data, body=form.body.data,
                                        rows=[row for _, row in rows], by=me)
-            flash(f"\u201c{template.title}\u201d is saved and ready to share.")
+            flash(f"\u201c{template.title}\u201d is saved and ready to share.", "success")
         elif update_template(template, title=form.title.data, body=form.body.data, rows=[row for _, row in rows],
                              by=me):
-            flash(f"Saved as version {template.version}. Documents already shared keep the version they were sent.")
+            flash(f"Saved as version {template.version}. Documents already shared keep the version they were sent.", "success")
         else:
-            flash("Nothing changed.")
+            flash("Nothing changed.", "info")
     except DocumentError as error:
         if error.field in form:
             form[error.field].errors.append(str(error))
@@ -130,5 +130,5 @@ def document_template_archive(template_id):
     archived = template.archived_at is None
     set_archived(template, archived, by=signed_in_clinician())
     flash(f"\u201c{template.title}\u201d is archived: no longer offered for sharing. What was shared stays."
-          if archived else f"\u201c{template.title}\u201d can be shared again.")
+          if archived else f"\u201c{template.title}\u201d can be shared again.", "success")
     return redirect_to(url_for("clinic.document_template_view", template_id=template.id))

@@ -4,7 +4,7 @@ from zoneinfo import available_timezones
 
 from flask import flash, render_template, url_for
 from flask_wtf import FlaskForm
-from wtforms import EmailField, IntegerField, SelectField, StringField
+from wtforms import EmailField, IntegerField, RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Regexp, ValidationError
 
 from practice.models import Practice
@@ -45,6 +45,10 @@ class SettingsForm(FlaskForm):
     clinician_idle_minutes = _number("Clinician idle timeout (minutes)", 5, 240, "minutes")
     telehealth_grace_minutes = _number("Telehealth link grace after the end (minutes)", 0, 120, "minutes")
     reminder_offsets = StringField("Reminders (hours before the start, comma-separated)")
+    room_entry = RadioField("Who starts a video session", choices=[
+        ("together", "Both connect as soon as both are there"),
+        ("waiting_room", "A waiting room: the client waits until the clinician lets them in"),
+    ], validators=[InputRequired("Choose how a video session starts.")])
 
     def validate_reminder_offsets(self, field):
         parts = [p.strip() for p in (field.data or "").split(",") if p.strip()]
@@ -71,7 +75,7 @@ def settings():
         except SettingsError as error:
             form[error.field].errors.append(str(error))
         else:
-            flash(f"Saved ({len(changed)} changed)." if changed else "Nothing changed.")
+            flash(f"Saved ({len(changed)} changed)." if changed else "Nothing changed.", "success" if changed else "info")
             return redirect_to(url_for("clinic.settings"))
     status = 422 if form.is_submitted() else 200
     return render_template("clinic/settings.html", form=form, practice=practice), status
