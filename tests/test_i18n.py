@@ -15,10 +15,10 @@ from portico.catalog import TRANSLATIONS, extract
 from practice import jobs
 from practice.appointments import create_appointment
 from practice.clients import add_client
-from practice.models import Client, db
+from practice.models import Client, Email, db
 from practice.telehealth import join_token
-from tests.conftest import (CSRF_INPUT, ask_for_link, clinic_csrf, clinic_sign_in, continue_with, csrf_token,
-                            deliver, mailed_link, text_part)
+from tests.conftest import (CSRF_INPUT, ask_for_link, clinic_csrf, clinic_sign_in, code_from, continue_with,
+                            csrf_token, deliver, mailed_link, text_part)
 
 SPANISH_PO = TRANSLATIONS / "es" / "LC_MESSAGES" / "messages.po"
 SPANISH_MO = SPANISH_PO.with_suffix(".mo")
@@ -167,7 +167,7 @@ def test_a_signed_in_client_changes_their_own_language_on_the_portal_and_their_e
     other_browser = app.test_client()
     ask_for_link(other_browser, "alex@example.com", **ENGLISH_BROWSER)
     deliver(app)
-    assert smtp_server.to("alex@example.com")[-1]["Subject"].startswith("Su enlace para entrar a Portico")
+    assert smtp_server.to("alex@example.com")[-1]["Subject"].endswith(" es su código para entrar a Portico")
 
 
 def test_the_clinician_sets_a_clients_language_and_the_clinic_stays_english(app, client, dana):
@@ -194,7 +194,10 @@ def test_a_spanish_client_gets_a_spanish_sign_in_email_with_spanish_dates(app, c
     ask_for_link(client, "ana@example.com", **ENGLISH_BROWSER)  # the client's setting, not the browser's
     deliver(app)
     (message,) = smtp_server.to("ana@example.com")
-    assert message["Subject"] == "Su enlace para entrar a Portico (enviado el lun, 2 mar 2026, 9:00 UTC)"
+    code = code_from(message)
+    assert message["Subject"] == f"{code} es su código para entrar a Portico"
+    with app.app_context(), db.connection_context():  # kept with the code masked, as an English one is
+        assert Email.get(Email.client == ana.id).subject == "•••••• es su código para entrar a Portico"
     text = plain(message)
     assert text.startswith("Hola, Ana García:\n\nEste es su enlace para entrar al portal de clientes de Portico:")
     assert "Funciona una sola vez, durante 24 horas (hasta el mar, 3 mar 2026, 9:00 UTC)" in text
@@ -207,7 +210,7 @@ def test_an_english_clients_sign_in_email_is_unchanged(app, client, smtp_server,
     ask_for_link(client, "alex@example.com", **SPANISH_BROWSER)
     deliver(app)
     (message,) = smtp_server.to("alex@example.com")
-    assert message["Subject"] == "Your sign-in link for Portico (sent Mon 2 Mar 2026, 9:00 AM UTC)"
+    assert message["Subject"] == f"{code_from(message)} is your sign-in code for Portico"
     text = plain(message)
     assert text.startswith("Hello Alex Morgan,\n\nHere is your link to sign in to Portico's client portal:")
     assert "It works once, for 24 hours (until Tue 3 Mar 2026, 9:00 AM UTC), and it replaces" in text
