@@ -19,8 +19,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     extensions.init_app(app)
     i18n.init_app(app)
 
-    from blueprints import clinic, devmail, documents, feed, language, meta, passkeys, portal_home, signin, telehealth
-    for blueprint in (meta, feed, clinic, signin, language, passkeys, portal_home, documents, telehealth):
+    from blueprints import (changes, clinic, devmail, documents, feed, language, meta, passkeys, portal_home, signin,
+                            telehealth)
+    for blueprint in (meta, feed, clinic, signin, language, passkeys, portal_home, documents, telehealth, changes):
         app.register_blueprint(blueprint.bp)
     if not app.config["MAIL_SERVER"]:
         app.register_blueprint(devmail.bp)

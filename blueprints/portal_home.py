@@ -8,6 +8,7 @@ from practice.clock import format_local, span, utcnow
 from practice.documents import portal_rows
 from practice.feeds import feed_url
 from practice.models import Practice
+from practice.online_changes import change_token, changes_allowed
 from practice.passkeys import passkeys_possible
 from practice.telehealth import check_entry, join_token, upcoming_for
 
@@ -44,5 +45,8 @@ def _appointments(client, practice, now, limit) -> list[dict]:
             when=span(appointment.starts_at, appointment.ends_at, zone), clinician=appointment.clinician.name,
             kind=gettext(KINDS.get(appointment.kind, appointment.kind)), is_open=entry.is_open,
             opens_at=format_local(entry.opens_at, zone),
-            join_url=url_for("telehealth.join", token=join_token(appointment)) if telehealth else None))
+            join_url=url_for("telehealth.join", token=join_token(appointment)) if telehealth else None,
+            # The same link as in the emails; it says why when changes have closed.
+            change_url=url_for("changes.appointment_page", token=change_token(appointment), via="portal")
+            if changes_allowed(practice) and appointment.starts_at > now else None))
     return rows

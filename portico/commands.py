@@ -1,5 +1,5 @@
-"""The command line: serve, worker, init-db, add-client, create-clinician, demo, backup, restore,
-translations.
+"""The command line: serve, worker, init-db, add-client, create-clinician, reset-second-factor, demo,
+backup, restore, translations.
 Each command is given the app factory (portal.create_app) as click's context object."""
 import os
 import re
@@ -17,7 +17,8 @@ from practice.clients import ClientError, add_client as add_client_to_practice
 from practice.clinicians import ClinicianError, create_clinician as create_clinician_account
 from practice.demo import seed_demo
 from practice.migrations import SCHEMA_VERSION
-from practice.models import Practice, db, is_sqlite
+from practice import second_factor
+from practice.models import Clinician, Practice, db, is_sqlite
 from practice.wakeup import MailListener
 
 from . import scheduler
@@ -34,8 +35,8 @@ def build_cli(create_app) -> click.Group:
         if ctx.invoked_subcommand is None:
             ctx.invoke(serve)
 
-    for command in (serve, worker, init_db_command, add_client, create_clinician, demo, backup, restore,
-                    translations):
+    for command in (serve, worker, init_db_command, add_client, create_clinician, reset_second_factor, demo, backup,
+                    restore, translations):
         cli.add_command(command)
     return cli
 
@@ -135,6 +136,21 @@ def create_clinician(create_app, email, name, admin):
         except ClinicianError as error:
             raise click.ClickException(str(error))
     click.echo(f"Created clinician {clinician.name} <{clinician.email}>")
+
+
+@click.command("reset-second-factor")
+@click.argument("email")
+@click.pass_obj
+def reset_second_factor(create_app, email):
+    """Clear a clinician's second factor (an admin who lost theirs and their recovery codes)."""
+    app = create_app()
+    with app.app_context(), db.connection_context():
+        clinician = Clinician.get_or_none(Clinician.email == email.strip().lower())
+        if clinician is None:
+            raise click.ClickException(f"No clinician has the address {email}.")
+        second_factor.reset(clinician, by=None)
+    click.echo(f"Reset the second factor of {clinician.name} <{clinician.email}>: they set up a new one at "
+               "their next sign-in.")
 
 
 @click.command()

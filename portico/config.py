@@ -12,6 +12,7 @@ DEFAULTS = dict(
     CODE_IP_LIMIT="10 per minute; 60 per hour",
     PASSKEY_IP_LIMIT="20 per minute; 200 per hour",  # each passkey request and answer
     CLINIC_SIGN_IN_IP_LIMIT="10 per minute; 100 per hour",
+    CLINIC_SECOND_FACTOR_IP_LIMIT="10 per minute; 100 per hour",  # codes after the password
     WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the (server-side) session cookie
     # Our Referrer-Policy is no-referrer (tokens live in URLs), so browsers send no Referer
     # (and Origin: null) on our own POSTs; the token plus SameSite=Lax cookies guard forms.

@@ -9,8 +9,8 @@ from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-TOKEN_PATH_PREFIXES = ("/s/", "/t/", "/feed/")  # sign-in, telehealth join, calendar feed
-TOKEN_IN_PATH = re.compile(r"(/(?:s|t|feed)/)[^\s/?\"']+")
+TOKEN_PATH_PREFIXES = ("/s/", "/t/", "/a/", "/feed/")  # sign-in, telehealth join, changes, calendar feed
+TOKEN_IN_PATH = re.compile(r"(/(?:s|t|a|feed)/)[^\s/?\"']+")
 REQUEST_LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error", "portal")  # portal: Flask's error log names the path
 CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
                            "frame-ancestors 'none'; form-action 'self'")
@@ -67,10 +67,21 @@ class UnreadableText(BadRequest):
 
 
 def refuse_file_parts():
-    """No route of ours takes a file upload: a file part where a text field belongs would reach
-    the form's validators as a FileStorage (`len()` of it raises). Refuse it before any view."""
+    """A file part is taken only in a field a view names with @takes_files (the practice logo's):
+    anywhere else it would reach the form's validators as a FileStorage (`len()` of it raises).
+    Refuse it before any view."""
     if request.files:
-        raise FilePartRefused()
+        allowed = getattr(current_app.view_functions.get(request.endpoint), "takes_files", ())
+        if any(name not in allowed for name in request.files):
+            raise FilePartRefused()
+
+
+def takes_files(*fields: str):
+    """Marks a view that reads an uploaded file from these fields itself."""
+    def mark(view):
+        view.takes_files = fields
+        return view
+    return mark
 
 
 def takes_json(view):
@@ -162,4 +173,7 @@ def configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Two lines per tick, every 5 s, would bury what matters; a failing tick still logs an error.
     logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
+    # "Adding job tentatively -- it will be properly scheduled when the scheduler starts", once a
+    # job, at every start: news to nobody. Its warnings and errors still show.
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.WARNING)
     install_log_redaction()

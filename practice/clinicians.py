@@ -10,6 +10,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from . import audit
 from .clients import ClientError, normalise_email
 from .clock import utcnow
+from .second_factor import factor_summary
 from .models import Clinician, ClinicianSignInFailure, Practice, Session, db, value_from_db, write_transaction
 from .text import CONTROL_MESSAGE, has_control_characters
 
@@ -138,7 +139,7 @@ def set_up_practice(*, practice_name: str, zone: str, contact_email: str, name: 
     practice_name = practice_name.strip()
     with write_transaction():
         claimed = Practice.update(name=practice_name, timezone=zone, contact_email=contact_email.strip().lower(),
-                                  set_up_at=utcnow()).where(
+                                  set_up_at=utcnow(), require_second_factor=True).where(
             (Practice.id == 1) & Practice.set_up_at.is_null()).execute()
         if not claimed or Clinician.select().exists():  # or a clinician made from the command line
             raise AlreadySetUp()
@@ -149,10 +150,12 @@ def set_up_practice(*, practice_name: str, zone: str, contact_email: str, name: 
 
 @dataclass
 class ClinicianRow:
+    id: int
     name: str
     email: str
     role: str
     last_sign_in: datetime | None
+    second_factor: str = ""
 
 
 def clinician_rows() -> list[ClinicianRow]:
@@ -162,5 +165,5 @@ def clinician_rows() -> list[ClinicianRow]:
     query = (Clinician.select(Clinician, last.alias("last_sign_in"))
              .join(Session, JOIN.LEFT_OUTER, on=(Session.clinician == Clinician.id))
              .group_by(Clinician.id).order_by(fn.LOWER(Clinician.name), Clinician.id))
-    return [ClinicianRow(c.name, c.email, "Admin" if c.is_admin else "Clinician",
-                         value_from_db(Session.created_at, c.last_sign_in)) for c in query]
+    return [ClinicianRow(c.id, c.name, c.email, "Admin" if c.is_admin else "Clinician",
+                         value_from_db(Session.created_at, c.last_sign_in), factor_summary(c)) for c in query]

@@ -1,15 +1,17 @@
 """A client's link history and audit trail as plain rows of words, for the clinician on the
 phone with a client whose link "says expired"."""
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from peewee import fn
 
 from . import runtime
-from .clock import format_local, utcnow
+from .clock import format_local, to_local, utcnow
 from .links import MAX_CODE_ATTEMPTS
 from .mail import describe_duration
 from .models import AuditEvent, Client, Clinician, Email, Link, Practice, SignInRequest
+from .passkeys import device_name
 
 # "Probably a mail scanner". Outlook Safe Links, Mimecast, Proofpoint and the like fetch every
 # link in a message as it arrives, from their own data centres, before the person sees it.
@@ -57,6 +59,7 @@ MAIL_KINDS = {
     "appointment_updated": "Appointment updated (new end)",
     "appointment_cancelled": "Appointment cancelled",
     "join_link_replaced": "New video link",
+    "change_declined": "New time declined",
     "sign_in": "Sign-in link",
     "invitation": "Invitation to the portal",
 }
@@ -88,6 +91,11 @@ EVENTS = {
     "appointment_cancelled": "Appointment cancelled",
     "join_link_replaced": "New join link sent (the old one no longer opens the session)",
     "telehealth_let_in": "Let in from the video waiting room",
+    "online_moved": "Moved online",
+    "online_request": "New time asked for online",
+    "online_cancelled": "Cancelled online",
+    "online_change_approved": "Online request approved",
+    "online_change_declined": "Online request declined",
     "passkey_added": "Passkey added",
     "passkey_used": "Signed in with a passkey",
     "passkey_refused": "Passkey sign-in refused",
@@ -137,6 +145,22 @@ class EventRow:
     kind: str
 
 
+def spoken(moment: datetime, zone: str, now: datetime) -> str:
+    """"today at 3:04 PM", "yesterday at 9:00 AM", "Tue 1 Dec at 3:04 PM" ("… 2025 at …" in
+    another year), on the practice's wall clock."""
+    local, today = to_local(moment, zone), to_local(now, zone).date()
+    clock = local.strftime("%-I:%M %p")
+    days = (local.date() - today).days
+    named = {0: "today", -1: "yesterday", 1: "tomorrow"}
+    if days in named:
+        return f"{named[days]} at {clock}"
+    return local.strftime("%a %-d %b" + (" %Y" if local.year != today.year else "")) + f" at {clock}"
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def _ago(later: datetime, earlier: datetime) -> str:
     seconds = int((later - earlier).total_seconds())
     if seconds < 120:
@@ -146,6 +170,26 @@ def _ago(later: datetime, earlier: datetime) -> str:
     if seconds < 2 * 86400:
         return f"{seconds // 3600} hours"
     return f"{seconds // 86400} days"
+
+
+# ua-parser's names for the phone editions of a browser; a person knows them by the browser's name.
+BROWSER_FAMILIES = {"Chrome Mobile iOS": "Chrome", "Chrome Mobile WebView": "Chrome", "Chrome Mobile": "Chrome",
+                    "Mobile Safari UI/WKWebView": "Safari", "Mobile Safari": "Safari", "Firefox Mobile": "Firefox",
+                    "Firefox iOS": "Firefox", "Edge Mobile": "Edge"}
+
+
+def browser_words(agent: str | None) -> str:
+    """"Chrome on Android" from a user agent; what a program calls itself ("SafeLinks") where it
+    names no known browser; "a browser that did not name itself" for none."""
+    if not agent or not agent.strip():
+        return "a browser that did not name itself"
+    words = device_name(agent)
+    if words != "A browser":
+        for family, plain in BROWSER_FAMILIES.items():
+            words = words.replace(family, plain)
+        return words
+    named = re.sub(r"^Mozilla/[\d.]+\s*", "", agent).strip(" ()") or agent
+    return f"“{named[:60]}{'…' if len(named) > 60 else ''}”"
 
 
 def scanner_reason(link: Link, left_at: datetime | None, used_ip: str | None, asked_ip: str | None) -> str:
@@ -285,9 +329,9 @@ def link_history(client: Client, *, now: datetime | None = None, before: int | N
         if link.first_opened_at is not None:
             after = f", {_ago(link.first_opened_at, left_at)} after the mail left" if left_at and \
                 link.first_opened_at >= left_at else ""
-            agent = (link.first_opened_agent or "no browser named")[:160]
-            row.opened = (f"{when(link.first_opened_at)}{after}, from {link.first_opened_ip or 'an unknown address'}"
-                          f" by {link.first_opened_method or 'GET'} ({agent})")
+            head = ", with a HEAD request" if link.first_opened_method == "HEAD" else ""
+            row.opened = (f"{when(link.first_opened_at)}{after}, in {browser_words(link.first_opened_agent)}{head}, "
+                          f"from {link.first_opened_ip or 'an unknown address'}")
         row.outcome, row.outcome_text = _outcome(link, numbers, now, when, used_ip)
         refused = [e for e in own if e.kind == "link_rejected"]
         for event in refused[-5:]:
@@ -322,8 +366,8 @@ def other_mail(client: Client, limit: int = OTHER_MAIL_LIMIT) -> list[OtherMailR
 # Events about one link, in words: {link} is "Link 3" (or "A link"), {detail} the event's own.
 LINK_EVENTS = {
     "link_issued": "{link} issued: {reason}",
-    "link_opened": "{link} opened ({detail})",
-    "link_redeemed": "{link} used to sign in ({detail})",
+    "link_opened": "{link} opened{method}",
+    "link_redeemed": "{link} used to sign in{via}",
     "link_rejected": "{link} refused: {refusal}",
     "code_rejected": "Wrong code for {link_lower} ({detail})",
     "link_sent_by_clinician": "{link} sent by a clinician",
@@ -331,7 +375,7 @@ LINK_EVENTS = {
 }
 
 
-def _describe(event: AuditEvent, numbers: dict) -> str:
+def _describe(event: AuditEvent, numbers: dict, zone: str = "UTC") -> str:
     kind, detail = event.kind, event.detail
     if kind == "session_ended":
         return SESSION_ENDS.get(detail, f"Session ended ({detail})")
@@ -339,9 +383,70 @@ def _describe(event: AuditEvent, numbers: dict) -> str:
         link = f"Link {numbers[event.link_id]}" if event.link_id in numbers else "A link"
         return LINK_EVENTS[kind].format(link=link, link_lower=link.lower(), detail=detail,
                                         reason=REASONS.get(detail, detail).lower(),
-                                        refusal=REFUSALS.get(detail, detail))
+                                        refusal=REFUSALS.get(detail, detail),
+                                        method=" (a HEAD request: probably a mail scanner)" if detail == "HEAD" else "",
+                                        via={"by code": " with the code from the email",
+                                             "by link": " with the link"}.get(detail, ""))
+    if kind.startswith("appointment_"):
+        return _appointment_event(kind, detail, zone)
+    if kind.startswith("telehealth_"):
+        return _telehealth_event(kind, detail)
     words = EVENTS.get(kind, kind.replace("_", " ").capitalize())
-    return f"{words} ({detail})" if detail and kind != "signed_in" else words
+    # Details that are codes say nothing the words do not: only the ones in words are shown.
+    if not detail or kind in ("signed_in", "signed_out") or re.fullmatch(r"[a-z_]+", detail):
+        return words
+    return f"{words} ({detail})"
+
+
+# Appointment events keep their times in UTC ("telehealth 2026-12-01 23:10Z–00:15Z"); they are
+# said here on the practice's clock.
+_UTC_SPAN = re.compile(r"(?:(\w+) )?(?:now )?(\d{4}-\d\d-\d\d \d\d:\d\d)Z(?:–(\d\d:\d\d)Z)?")
+KIND_WORDS = {"telehealth": "video session", "in_person": "in person", "phone": "phone call"}
+
+
+def _appointment_event(kind: str, detail: str, zone: str) -> str:
+    words = EVENTS.get(kind, kind.replace("_", " ").capitalize())
+    match = _UTC_SPAN.fullmatch(detail or "")
+    if not match:
+        return f"{words} ({detail})" if detail else words
+    what, start_text, end_text = match.groups()
+    start = datetime.strptime(start_text, "%Y-%m-%d %H:%M")
+    local = to_local(start, zone)
+    text = local.strftime("%a %-d %b %Y, %-I:%M %p")
+    if end_text:
+        end = datetime.combine(start.date(), datetime.strptime(end_text, "%H:%M").time())
+        end += timedelta(days=1) if end <= start else timedelta(0)
+        text += " – " + to_local(end, zone).strftime("%-I:%M %p")
+    text += " " + local.tzname()
+    if kind == "appointment_moved":  # a move or a new end alike
+        return f"Appointment changed: now {text}"
+    return f"{words}: {text}" + (f", {KIND_WORDS.get(what, what.replace('_', ' '))}" if what else "")
+
+
+TELEHEALTH = {
+    "telehealth_entered": "Joined the video session",
+    "telehealth_rejoined": "Rejoined the video session",
+    "telehealth_left": "Left the video session",
+    "telehealth_refused": "Could not join the video session",
+}
+TELEHEALTH_REFUSALS = {
+    "full": "it already had its participants", "not_yet": "it had not opened yet", "closed": "it had closed",
+    "cancelled": "it was cancelled", "in_person": "it is an in-person appointment", "archived": "the client is archived",
+}
+
+
+def _telehealth_event(kind: str, detail: str) -> str:
+    """"appointment 5 as clinician: full" -> "Could not join the video session (as the clinician): it already
+    had its participants"."""
+    words = TELEHEALTH.get(kind, kind.replace("_", " ").capitalize())
+    match = re.fullmatch(r"appointment \d+ as (\w+)(?:: (.*))?", detail or "")
+    if not match:
+        return f"{words} ({detail})" if detail else words
+    role, reason = match.groups()
+    text = words + (" (the clinician)" if role == "clinician" else "")
+    if reason:
+        text += ": " + TELEHEALTH_REFUSALS.get(reason, reason.replace("_", " "))
+    return text
 
 
 def recent_events(client: Client, limit: int = 50) -> list[EventRow]:
@@ -354,5 +459,6 @@ def recent_events(client: Client, limit: int = 50) -> list[EventRow]:
     events = [e for e in events if not (e.kind == "link_issued" and e.link_id in sent)]
     names = {c.id: c.name for c in Clinician.select().where(
         Clinician.id.in_([e.clinician_id for e in events if e.clinician_id] or [0]))}
-    return [EventRow(at=format_local(e.at, zone), what=_describe(e, numbers), ip=e.ip or "",
+    now = utcnow()
+    return [EventRow(at=_capital(spoken(e.at, zone, now)), what=_describe(e, numbers, zone), ip=e.ip or "",
                      by=names.get(e.clinician_id, ""), kind=e.kind) for e in events]

@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
-from peewee import (CharField, DateTimeField, ForeignKeyField, IntegerField, InternalError, OperationalError,
-                    ProgrammingError, TextField, fn)
+from peewee import (BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, InternalError,
+                    OperationalError, ProgrammingError, TextField, fn)
 from playhouse.migrate import SchemaMigrator, migrate
 
 from .clock import utcnow
@@ -91,6 +91,35 @@ def _sealed_subjects(migrator: SchemaMigrator) -> None:
         migrate(migrator.alter_column_type("email", "subject", TextField()))
 
 
+def _practice_logo(migrator: SchemaMigrator) -> None:
+    # The logo's own table comes from the models; the practice row names its version.
+    add_columns(migrator, "practice", logo_version=CharField(default=""))
+
+
+def _second_factor(migrator: SchemaMigrator) -> None:
+    # An upgraded practice keeps signing in as it did: its admin turns the requirement on
+    # (Settings) once clinicians know it is coming, rather than everyone being stopped at their
+    # next sign-in by a setup nobody announced. New practices start with it on (the model's default).
+    add_columns(migrator, "practice", require_second_factor=BooleanField(default=False))
+    add_columns(migrator, "clinician",
+                totp_secret=TextField(null=True),
+                totp_confirmed_at=DateTimeField(null=True),
+                totp_last_step=IntegerField(null=True))
+    if db.table_exists("passkeychallenge"):  # older databases get the table whole from the models
+        add_columns(migrator, "passkeychallenge",
+                    clinician_id=ForeignKeyField(Clinician, field=Clinician.id, null=True, on_delete="CASCADE"))
+
+
+def _online_change_settings(migrator: SchemaMigrator) -> None:
+    # The working hours, dates off and online changes are new tables: the models create them.
+    add_columns(migrator, "practice",
+                phone=CharField(default=""),
+                online_change_hours=IntegerField(default=24),
+                online_change_weeks=IntegerField(default=8),
+                online_change_approval=BooleanField(default=False),
+                buffer_minutes=IntegerField(default=0))
+
+
 def _client_language(migrator: SchemaMigrator) -> None:
     add_columns(migrator, "client", language=CharField(default="en"))
 
@@ -101,7 +130,11 @@ MIGRATIONS = [
     Step(4, "retired join-link nonces (\"New join link\") and the video waiting room",
          _new_join_links_and_waiting_room),
     Step(5, "email subjects sealed (sign-in mail carries its code there)", _sealed_subjects),
-    Step(6, "each client's language, for their pages, emails and calendar entries", _client_language),
+    Step(6, "the practice's logo (its version on the practice row)", _practice_logo),
+    Step(7, "a second factor for clinicians (the authenticator app's columns, the practice's requirement)",
+         _second_factor),
+    Step(8, "the practice's rules for clients' online changes, and its phone", _online_change_settings),
+    Step(9, "each client's language, for their pages, emails and calendar entries", _client_language),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -5,9 +5,11 @@ from contextvars import ContextVar
 from datetime import datetime, timedelta
 
 from peewee import (
+    BlobField,
     BooleanField,
     CharField,
     DatabaseProxy,
+    DateField,
     DateTimeField,
     ForeignKeyField,
     IntegerField,
@@ -154,13 +156,22 @@ class Practice(BaseModel):
     quiet_hours_start = CharField(default="21:00")  # local "HH:MM" in the client's zone
     quiet_hours_end = CharField(default="08:00")
     reminder_offsets = CharField(default="72,24")  # hours before the start, comma-separated
+    # On for a new practice; an upgraded one starts with it off (practice/migrations.py, step 7).
+    require_second_factor = BooleanField(default=True)
     set_up_at = DateTimeField(null=True)  # when the first-run setup named the practice
     # Video sessions: "together" (both connect when both are there) or "waiting_room" (the
     # clinician lets the client in). "together" for new practices too: each room belongs to one
     # appointment, so nobody walks into another client's session, and a waiting room nobody
     # watches leaves a client stuck outside; an admin turns it on once clinicians know it.
     room_entry = CharField(default="together")
+    logo_version = CharField(default="")  # the logo's URL names it (cached for good); "" for no logo
     created_at = DateTimeField(default=utcnow)
+    # Online changes from the client's link (practice/online_changes.py).
+    phone = CharField(default="")  # shown to a client who can no longer change online
+    online_change_hours = IntegerField(default=24)  # changes close this long before the start; 0: off
+    online_change_weeks = IntegerField(default=8)  # how far ahead a new time may be
+    online_change_approval = BooleanField(default=False)  # a new time waits for the clinician
+    buffer_minutes = IntegerField(default=0)  # kept free between a clinician's appointments
 
     @property
     def reminder_offset_hours(self) -> list[int]:
@@ -198,6 +209,11 @@ class Clinician(BaseModel):
     password_hash = CharField()
     is_admin = BooleanField(default=False)
     created_at = DateTimeField(default=utcnow)
+    # The authenticator app's secret: it cannot be hashed (the server must compute codes from
+    # it), so it is sealed at rest. Set when the setup starts, in use once confirmed.
+    totp_secret = SealedTextField(null=True)
+    totp_confirmed_at = DateTimeField(null=True)
+    totp_last_step = IntegerField(null=True)  # the newest 30 s step a code was accepted for: no replays
 
     is_authenticated = True
     is_active = True
@@ -205,6 +221,13 @@ class Clinician(BaseModel):
 
     def get_id(self) -> str:
         return f"clinician:{self.id}"
+
+    def lock(self) -> None:
+        """Inside a write transaction: whoever else locks this clinician (a client taking one
+        of their open times) waits until this transaction ends. SQLite's IMMEDIATE
+        transaction already lets one writer in at a time."""
+        if not is_sqlite():
+            Clinician.select(Clinician.id).where(Clinician.id == self.id).for_update().execute()
 
 
 class Client(BaseModel):
@@ -386,7 +409,9 @@ class Email(BaseModel):
     html_body = SealedTextField()
     reply_to = CharField(null=True)
     message_id = CharField(unique=True)
-    kind = CharField()  # sign_in, invitation, reminder, appointment_confirmed, _moved, _updated, _cancelled
+    # sign_in, invitation, reminder, appointment_confirmed, _moved, _updated, _cancelled, join_link_replaced,
+    # change_declined; to the clinician: online_moved, online_request, online_cancelled
+    kind = CharField()
     client = ForeignKeyField(Client, null=True, backref="emails", on_delete="SET NULL")
     link = ForeignKeyField(Link, null=True, backref="emails", on_delete="SET NULL")
     ics = SealedTextField(null=True)  # a calendar attachment (text/calendar, with the join link), for appointment mail
@@ -652,11 +677,125 @@ class PasskeyChallenge(BaseModel):
     (the browser sends the challenge back inside clientDataJSON, which is how it is found)."""
 
     challenge_hash = CharField(unique=True, max_length=64)
-    purpose = CharField()  # register, sign_in
+    purpose = CharField()  # register, sign_in, clinician_register, clinician_verify
     client = ForeignKeyField(Client, null=True, on_delete="CASCADE")  # who registers; None for a sign-in
+    clinician = ForeignKeyField(Clinician, null=True, on_delete="CASCADE")  # a clinician's second factor
     created_at = DateTimeField()
     expires_at = DateTimeField(index=True)
     used_at = DateTimeField(null=True)
+
+
+class PracticeLogo(BaseModel):
+    """The practice's logo (one row, id 1), shown beside its name in every page's header."""
+
+    content_type = CharField()  # image/png, image/jpeg, image/svg+xml
+    data = BlobField()
+    updated_at = DateTimeField()
+
+
+class ClinicianPasskey(BaseModel):
+    """A clinician's passkey, used as the second factor after the password (the ceremonies are
+    the client passkeys' own, practice/passkeys.py)."""
+
+    clinician = ForeignKeyField(Clinician, backref="passkeys", on_delete="CASCADE")
+    credential_id = CharField(unique=True, max_length=1400)
+    public_key = TextField()
+    sign_count = IntegerField(default=0)
+    transports = CharField(default="")
+    device = CharField(default="")
+    created_at = DateTimeField()
+    last_used_at = DateTimeField(null=True)
+
+    @classmethod
+    def of(cls, clinician):
+        return cls.select().where(cls.clinician == clinician).order_by(cls.created_at.desc(), cls.id.desc())
+
+
+class RecoveryCode(BaseModel):
+    """One of a clinician's ten one-time recovery codes, kept only as its SHA-256."""
+
+    clinician = ForeignKeyField(Clinician, backref="recovery_codes", on_delete="CASCADE")
+    code_hash = CharField(max_length=64)
+    created_at = DateTimeField()
+    used_at = DateTimeField(null=True)
+
+    @classmethod
+    def unused_of(cls, clinician):
+        return cls.select().where((cls.clinician == clinician) & cls.used_at.is_null())
+
+
+class PendingSignIn(BaseModel):
+    """A clinician who gave the right password and has yet to give the second factor (or set
+    one up). Not a session: nothing of the clinic opens for it. The cookie holds a random id,
+    only its SHA-256 is here."""
+
+    id_hash = CharField(unique=True, max_length=64)
+    clinician = ForeignKeyField(Clinician, on_delete="CASCADE")
+    created_at = DateTimeField()
+    expires_at = DateTimeField(index=True)
+    ip = CharField(null=True)
+
+
+class SecondFactorFailure(BaseModel):
+    """A wrong code (or recovery code) at the second step: counted per clinician and per
+    network address to slow a guesser down."""
+
+    clinician = ForeignKeyField(Clinician, on_delete="CASCADE")
+    ip = CharField(null=True)
+    at = DateTimeField(index=True)
+
+
+class WorkingHours(BaseModel):
+    """One range of a clinician's weekly hours, on the practice's wall clock; a day may have several."""
+
+    clinician = ForeignKeyField(Clinician, backref="working_hours", on_delete="CASCADE")
+    weekday = IntegerField()  # 0 Monday .. 6 Sunday
+    starts = CharField(max_length=5)  # "HH:MM"
+    ends = CharField(max_length=5)
+
+    @classmethod
+    def of(cls, clinician):
+        return cls.select().where(cls.clinician == clinician).order_by(cls.weekday, cls.starts)
+
+
+class DayOff(BaseModel):
+    """A date (the practice's) on which a clinician takes no appointments online."""
+
+    clinician = ForeignKeyField(Clinician, backref="days_off", on_delete="CASCADE")
+    day = DateField()
+
+    class Meta:
+        indexes = ((("clinician", "day"), True),)
+
+    @classmethod
+    def of(cls, clinician):
+        return cls.select().where(cls.clinician == clinician).order_by(cls.day)
+
+
+class OnlineChange(BaseModel):
+    """A change a client made (or asked for) from their appointment's /a/ link."""
+
+    appointment = ForeignKeyField(Appointment, backref="online_changes", on_delete="CASCADE")
+    client = ForeignKeyField(Client, backref="online_changes", on_delete="CASCADE")
+    kind = CharField()  # moved, cancelled, request
+    status = CharField(default="done")  # done; for a request: pending, approved, declined, withdrawn, lapsed
+    old_starts_at = DateTimeField()
+    old_ends_at = DateTimeField()
+    new_starts_at = DateTimeField(null=True)
+    new_ends_at = DateTimeField(null=True)
+    reason = SealedTextField(null=True)  # a cancellation's optional reason, in the client's words
+    via = CharField(default="")  # which email (or the portal) the link was opened from
+    sequence = IntegerField(default=0)  # the appointment's sequence after this change
+    made_at = DateTimeField()
+    decided_at = DateTimeField(null=True)
+    decided_by = ForeignKeyField(Clinician, null=True, on_delete="SET NULL")
+
+    class Meta:
+        indexes = ((("status", "made_at"), False),)
+
+    @classmethod
+    def pending(cls):
+        return cls.select().where((cls.kind == "request") & (cls.status == "pending"))
 
 
 class SchemaVersion(BaseModel):
@@ -666,7 +805,8 @@ class SchemaVersion(BaseModel):
 
 ALL_MODELS = [Practice, Clinician, Client, Appointment, Link, SignInRequest, Email, Reminder, Session, AuditEvent, SchemaVersion,
               JoinLinkNonce, RoomSeat, RoomSignal, DocumentTemplate, DocumentVersion, DocumentShare,
-              ClinicianSignInFailure, WrongCode, Passkey, PasskeyChallenge]
+              ClinicianSignInFailure, WrongCode, Passkey, PasskeyChallenge, PracticeLogo, ClinicianPasskey, RecoveryCode,
+              PendingSignIn, SecondFactorFailure, WorkingHours, DayOff, OnlineChange]
 
 
 def create_schema():

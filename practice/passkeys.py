@@ -25,7 +25,7 @@ from webauthn.helpers.structs import (AuthenticatorSelectionCriteria, Authentica
 from . import audit
 from .clock import utcnow
 from .i18n import N_
-from .models import Client, Passkey, Practice, PasskeyChallenge, write_transaction
+from .models import Client, ClinicianPasskey, Passkey, Practice, PasskeyChallenge, write_transaction
 from .runtime import settings
 
 CHALLENGE_LIFETIME = timedelta(minutes=5)
@@ -79,15 +79,16 @@ def _hash(challenge: bytes) -> str:
     return hashlib.sha256(challenge).hexdigest()
 
 
-def _new_challenge(challenge: bytes, purpose: str, client: Client | None, now: datetime) -> None:
+def _new_challenge(challenge: bytes, purpose: str, client: Client | None, now: datetime, clinician=None) -> None:
     with write_transaction():
         # Old rows go as new ones come, so the table stays as small as the last few minutes.
         PasskeyChallenge.delete().where(PasskeyChallenge.expires_at < now - CHALLENGE_LIFETIME).execute()
-        PasskeyChallenge.create(challenge_hash=_hash(challenge), purpose=purpose, client=client, created_at=now,
-                                expires_at=now + CHALLENGE_LIFETIME)
+        PasskeyChallenge.create(challenge_hash=_hash(challenge), purpose=purpose, client=client, clinician=clinician,
+                                created_at=now, expires_at=now + CHALLENGE_LIFETIME)
 
 
-def _take_challenge(client_data_json: bytes, purpose: str, client: Client | None, now: datetime) -> bytes:
+def _take_challenge(client_data_json: bytes, purpose: str, client: Client | None, now: datetime,
+                    clinician=None) -> bytes:
     """The challenge the browser signed, if we issued it for this and it is unused and fresh;
     used up here whatever follows, so a response can never be replayed."""
     try:
@@ -98,6 +99,8 @@ def _take_challenge(client_data_json: bytes, purpose: str, client: Client | None
                  & PasskeyChallenge.used_at.is_null() & (PasskeyChallenge.expires_at > now))
     if client is not None:
         condition &= PasskeyChallenge.client == client
+    if clinician is not None:
+        condition &= PasskeyChallenge.clinician == clinician
     if not PasskeyChallenge.update(used_at=now).where(condition).execute():
         raise PasskeyRefused("stale_challenge")
     return challenge
@@ -237,3 +240,105 @@ def remove_all(client: Client, *, by) -> int:
 
 def has_passkey(client: Client | None) -> bool:
     return client is not None and client.archived_at is None and Passkey.of(client).exists()
+
+
+# ---- clinicians: a passkey as the second factor after the password -------------------------
+# The same ceremonies, challenges and checks as the clients'; what differs: the clinician is
+# known already (the password named them), so the options list their credentials, and the
+# challenge is bound to them.
+
+def clinician_handle(clinician) -> bytes:
+    return hmac.new(settings().secret_key.encode(), f"passkey-clinician:{clinician.id}".encode(),
+                    hashlib.sha256).digest()
+
+
+def clinician_registration_options(clinician, *, now: datetime | None = None) -> str:
+    now = now or utcnow()
+    rp_id, _ = relying_party()
+    options = generate_registration_options(
+        rp_id=rp_id, rp_name=Practice.current().name or "Portico", user_id=clinician_handle(clinician),
+        user_name=clinician.email, user_display_name=clinician.name, timeout=TIMEOUT_MS,
+        authenticator_selection=AuthenticatorSelectionCriteria(
+            resident_key=ResidentKeyRequirement.PREFERRED, user_verification=UserVerificationRequirement.REQUIRED),
+        exclude_credentials=[PublicKeyCredentialDescriptor(id=base64url_to_bytes(p.credential_id))
+                             for p in ClinicianPasskey.of(clinician)])
+    _new_challenge(options.challenge, "clinician_register", None, now, clinician=clinician)
+    return options_to_json(options)
+
+
+def register_clinician(clinician, credential, *, user_agent: str | None = None, ip: str | None = None,
+                       now: datetime | None = None) -> ClinicianPasskey:
+    now = now or utcnow()
+    try:
+        parsed = parse_registration_credential_json(_as_json(credential))
+    except Exception:
+        raise PasskeyRefused("malformed") from None
+    challenge = _take_challenge(parsed.response.client_data_json, "clinician_register", None, now, clinician=clinician)
+    rp_id, origin = relying_party()
+    try:
+        verified = verify_registration_response(credential=parsed, expected_challenge=challenge, expected_rp_id=rp_id,
+                                                expected_origin=origin, require_user_verification=True)
+    except WebAuthnException:
+        raise PasskeyRefused("unverified") from None
+    credential_id = bytes_to_base64url(verified.credential_id)
+    with write_transaction():
+        if ClinicianPasskey.of(clinician).count() >= MAX_PER_CLIENT:
+            raise PasskeyRefused("too_many")
+        if ClinicianPasskey.select().where(ClinicianPasskey.credential_id == credential_id).exists():
+            raise PasskeyRefused("already_registered")
+        transports = ",".join(t.value for t in (parsed.response.transports or [])
+                              if isinstance(t, AuthenticatorTransport))
+        passkey = ClinicianPasskey.create(clinician=clinician, credential_id=credential_id,
+                                          public_key=bytes_to_base64url(verified.credential_public_key),
+                                          sign_count=verified.sign_count, transports=transports[:255],
+                                          device=device_name(user_agent), created_at=now)
+        audit.record("second_factor_set_up", clinician=clinician, ip=ip, at=now, detail=f"passkey ({passkey.device})")
+    return passkey
+
+
+def clinician_verify_options(clinician, *, now: datetime | None = None) -> str:
+    now = now or utcnow()
+    rp_id, _ = relying_party()
+    options = generate_authentication_options(
+        rp_id=rp_id, timeout=TIMEOUT_MS, user_verification=UserVerificationRequirement.REQUIRED,
+        allow_credentials=[PublicKeyCredentialDescriptor(id=base64url_to_bytes(p.credential_id))
+                           for p in ClinicianPasskey.of(clinician)])
+    _new_challenge(options.challenge, "clinician_verify", None, now, clinician=clinician)
+    return options_to_json(options)
+
+
+def verify_clinician(clinician, credential, *, ip: str | None = None, now: datetime | None = None) -> ClinicianPasskey:
+    """The clinician's own passkey signed this challenge, or PasskeyRefused (audited)."""
+    now = now or utcnow()
+    try:
+        parsed = parse_authentication_credential_json(_as_json(credential))
+    except Exception:
+        raise PasskeyRefused("malformed") from None
+    passkey = ClinicianPasskey.get_or_none((ClinicianPasskey.credential_id == bytes_to_base64url(parsed.raw_id))
+                                           & (ClinicianPasskey.clinician == clinician))
+
+    def refuse(reason: str, words: str):
+        audit.record("second_factor_failed", clinician=clinician, ip=ip, at=now, detail=f"passkey: {words}")
+        raise PasskeyRefused(reason)
+
+    try:
+        challenge = _take_challenge(parsed.response.client_data_json, "clinician_verify", None, now,
+                                    clinician=clinician)
+    except PasskeyRefused as refused:
+        refuse(refused.reason, "the request was stale or already used")
+    if passkey is None:
+        refuse("unknown", "not one of theirs")
+    rp_id, origin = relying_party()
+    try:
+        verified = verify_authentication_response(
+            credential=parsed, expected_challenge=challenge, expected_rp_id=rp_id, expected_origin=origin,
+            credential_public_key=base64url_to_bytes(passkey.public_key),
+            credential_current_sign_count=passkey.sign_count, require_user_verification=True)
+    except WebAuthnException as error:
+        refuse("counter" if "sign count" in str(error) else "unverified", "it did not verify")
+    moved = ClinicianPasskey.update(sign_count=verified.new_sign_count, last_used_at=now).where(
+        (ClinicianPasskey.id == passkey.id) & (ClinicianPasskey.sign_count == passkey.sign_count)).execute()
+    if not moved:
+        refuse("counter", "used twice at once")
+    audit.record("second_factor_used", clinician=clinician, ip=ip, at=now, detail=f"passkey ({passkey.device})")
+    return passkey

@@ -16,6 +16,7 @@ from .i18n import gettext as _, in_language
 from .links import issue_link
 from .mail import compose_email, external_url, queue_emails
 from .models import Appointment, Client, Clinician, Email, Practice, Reminder, is_sqlite, write_transaction
+from .online_changes import change_url, changes_allowed
 from .telehealth import join_url
 
 BEFORE_QUIET_HOURS = timedelta(minutes=10)  # "just before" the client's quiet hours begin
@@ -257,6 +258,9 @@ def _compose_appointment_email(appointment: Appointment, kind: str, *, now: date
         join_url=join,
         portal_url=portal_url,
         portal_link_is_one_time=link is not None,
+        # The same link in every email of the appointment ("Need to change this?"), while the
+        # practice takes changes online.
+        change_url=None if cancelled or not changes_allowed(practice) else change_url(appointment, kind),
     )
 
 

@@ -6,11 +6,14 @@ from .text import CONTROL_MESSAGE, has_control_characters
 EDITABLE = (
     "name", "timezone", "contact_email", "sign_in_link_minutes", "invitation_link_hours",
     "quiet_hours_start", "quiet_hours_end", "client_idle_minutes", "telehealth_grace_minutes",
-    "reminder_offsets", "clinician_idle_minutes", "room_entry",
+    "reminder_offsets", "clinician_idle_minutes", "room_entry", "require_second_factor",
+    # Clients' online changes (their own form: blueprints/clinic/online_changes.py).
+    "phone", "online_change_hours", "online_change_weeks", "online_change_approval", "buffer_minutes",
 )
 
 # Both go into every email's headers (From's display name, Reply-To).
 HEADER_SETTINGS = ("name", "contact_email")
+PLAIN_SETTINGS = ("phone",)  # shown on pages: no control characters either
 
 
 class SettingsError(ValueError):
@@ -23,7 +26,7 @@ class SettingsError(ValueError):
 
 def update_settings(values: dict, *, by=None) -> list[str]:
     """Apply validated values; returns the names of the settings that changed (each audited)."""
-    for name in HEADER_SETTINGS:
+    for name in HEADER_SETTINGS + PLAIN_SETTINGS:
         if isinstance(values.get(name), str) and has_control_characters(values[name]):
             raise SettingsError(CONTROL_MESSAGE, name)
     changed = []

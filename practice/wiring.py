@@ -4,13 +4,14 @@ call build_domain(); a script that does not gets NotConfigured, never a booking 
 silently plans no reminders."""
 from typing import Callable
 
-from . import reminders, telehealth
+from . import online_changes, reminders, telehealth
 from .runtime import EmailRenderer, Listeners, Mailer, Runtime, Settings, Translator, configure
 
 LISTENERS = Listeners(
     # A booking, move or cancellation re-plans reminders and sends its notice; every nonce a
     # join link was derived from is kept, so an old link can say "cancelled".
-    appointment_changed=(reminders.on_appointment_change, telehealth.remember_nonce),
+    appointment_changed=(reminders.on_appointment_change, telehealth.remember_nonce,
+                         online_changes.on_appointment_change),  # a pending request lapses
     # New offsets, quiet hours or practice zone: unsent reminders follow.
     settings_changed=(reminders.on_settings_change,),
     # Quiet hours are the client's own: their unsent reminders follow their zone.

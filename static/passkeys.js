@@ -130,6 +130,10 @@
         button.disabled = true;
         say(element, t("follow", "Follow your device's instructions…"));
         register(element).then(function (data) {
+          if (data.redirect) {  // a clinician's second factor: on to the next step
+            window.location.assign(data.redirect);
+            return;
+          }
           if (element.dataset.after === "reload") {
             window.location.reload();
             return;

@@ -279,6 +279,14 @@ def as_if_built_now(app) -> None:
         DocumentVersion.update(created_at=now).execute()
 
 
+def without_second_factor(app) -> None:
+    """A new practice requires clinicians' second factor; tests of other things sign in with
+    the password alone, at a practice whose admin turned that off (a setting a practice may
+    choose). tests/test_second_factor.py keeps the default (`second_factor_required`)."""
+    with app.app_context(), db.connection_context():
+        Practice.update(require_second_factor=False).execute()
+
+
 class CompiledTemplates(jinja2.BytecodeCache):
     """Every app has a Jinja environment of its own, which compiles each template again; the
     tests' apps share what was compiled, in memory (Jinja checks it against the source)."""
@@ -327,6 +335,9 @@ def make_app(database_url, smtp_server, tmp_path, request):
         app.jinja_env.bytecode_cache = COMPILED_TEMPLATES
         if copied and not config["PORTAL_CREATE_SCHEMA"]:
             as_if_built_now(app)
+        schema_there = copied or config.get("PORTAL_CREATE_SCHEMA", True)
+        if not built and schema_there and request.node.get_closest_marker("second_factor_required") is None:
+            without_second_factor(app)
         built.append(app)
         return app
 
@@ -442,10 +453,15 @@ def kim(app):
     return clinician("kim@example.com", "Kim Park")
 
 
-def clinic_sign_in(client, email, password=PASSWORD):
-    """Sign a clinician in through the real form; returns the POST's response."""
+def clinic_sign_in(client, email, password=PASSWORD, *, code=None):
+    """Sign a clinician in through the real form; returns the POST's response. With `code`
+    (from their app, or a recovery code), the second step too, when the password leads there."""
     token = csrf_token(client, "/clinic/sign-in")
-    return client.post("/clinic/sign-in", data={"email": email, "password": password, "csrf_token": token})
+    response = client.post("/clinic/sign-in", data={"email": email, "password": password, "csrf_token": token})
+    if code is not None and response.headers.get("Location") == "/clinic/sign-in/second-factor":
+        token = csrf_token(client, "/clinic/sign-in/second-factor")
+        response = client.post("/clinic/sign-in/second-factor", data={"code": code, "csrf_token": token})
+    return response
 
 
 def clinic_csrf(client) -> str:

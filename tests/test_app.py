@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from portal import cli, create_app
 from portico.hardening import RedactTokens
-from practice.models import Appointment, Client, Clinician, Practice, SchemaVersion, db, is_sqlite
+from practice.models import Appointment, AuditEvent, Client, Clinician, Practice, SchemaVersion, db, is_sqlite
 from practice.clinicians import check_password
 
 
@@ -113,6 +113,24 @@ def test_create_clinician_reads_the_password_from_stdin(run):
         assert "correct horse" not in dana.password_hash
     short = run("create-clinician", "kim@example.com", "--name", "Kim", input="short\n")
     assert short.exit_code == 1 and "at least 12 characters" in short.output
+
+
+def test_reset_second_factor_command_for_an_admin_locked_out_with_their_phone(run):
+    from practice import second_factor
+    run("create-clinician", "dana@example.com", "--name", "Dana Hale", input="correct horse battery\n")
+    with db.connection_context():
+        dana = Clinician.get(Clinician.email == "dana@example.com")
+        second_factor.begin_totp(dana)
+        second_factor.new_recovery_codes(dana)
+        Clinician.update(totp_confirmed_at=dana.created_at).execute()
+    result = run("reset-second-factor", "Dana@Example.com")
+    assert result.exit_code == 0 and "Reset the second factor of Dana Hale" in result.output
+    with db.connection_context():
+        dana = Clinician.get(Clinician.email == "dana@example.com")
+        assert not second_factor.has_second_factor(dana) and second_factor.recovery_codes_left(dana) == 0
+        assert AuditEvent.get(AuditEvent.kind == "second_factor_reset").detail == "from the command line"
+    missing = run("reset-second-factor", "nobody@example.com")
+    assert missing.exit_code == 1 and "No clinician has the address" in missing.output
 
 
 def test_demo_seeds_a_practice_with_clients_and_prints_the_login(run):

@@ -36,6 +36,7 @@ from practice.documents import share_documents
 from practice.feeds import feed_token
 from practice.links import issue_link
 from practice.models import Appointment, Client, DocumentShare, DocumentTemplate, Email, Practice, db
+from practice.online_changes import change_token
 from practice.sessions import start_session
 from practice.telehealth import telehealth_token
 from tests._processes import WorkerProcess, close_test_connections
@@ -175,7 +176,7 @@ class World:
             self.sign_in_tokens.add(link.token)
             appointment = Appointment.get_by_id(self.appointment.id)
             self.tokens = {"sign_in": link.token, "join": telehealth_token(appointment, SECRET_KEY),
-                           "feed": feed_token(alex, SECRET_KEY.encode())}
+                           "feed": feed_token(alex, SECRET_KEY.encode()), "change": change_token(appointment)}
             self.ids = {
                 "appointment": [self.appointment.id, self.other_appointment.id],
                 "client": [self.alex.id, self.sam.id],

@@ -24,7 +24,11 @@ def test_first_run_offers_setup_that_names_the_practice_and_creates_an_admin(cli
         "Riverside Counselling", "America/New_York", "office@riverside.example")
     dana = Clinician.get()
     assert dana.is_admin and dana.email == "dana@example.com"
-    assert client.get("/clinic/calendar").status_code == 200  # signed in straight away
+    # Signed in straight away, and a new practice requires a second factor: the admin sets
+    # theirs up before the calendar opens (tests/test_second_factor.py walks through it).
+    assert practice.require_second_factor
+    assert client.get("/clinic/calendar").headers["Location"] == "/clinic/second-factor/set-up"
+    assert "Set up a second factor" in client.get("/clinic/second-factor/set-up").get_data(as_text=True)
 
 
 def test_setup_page_is_gone_once_a_clinician_exists(client, dana):
@@ -66,8 +70,8 @@ def test_the_clinicians_page_lists_everyone_with_role_and_last_sign_in(client, d
     rows = re.findall(r"<tr>(.*?)</tr>", page, re.S)[1:]
     cells = [[re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
              for row in rows]
-    assert cells == [["Dana Hale", "dana@example.com", "Admin", "Mon 2 Mar 2026, 10:00 AM UTC"],
-                     ["Kim Park", "kim@example.com", "Clinician", "Mon 2 Mar 2026, 9:00 AM UTC"]]
+    assert cells == [["Dana Hale", "dana@example.com", "Admin", "Mon 2 Mar 2026, 10:00 AM UTC", "None", "Set Dana Hale's hours"],
+                     ["Kim Park", "kim@example.com", "Clinician", "Mon 2 Mar 2026, 9:00 AM UTC", "None", "Set Kim Park's hours"]]
 
 
 def test_the_clinicians_page_is_for_admins_only(client, dana, kim):
@@ -196,9 +200,9 @@ def test_settings_are_for_admins_only(client, kim):
 
 
 SETTINGS = {"name": "Riverside", "timezone": "Europe/London", "contact_email": "office@riverside.example",
-            "sign_in_link_minutes": "60", "invitation_link_hours": "48", "quiet_hours_start": "22:00",
+            "sign_in_link_hours": "1", "invitation_link_hours": "48", "quiet_hours_start": "22:00",
             "quiet_hours_end": "07:30", "client_idle_minutes": "20", "telehealth_grace_minutes": "45",
-            "reminder_offsets": "24, 72, 2", "clinician_idle_minutes": "45"}
+            "reminder_offsets": "24, 72, 2", "clinician_idle_minutes": "45", "room_entry": "together"}
 
 
 def test_admin_changes_settings_and_each_change_is_audited(client, dana):
@@ -216,8 +220,10 @@ def test_admin_changes_settings_and_each_change_is_audited(client, dana):
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("sign_in_link_minutes", "5", "Choose from 10 to 4320 minutes."),
-    ("sign_in_link_minutes", "4321", "Choose from 10 to 4320 minutes."),
+    ("sign_in_link_hours", "0.2", "Choose from 0.25 to 72 hours."),
+    ("sign_in_link_hours", "72.1", "Choose from 0.25 to 72 hours."),
+    ("sign_in_link_hours", "NaN", "Enter the hours as a number, like 24 or 1.5."),
+    ("sign_in_link_hours", "1e999999", "Enter the hours as a number, like 24 or 1.5."),
     ("invitation_link_hours", "169", "Choose from 1 to 168 hours."),
     ("client_idle_minutes", "4", "Choose from 5 to 60 minutes."),
     ("telehealth_grace_minutes", "121", "Choose from 0 to 120 minutes."),
@@ -225,7 +231,8 @@ def test_admin_changes_settings_and_each_change_is_audited(client, dana):
     ("reminder_offsets", "72, tomorrow", "Use whole hours separated by commas"),
     ("reminder_offsets", "0", "Each reminder must be from 1 to 336 hours"),
     ("contact_email", "office", "That is not an email address."),
-    ("sign_in_link_minutes", "ten", "Not a valid integer value."),
+    ("sign_in_link_hours", "ten", "Enter the hours as a number, like 24 or 1.5."),
+    ("sign_in_link_hours", "", "Enter a number of hours."),
     ("clinician_idle_minutes", "4", "Choose from 5 to 240 minutes."),
     ("clinician_idle_minutes", "241", "Choose from 5 to 240 minutes."),
     ("clinician_idle_minutes", "ten", "Not a valid integer value."),

@@ -10,6 +10,7 @@ import re
 from datetime import timedelta
 from urllib.parse import quote
 
+import pyotp
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from werkzeug.security import generate_password_hash
@@ -90,6 +91,9 @@ def site(fuzz_app):
         create_schema()
     dana = Clinician.create(email="dana@example.com", name="Dana Hale", password_hash=PASSWORD_HASH, is_admin=True)
     kim = Clinician.create(email="kim@example.com", name="Kim Park", password_hash=PASSWORD_HASH)
+    # A new practice requires a second factor: both have an authenticator app, so their sessions
+    # below are full ones.
+    Clinician.update(totp_secret=pyotp.random_base32(), totp_confirmed_at=utcnow()).execute()
     alex = add_client("alex@example.com", "Alex Morgan", clinician=dana)
     sam = add_client("sam@example.com", "Sam Rivera", clinician=kim)
     now = utcnow().replace(second=0, microsecond=0)
@@ -194,10 +198,11 @@ def _forms(s) -> dict:
     minutes = st.integers(min_value=-10**6, max_value=10**6).map(str)
     hhmm = st.one_of(times(), st.sampled_from(["21:00", "08:00", "7:00", "21:00\n"]))
     practice = {"name": "Willow Street", "timezone": "Europe/London", "contact_email": "hello@example.com",
-                "sign_in_link_minutes": "1440", "invitation_link_hours": "72", "quiet_hours_start": "21:00",
+                "sign_in_link_hours": "24", "invitation_link_hours": "72", "quiet_hours_start": "21:00",
                 "quiet_hours_end": "08:00", "client_idle_minutes": "15", "clinician_idle_minutes": "30",
                 "telehealth_grace_minutes": "30", "reminder_offsets": "72, 24"}
-    practice_fields = {"name": TEXT, "timezone": zones, "contact_email": emails, "sign_in_link_minutes": minutes,
+    practice_fields = {"name": TEXT, "timezone": zones, "contact_email": emails,
+                       "sign_in_link_hours": st.one_of(minutes, st.decimals(allow_nan=True).map(str)),
                        "invitation_link_hours": minutes, "quiet_hours_start": hhmm, "quiet_hours_end": hhmm,
                        "client_idle_minutes": minutes, "clinician_idle_minutes": minutes,
                        "telehealth_grace_minutes": minutes,

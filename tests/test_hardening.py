@@ -24,6 +24,7 @@ from practice.feeds import feed_token
 from practice.links import issue_link
 from practice.mail import queue_email
 from practice.models import ALL_MODELS, Appointment, Client, Email, Practice, Session
+from practice.online_changes import change_token
 from practice.sessions import start_session
 from practice.telehealth import telehealth_token
 from tests.conftest import (CSRF_INPUT, PASSWORD, Inbox, code_from, csrf_token, deliver, free_port,
@@ -57,6 +58,10 @@ def signed_in(make_app):
     values = {"appointment_id": appointment.id, "client_id": alex.id, "email_id": 1, "filename": "portico.css"}
     tokens = {"signin.link_open": link.token, "feed.calendar_feed": feed,
               "telehealth": telehealth_token(appointment, app.config["SECRET_KEY"])}
+    with app.app_context():  # the client's reschedule-or-cancel link, for each of its pages
+        tokens.update({endpoint: change_token(appointment) for endpoint in (
+            "changes.appointment_page", "changes.change_times", "changes.change_confirm", "changes.change_move",
+            "changes.change_cancel")})
     return {"app": app, "browsers": browsers, "values": values, "tokens": tokens}
 
 

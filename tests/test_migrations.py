@@ -22,9 +22,9 @@ from practice.appointments import create_appointment
 from practice.clients import add_client, find_clients
 from practice.clinicians import create_clinician
 from practice.clock import utcnow
-from practice.models import (AuditEvent, Client, Clinician, Email, JoinLinkNonce, Link, Practice, Reminder, RoomSeat,
+from practice.models import (AuditEvent, Client, Clinician, Email, JoinLinkNonce, Link, Practice, Reminder, PracticeLogo, RoomSeat,
                              SchemaVersion, Session, SignInRequest, create_schema, db, is_sqlite, open_database)
-from tests.conftest import continue_with, mailed_link
+from tests.conftest import continue_with, csrf_token, mailed_link
 
 pytestmark = pytest.mark.builds_schema  # each test starts from an empty database, not a copy of the schema
 
@@ -32,7 +32,10 @@ REPO = Path(__file__).resolve().parent.parent
 EARLY_TABLES = [Practice, Clinician, Client, Link, SignInRequest, Email, Session, AuditEvent, SchemaVersion]
 LATER_COLUMNS = {
     "practice": ["clinician_idle_minutes", "telehealth_grace_minutes", "telehealth_early_minutes",
-                 "quiet_hours_start", "quiet_hours_end", "reminder_offsets", "set_up_at", "room_entry"],
+                 "quiet_hours_start", "quiet_hours_end", "reminder_offsets", "set_up_at", "room_entry",
+                 "logo_version", "require_second_factor",
+                 "phone", "online_change_hours", "online_change_weeks", "online_change_approval", "buffer_minutes"],
+    "clinician": ["totp_secret", "totp_confirmed_at", "totp_last_step"],
     "client": ["phone", "clinician_id", "feed_nonce", "language"],
     "auditevent": ["clinician_id"],
     "email": ["ics"],
@@ -158,13 +161,14 @@ def test_init_db_upgrades_an_early_version_1_database_keeping_its_data(
 
     assert schema_of(database_url) == fresh_schema
     app = make_app(PORTAL_CREATE_SCHEMA=False)  # what init-db left, untouched by the app's own start
-    assert versions(database_url) == [1, 2, 3, 4, 5, 6]
+    assert versions(database_url) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
     with app.app_context(), db.connection_context():
         practice = Practice.current()
         assert (practice.name, practice.timezone, practice.contact_email) == (
             "Riverside Counselling", "Europe/London", "office@example.com")
         assert (practice.clinician_idle_minutes, practice.telehealth_grace_minutes, practice.reminder_offsets,
                 practice.quiet_hours_start) == (30, 30, "72,24", "21:00")
+        assert not practice.require_second_factor  # an upgraded practice turns it on itself
         alex = Client.by_email("alex@example.com")
         assert (alex.name, alex.phone, alex.clinician_id, alex.feed_nonce, alex.language) == (
             "Alex Morgan", "", None, None, "en")
@@ -187,13 +191,13 @@ def test_processes_starting_together_upgrade_once_and_a_restart_changes_nothing(
     run_init_db(database_url, database_url)  # two at once: one upgrades, the other waits, then finds it done
     upgraded = schema_of(database_url)
     assert upgraded == fresh_schema
-    assert versions(database_url) == [1, 2, 3, 4, 5, 6]
+    assert versions(database_url) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
 
     make_app()  # a start runs the upgrade again: nothing to do
 
     _close()
     assert schema_of(database_url) == upgraded
-    assert versions(database_url) == [1, 2, 3, 4, 5, 6]
+    assert versions(database_url) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
 
 
 def _broken_step(migrator):
@@ -239,7 +243,8 @@ def build_version_2(make_app) -> None:
         start = utcnow().replace(second=0, microsecond=0) + timedelta(days=2)
         create_appointment(clinician=dana, client=add_client("alex@example.com", "Alex Morgan"),
                            starts_at=start, ends_at=start + timedelta(minutes=50), kind="telehealth")
-        migrate(SchemaMigrator.from_database(db.obj).drop_column("reminder", "claimed_until"))
+        migrator = SchemaMigrator.from_database(db.obj)
+        migrate(migrator.drop_column("reminder", "claimed_until"), migrator.drop_column("practice", "logo_version"))
         SchemaVersion.delete().execute()
         SchemaVersion.create(version=2, applied_at=THEN)
     _close()
@@ -253,7 +258,7 @@ def test_init_db_upgrades_a_version_2_database_with_a_reminder_lease_keeping_its
     run_init_db(database_url)
 
     assert schema_of(database_url) == fresh_schema
-    assert versions(database_url) == [2, 3, 4, 5, 6]
+    assert versions(database_url) == [2, 3, 4, 5, 6, 7, 8, 9]
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         (reminder,) = Reminder.select()
@@ -308,7 +313,7 @@ def test_init_db_upgrades_a_version_3_database_keeping_both_connect_when_both_ar
     run_init_db(database_url)
 
     assert schema_of(database_url) == fresh_schema
-    assert versions(database_url) == [3, 4, 5, 6]
+    assert versions(database_url) == [3, 4, 5, 6, 7, 8, 9]
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         assert Practice.current().room_entry == "together"  # an existing practice keeps today's behaviour
@@ -324,7 +329,7 @@ def test_init_db_upgrades_a_version_4_database_to_sealed_subjects_of_any_length(
 
     run_init_db(database_url)
 
-    assert versions(database_url) == [4, 5, 6]
+    assert versions(database_url) == [4, 5, 6, 7, 8, 9]
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         assert Email.get(Email.message_id == "<v3@portal.test>").subject == "Before sealing"  # read as it was
@@ -335,8 +340,107 @@ def test_init_db_upgrades_a_version_4_database_to_sealed_subjects_of_any_length(
         assert stored.startswith("aesgcm1:") and len(stored) > 255
 
 
-def build_version_5(make_app) -> None:
-    """A database as the last version-5 Portico left it: clients without a language."""
+def test_init_db_upgrades_a_version_5_database_to_a_practice_logo_keeping_the_practice(
+        database_url, fresh_schema, make_app):
+    app = make_app()
+    with app.app_context(), db.connection_context():
+        Practice.update(name="Willow Street Therapy").execute()
+        migrate(SchemaMigrator.from_database(db.obj).drop_column("practice", "logo_version"))
+        db.drop_tables([PracticeLogo])
+        SchemaVersion.delete().execute()
+        SchemaVersion.create(version=5, applied_at=THEN)
+    _close()
+    assert "logo_version" not in schema_of(database_url)["practice"][0]
+
+    run_init_db(database_url)
+
+    assert schema_of(database_url) == fresh_schema
+    assert versions(database_url) == [5, 6, 7, 8, 9]
+    app = make_app(PORTAL_CREATE_SCHEMA=False)
+    with app.app_context(), db.connection_context():
+        practice = Practice.current()
+        assert (practice.name, practice.logo_version) == ("Willow Street Therapy", "")
+        assert PracticeLogo.select().count() == 0
+
+
+def build_version_6(make_app) -> None:
+    """A database as the last version-6 Portico left it: clinicians without a second factor's
+    columns, the practice without the requirement, passkey challenges without a clinician."""
+    app = make_app()
+    with app.app_context(), db.connection_context():
+        create_clinician("dana@example.com", "Dana Hale", "a long password 1234", is_admin=True)
+        migrator = SchemaMigrator.from_database(db.obj)
+        sqlite = {"legacy": True} if is_sqlite() else {}
+        migrate(migrator.drop_column("practice", "require_second_factor", **sqlite),
+                *[migrator.drop_column("clinician", column, **sqlite)
+                  for column in ("totp_secret", "totp_confirmed_at", "totp_last_step")],
+                migrator.drop_column("passkeychallenge", "clinician_id", **sqlite))
+        SchemaVersion.delete().execute()
+        SchemaVersion.create(version=6, applied_at=THEN)
+    _close()
+
+
+def test_init_db_upgrades_a_version_6_database_with_second_factor_columns_keeping_it_off(
+        database_url, fresh_schema, make_app):
+    build_version_6(make_app)
+    assert "totp_secret" not in schema_of(database_url)["clinician"][0]
+
+    run_init_db(database_url)
+
+    assert schema_of(database_url) == fresh_schema
+    assert versions(database_url) == [6, 7, 8, 9]
+    app = make_app(PORTAL_CREATE_SCHEMA=False)
+    with app.app_context(), db.connection_context():
+        # Clinicians sign in as they did until an admin turns the requirement on.
+        assert not Practice.current().require_second_factor
+        dana = Clinician.get(Clinician.email == "dana@example.com")
+        assert (dana.totp_secret, dana.totp_confirmed_at, dana.totp_last_step) == (None, None, None)
+    client = app.test_client()
+    response = client.post("/clinic/sign-in", data={"email": "dana@example.com", "password": "a long password 1234",
+                                                     "csrf_token": csrf_token(client, "/clinic/sign-in")})
+    assert response.headers["Location"] == "/clinic/calendar"
+
+
+ONLINE_CHANGE_COLUMNS = ("phone", "online_change_hours", "online_change_weeks", "online_change_approval",
+                         "buffer_minutes")
+
+
+def build_version_7(make_app) -> None:
+    """A database as the last version-7 Portico left it: no online-change rules on the
+    practice, no working hours, dates off or online changes."""
+    app = make_app()
+    with app.app_context(), db.connection_context():
+        Practice.update(name="Riverside Counselling", online_change_hours=48).execute()
+        sqlite = is_sqlite()
+        migrator = SchemaMigrator.from_database(db.obj)
+        migrate(*[migrator.drop_column("practice", column, **({"legacy": True} if sqlite else {}))
+                  for column in ONLINE_CHANGE_COLUMNS])
+        for table in ("onlinechange", "dayoff", "workinghours"):
+            db.execute_sql(f'DROP TABLE "{table}"')
+        SchemaVersion.delete().execute()
+        SchemaVersion.create(version=7, applied_at=THEN)
+    _close()
+
+
+def test_init_db_upgrades_a_version_7_database_with_the_online_change_rules_at_their_defaults(
+        database_url, fresh_schema, make_app):
+    build_version_7(make_app)
+    assert "online_change_hours" not in schema_of(database_url)["practice"][0]
+
+    run_init_db(database_url)
+
+    assert schema_of(database_url) == fresh_schema
+    assert versions(database_url) == [7, 8, 9]
+    app = make_app(PORTAL_CREATE_SCHEMA=False)
+    with app.app_context(), db.connection_context():
+        practice = Practice.current()
+        assert practice.name == "Riverside Counselling"
+        assert (practice.online_change_hours, practice.online_change_weeks, practice.online_change_approval,
+                practice.buffer_minutes, practice.phone) == (24, 8, False, 0, "")
+
+
+def build_version_8(make_app) -> None:
+    """A database as the last version-8 Portico left it: clients without a language."""
     app = make_app()
     with app.app_context(), db.connection_context():
         add_client("alex@example.com", "Alex Morgan")
@@ -348,19 +452,19 @@ def build_version_5(make_app) -> None:
         if sqlite:
             db.execute_sql("PRAGMA foreign_keys = ON")
         SchemaVersion.delete().execute()
-        SchemaVersion.create(version=5, applied_at=THEN)
+        SchemaVersion.create(version=8, applied_at=THEN)
     _close()
 
 
-def test_init_db_gives_a_version_5_databases_clients_english_and_keeps_them(
+def test_init_db_gives_a_version_8_databases_clients_english_and_keeps_them(
         database_url, fresh_schema, make_app, smtp_server):
-    build_version_5(make_app)
+    build_version_8(make_app)
     assert "language" not in schema_of(database_url)["client"][0]
 
     run_init_db(database_url)
 
     assert schema_of(database_url) == fresh_schema
-    assert versions(database_url) == [5, 6]
+    assert versions(database_url) == [8, 9]
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         assert Client.by_email("alex@example.com").language == "en"

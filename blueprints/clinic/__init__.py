@@ -3,4 +3,5 @@ from flask import Blueprint
 
 bp = Blueprint("clinic", __name__, url_prefix="/clinic")
 
-from . import auth, calendar, client_documents, clinicians, client_links, clients, documents, settings, waiting  # noqa: E402,F401  (views register on bp)
+from . import (auth, calendar, client_documents, clinicians, client_links, clients, documents,  # noqa: E402,F401
+               online_changes, second_factor, settings, waiting)  # (views register on bp)

@@ -5,6 +5,7 @@ from flask import abort, url_for
 from flask_login import current_user
 
 from practice.models import Client, Clinician
+from practice.second_factor import must_set_up
 
 from .._auth import signed_in_user
 from .._htmx import redirect_to
@@ -17,14 +18,19 @@ def signed_in_clinician() -> Clinician | None:
 
 def clinician_required(view):
     """A signed-in clinician only. A client session is refused (403), never shown clinic data;
-    nobody signed in goes to the clinician sign-in page (htmx: HX-Redirect)."""
+    nobody signed in goes to the clinician sign-in page (htmx: HX-Redirect). A clinician without
+    a second factor at a practice that requires one (turned on, or reset, since they signed in)
+    sees nothing of the clinic before setting one up."""
 
     @wraps(view)
     def wrapped(*args, **kwargs):
-        if signed_in_clinician() is None:
+        clinician = signed_in_clinician()
+        if clinician is None:
             if current_user.is_authenticated:
                 abort(403)
             return redirect_to(url_for("clinic.sign_in"))
+        if must_set_up(clinician):
+            return redirect_to(url_for("clinic.second_factor_setup"))
         return view(*args, **kwargs)
 
     return wrapped

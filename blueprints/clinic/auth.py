@@ -1,6 +1,4 @@
 """Clinician sign-in, sign-out, and the one-time first-run setup."""
-from zoneinfo import available_timezones
-
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
@@ -12,6 +10,7 @@ from practice.clinicians import (MIN_PASSWORD_LENGTH, AlreadySetUp, SlowDown, au
 from practice.clock import format_local
 from practice.models import Clinician, Practice
 from practice.sessions import end_session
+from practice.zones import zone_choices
 
 from .._auth import (current_session, ended_session, forget_cookie, sign_in as start_signed_in, signed_out,
                      stale_cookie)
@@ -19,8 +18,8 @@ from .._forms import at_most, plain_text
 from .._htmx import redirect_to
 from . import bp
 from ._access import signed_in_clinician
+from .second_factor import after_password
 
-TIMEZONES = sorted(available_timezones())
 ENDED = {
     # Names the practice's current setting (a change since the timeout is rare and harmless).
     "idle": "You were signed out after {idle_minutes} minutes without activity.",
@@ -38,7 +37,7 @@ class SignInForm(FlaskForm):
 class SetupForm(FlaskForm):
     practice_name = StringField("Practice name", validators=[DataRequired("Give the practice a name."), plain_text(),
                                                              Length(max=120)])
-    timezone = SelectField("Time zone", choices=TIMEZONES, default="Europe/London")
+    timezone = SelectField("Time zone", default="Europe/London")
     contact_email = EmailField("Contact address (clients' replies go here)", validators=[
         DataRequired("Enter the address clients can write to."), at_most(254, "That address is too long."),
         plain_text(), Email("That is not an email address.")])
@@ -73,6 +72,7 @@ def setup():
             abort(404)
         return _already_set_up()
     form = SetupForm()
+    form.timezone.choices = zone_choices()
     if form.validate_on_submit():
         try:
             clinician = set_up_practice(
@@ -83,7 +83,8 @@ def setup():
             return _already_set_up()
         return start_signed_in(redirect_to(url_for("clinic.calendar_day")), clinician=clinician)
     status = 422 if form.is_submitted() else 200
-    return render_template("clinic/setup.html", form=form, practice=Practice.current()), status
+    return render_template("clinic/setup.html", form=form, practice=Practice.current(),
+                           min_password_length=MIN_PASSWORD_LENGTH), status
 
 
 def _already_set_up():
@@ -117,7 +118,7 @@ def sign_in():
         else:
             if clinician is not None:
                 _tell_of_failures(failures_since_last_sign_in(clinician), practice)
-                return start_signed_in(redirect_to(url_for("clinic.calendar_day")), clinician=clinician)
+                return after_password(clinician, practice)
             form.password.errors.append("That email and password do not match. Please try again.")
     return render_template("clinic/sign_in.html", form=form, practice=practice), status
 

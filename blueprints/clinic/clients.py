@@ -1,6 +1,4 @@
 """Clients: list and live search, add, edit, archive and restore, and each client's page."""
-from zoneinfo import available_timezones
-
 from flask import flash, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField, StringField
@@ -8,17 +6,18 @@ from wtforms.validators import DataRequired, Length
 
 from practice.clients import (ClientError, add_client, archive_client, find_clients, live_sessions, restore_client,
                               update_client)
+from practice.client_overview import client_overview
 from practice.documents import document_panel
 from practice.i18n import LANGUAGES
 from practice.history import link_history, other_mail, recent_events
 from practice.models import Clinician, Passkey, Practice
+from practice.zones import zone_choices, zone_label
 
 from .._forms import at_most, plain_text
 from .._htmx import page_or_fragment, redirect_to
 from . import bp
 from ._access import client_or_404, clinician_required, signed_in_clinician
 
-TIMEZONES = [(zone, zone) for zone in sorted(available_timezones())]
 SHOWN = 200  # a small practice's whole list; a search narrows anything longer
 
 
@@ -39,7 +38,8 @@ class ClientForm(FlaskForm):
 def _client_form(me: Clinician, **data) -> ClientForm:
     """The form with its choices; only an admin assigns a clinician."""
     form = ClientForm(data=data or None)
-    form.timezone.choices = [("", f"The practice's ({Practice.current().timezone})")] + TIMEZONES
+    form.timezone.choices = zone_choices(current=data.get("timezone"),
+                                         first=("", f"The practice's ({Practice.current().timezone})"))
     if me.is_admin:
         form.clinician.choices = [(c.id, c.name) for c in Clinician.select().order_by(Clinician.name)]
     else:
@@ -90,8 +90,14 @@ def client_view(client_id):
     client = client_or_404(client_id)
     return render_template("clinic/client.html", client=client, practice=Practice.current(),
                            history=link_history(client), other_mail=other_mail(client), events=recent_events(client),
-                           signed_in=live_sessions(client), documents=document_panel(client),
+                           overview=client_overview(client), documents=document_panel(client),
                            passkey_count=Passkey.of(client).count())
+
+
+@bp.app_template_global("zone_label")
+def _zone_label(zone: str) -> str:
+    """"Eastern Time — New York", for a page that names the practice's zone."""
+    return zone_label(zone)
 
 
 @bp.route("/clients/<int:client_id>/edit", methods=["GET", "POST"])

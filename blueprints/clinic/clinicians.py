@@ -1,12 +1,15 @@
-"""The practice's clinicians (admins only): who has an account, and when each last signed in."""
-from flask import render_template
+"""The practice's clinicians (admins only): who has an account, when each last signed in, their
+second factor (with a reset for a lost phone), and the trail of second-factor changes."""
+from flask import abort, flash, render_template, request, url_for
 
+from practice import second_factor
 from practice.clinicians import clinician_rows
 from practice.clock import format_local
-from practice.models import Practice
+from practice.models import Clinician, Practice
 
+from .._htmx import redirect_to
 from . import bp
-from ._access import admin_required
+from ._access import admin_required, signed_in_clinician
 
 
 @bp.get("/clinicians")
@@ -15,4 +18,24 @@ def clinicians_list():
     practice = Practice.current()
     rows = [dict(row.__dict__, last_sign_in=format_local(row.last_sign_in, practice.timezone)
                  if row.last_sign_in else "Never") for row in clinician_rows()]
-    return render_template("clinic/clinicians.html", practice=practice, clinicians=rows)
+    events = [dict(at=format_local(event.at, practice.timezone), who=event.clinician.name,
+                   what=second_factor.EVENT_WORDS.get(event.kind, event.kind), detail=event.detail, ip=event.ip or "")
+              for event in second_factor.recent_events()]
+    return render_template("clinic/clinicians.html", practice=practice, clinicians=rows, events=events,
+                           me_id=signed_in_clinician().id)
+
+
+@bp.post("/clinicians/<int:clinician_id>/reset-second-factor")
+@admin_required
+def clinician_reset_second_factor(clinician_id):
+    clinician = Clinician.get_or_none(Clinician.id == clinician_id)
+    if clinician is None:
+        abort(404)
+    try:
+        second_factor.reset(clinician, by=signed_in_clinician(), ip=request.remote_addr)
+    except second_factor.SecondFactorError as error:
+        flash(str(error), "error")
+    else:
+        flash(f"{clinician.name}'s second factor is reset and their sessions ended: they set up a new one "
+              "at their next sign-in.", "success")
+    return redirect_to(url_for("clinic.clinicians_list"))

@@ -1,14 +1,17 @@
 """Practice settings (admins only)."""
 import re
-from zoneinfo import available_timezones
+from decimal import Decimal
 
-from flask import flash, render_template, url_for
+from flask import flash, render_template, request, url_for
 from flask_wtf import FlaskForm
-from wtforms import EmailField, IntegerField, RadioField, SelectField, StringField
+from wtforms import BooleanField, EmailField, IntegerField, RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Regexp, ValidationError
 
+from portico.hardening import takes_files
+from practice.logo import MAX_BYTES, LogoError, remove_logo, set_logo
 from practice.models import Practice
 from practice.settings import SettingsError, update_settings
+from practice.zones import zone_choices
 
 from .._forms import at_most, plain_text
 from .._htmx import redirect_to
@@ -27,28 +30,74 @@ def _number(label, low, high, unit):
         if field.data is None or not low <= field.data <= high:
             raise ValidationError(message)
 
-    return IntegerField(label, validators=[InputRequired(f"Enter a number of {unit}."), in_range])
+    return IntegerField(label, validators=[InputRequired(f"Enter a number of {unit}."), in_range],
+                        render_kw={"min": low, "max": high, "inputmode": "numeric"})
+
+
+class HoursField(StringField):
+    """A lifetime typed in hours ("24", "1.5") and stored in minutes, as the rules keep it."""
+
+    def __init__(self, label, low_minutes, high_minutes, **kwargs):
+        super().__init__(label, render_kw={"inputmode": "decimal", "class": "number"}, **kwargs)
+        self.low, self.high = low_minutes, high_minutes
+        self.minutes = None
+
+    def _value(self):
+        if self.raw_data:
+            return self.raw_data[0]
+        return _hours(self.data) if isinstance(self.data, int) else ""
+
+    def pre_validate(self, form):
+        text = (self.raw_data[0] if self.raw_data else "").strip()
+        if not text:
+            raise ValidationError("Enter a number of hours.")
+        # ASCII digits only, and short: Decimal would take "NaN", "1e999999" and other digits.
+        if not re.fullmatch(r"[0-9]{1,6}(\.[0-9]{1,3})?", text):
+            raise ValidationError("Enter the hours as a number, like 24 or 1.5.")
+        hours = Decimal(text)
+        if not self.low <= hours * 60 <= self.high:
+            raise ValidationError(f"Choose from {_hours(self.low)} to {_hours(self.high)} hours.")
+        self.minutes = int((hours * 60).to_integral_value())
+
+
+def _hours(minutes: int) -> str:
+    """90 -> "1.5", 1440 -> "24", 10 -> "0.17"."""
+    return f"{minutes / 60:.2f}".rstrip("0").rstrip(".")
+
+
+# The form's sections, in order: each a <fieldset> of its own, so that a section added for a new
+# rule (online rescheduling, say) is one more entry here and one more block in the template.
+SECTIONS = {
+    "practice": ("name", "timezone", "contact_email"),
+    "links": ("sign_in_link_hours", "invitation_link_hours", "client_idle_minutes", "clinician_idle_minutes",
+              "telehealth_grace_minutes"),
+    "reminders": ("reminder_offsets", "quiet_hours_start", "quiet_hours_end"),
+    "clinician sign-in": ("require_second_factor",),
+}
 
 
 class SettingsForm(FlaskForm):
+    """The fields in the page's order (the error summary lists them so)."""
+
     name = StringField("Practice name", validators=[DataRequired("Give the practice a name."), plain_text(),
                                                     Length(max=120)])
-    timezone = SelectField("Time zone", choices=sorted(available_timezones()))
+    timezone = SelectField("Time zone")
     contact_email = EmailField("Contact and reply-to address", validators=[
         DataRequired("Enter the address clients can write to."), at_most(254, "That address is too long."),
         plain_text(), Email("That is not an email address.")])
-    sign_in_link_minutes = _number("Sign-in link lifetime (minutes)", 10, 72 * 60, "minutes")
-    invitation_link_hours = _number("Invitation and document link lifetime (hours)", 1, 168, "hours")
+    sign_in_link_hours = HoursField("Sign-in link lifetime", 15, 72 * 60)
+    invitation_link_hours = _number("Invitation and document link lifetime", 1, 168, "hours")
+    client_idle_minutes = _number("Client idle timeout", 5, 60, "minutes")
+    clinician_idle_minutes = _number("Clinician idle timeout", 5, 240, "minutes")
+    telehealth_grace_minutes = _number("Telehealth link grace after the end", 0, 120, "minutes")
+    reminder_offsets = StringField("Reminders")
     quiet_hours_start = StringField("Quiet hours start (client's local time)", validators=[HHMM])
     quiet_hours_end = StringField("Quiet hours end", validators=[HHMM])
-    client_idle_minutes = _number("Client idle timeout (minutes)", 5, 60, "minutes")
-    clinician_idle_minutes = _number("Clinician idle timeout (minutes)", 5, 240, "minutes")
-    telehealth_grace_minutes = _number("Telehealth link grace after the end (minutes)", 0, 120, "minutes")
-    reminder_offsets = StringField("Reminders (hours before the start, comma-separated)")
     room_entry = RadioField("Who starts a video session", choices=[
         ("together", "Both connect as soon as both are there"),
         ("waiting_room", "A waiting room: the client waits until the clinician lets them in"),
     ], validators=[InputRequired("Choose how a video session starts.")])
+    require_second_factor = BooleanField("Every clinician must use a second factor")
 
     def validate_reminder_offsets(self, field):
         parts = [p.strip() for p in (field.data or "").split(",") if p.strip()]
@@ -66,16 +115,50 @@ class SettingsForm(FlaskForm):
 @admin_required
 def settings():
     practice = Practice.current()
-    form = SettingsForm(obj=practice)
+    form = SettingsForm(obj=practice, sign_in_link_hours=practice.sign_in_link_minutes)
+    form.timezone.choices = zone_choices(current=practice.timezone)
     if form.validate_on_submit():
-        values = {name: getattr(form, name).data for name in form.data if name != "csrf_token"}
+        values = {name: getattr(form, name).data for name in form.data if name not in ("csrf_token", "sign_in_link_hours")}
+        values["sign_in_link_minutes"] = form.sign_in_link_hours.minutes
         values["contact_email"] = values["contact_email"].strip().lower()
         try:
             changed = update_settings(values, by=signed_in_clinician())
         except SettingsError as error:
-            form[error.field].errors.append(str(error))
+            form[error.field].errors = [*form[error.field].errors, str(error)]
         else:
             flash(f"Saved ({len(changed)} changed)." if changed else "Nothing changed.", "success" if changed else "info")
             return redirect_to(url_for("clinic.settings"))
     status = 422 if form.is_submitted() else 200
-    return render_template("clinic/settings.html", form=form, practice=practice), status
+    return _page(form, practice, status)
+
+
+def _page(form, practice, status, logo_error=None):
+    return render_template("clinic/settings.html", form=form, practice=practice, sections=SECTIONS,
+                           logo_form=FlaskForm(), logo_error=logo_error, logo_max_kb=MAX_BYTES // 1024), status
+
+
+@bp.post("/settings/logo")
+@admin_required
+@takes_files("logo")
+def settings_logo():
+    """Upload (or, with "remove", take away) the logo shown beside the practice's name."""
+    practice = Practice.current()
+    if not FlaskForm().validate_on_submit():
+        return _page(_settings_form(practice), practice, 400, "The form had expired: choose the file again.")
+    if request.form.get("remove"):
+        removed = remove_logo(by=signed_in_clinician())
+        flash("The logo is removed." if removed else "There was no logo.", "success" if removed else "info")
+        return redirect_to(url_for("clinic.settings"))
+    upload = request.files.get("logo")
+    try:
+        set_logo(upload.read(MAX_BYTES + 1) if upload else b"", by=signed_in_clinician())
+    except LogoError as error:
+        return _page(_settings_form(practice), practice, 422, str(error))
+    flash("The new logo is saved; it shows beside the practice's name on every page.", "success")
+    return redirect_to(url_for("clinic.settings"))
+
+
+def _settings_form(practice):
+    form = SettingsForm(formdata=None, obj=practice, sign_in_link_hours=practice.sign_in_link_minutes)
+    form.timezone.choices = zone_choices(current=practice.timezone)
+    return form
