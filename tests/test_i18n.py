@@ -259,13 +259,13 @@ def test_error_pages_a_client_can_meet_are_in_their_language(client):
 
 # ---- reminders and their calendar entries -----------------------------------------------
 
-def remind(app, dana, client, traveller, kind="telehealth"):
-    """Book Tue 10 Mar 2026, 3:00 PM UTC, then run the ticks a day before it."""
+def remind(app, dana, client, traveller, kind="telehealth", hours_before=23):
+    """Book Tue 10 Mar 2026, 3:00 PM UTC, then run the ticks a day (or `hours_before`) before it."""
     start = datetime(2026, 3, 10, 15, 0)
     with app.app_context(), db.connection_context():
         create_appointment(clinician=dana, client=client, starts_at=start, ends_at=start + timedelta(minutes=50),
                            kind=kind)
-    traveller.move_to(start - timedelta(hours=23))
+    traveller.move_to(start - timedelta(hours=hours_before))
     with app.app_context():
         jobs.reminder_tick()
         jobs.mail_tick()
@@ -358,3 +358,19 @@ def test_a_spanish_client_is_told_they_signed_out_in_spanish_unless_this_browser
     client.post("/language", data={"language": "en", "next": "/sign-in", "csrf_token": CSRF_INPUT.search(
         signed_out).group(1)})
     assert page_language(client.get("/sign-in").get_data(as_text=True)) == "en"
+
+
+def test_a_spanish_client_reschedules_in_spanish_from_a_spanish_reminder(app, client, dana, ana, smtp_server, traveller):
+    from practice.availability import save_hours
+    save_hours(dana, {day: [("09:00", "17:00")] for day in range(5)}, [])
+    remind(app, dana, ana, traveller, hours_before=48)  # online changes are open until 24 hours before
+    message = smtp_server.to("ana@example.com")[-1]
+    assert "¿Necesita cambiarla? Cambie la hora o cancele aquí: http://portal.test/a/" in plain(message)
+    link = re.search(r"http://portal\.test(/a/[A-Za-z0-9._\-]+\?via=[a-z_]+)", plain(message)).group(1)
+
+    page = client.get(link, headers=ENGLISH_BROWSER).get_data(as_text=True)
+    assert page_language(page) == "es"
+    assert "Su cita" in words(page) and "Elegir otra hora" in words(page) and "Cancelar la cita" in words(page)
+    times = client.get(link.replace("?", "/times?"), headers=ENGLISH_BROWSER).get_data(as_text=True)
+    assert "Las horas están en UTC. Cada cita dura 50 minutos." in words(times)
+    assert re.search(r"<h3>(lunes|martes|miércoles|jueves|viernes), \d+ de \w+ de 2026</h3>", times)
