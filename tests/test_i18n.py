@@ -374,3 +374,22 @@ def test_a_spanish_client_reschedules_in_spanish_from_a_spanish_reminder(app, cl
     times = client.get(link.replace("?", "/times?"), headers=ENGLISH_BROWSER).get_data(as_text=True)
     assert "Las horas están en UTC. Cada cita dura 50 minutos." in words(times)
     assert re.search(r"<h3>(lunes|martes|miércoles|jueves|viernes), \d+ de \w+ de 2026</h3>", times)
+
+
+def test_the_clinicians_notice_of_a_spanish_clients_change_stays_english(app, client, dana, ana, smtp_server, traveller):
+    from practice.availability import save_hours
+    from tests.test_online_changes import pick
+    save_hours(dana, {day: [("09:00", "17:00")] for day in range(5)}, [])
+    remind(app, dana, ana, traveller, hours_before=48)
+    link = re.search(r"http://portal\.test(/a/[A-Za-z0-9._\-]+\?via=[a-z_]+)",
+                     plain(smtp_server.to("ana@example.com")[-1])).group(1)
+
+    times = client.get(link.replace("?", "/times?")).get_data(as_text=True)
+    first = datetime.strptime(re.search(r"start=(\d{8}T\d{4})", times).group(1), "%Y%m%dT%H%M")
+    assert pick(client, link, first).status_code == 303  # from a Spanish page
+    deliver(app)
+
+    notice = smtp_server.to("dana@example.com")[-1]
+    assert notice["Subject"] == f"Ana García moved their appointment to {first:%a %-d %b at %-I:%M %p}"
+    assert "Was: Tue 10 Mar 2026, 3:00 PM – 3:50 PM UTC" in plain(notice)
+    assert '<html lang="en">' in html_part(notice)
