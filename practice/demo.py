@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 
 from . import runtime
 from .appointments import create_appointment
+from .availability import save_hours
 from .clients import add_client
 from .clinicians import create_clinician
 from .clock import describe_when, to_local, utcnow
@@ -27,6 +28,9 @@ def seed_demo() -> list[str]:
         practice.name = "Riverside Counselling (demo)"
         practice.contact_email = practice.contact_email or "office@riverside.example"
         practice.timezone = DEMO_ZONE
+        # Trying the portal should not start with an authenticator app; a real practice set up
+        # at /clinic/ requires one (Settings, "Clinician sign-in").
+        practice.require_second_factor = False
         practice.save()
     base = runtime.settings().base_url
     lines = [f"Practice: {practice.name} ({practice.timezone})"]
@@ -35,6 +39,9 @@ def seed_demo() -> list[str]:
     if clinician is None:
         password = secrets.token_urlsafe(12)
         clinician = create_clinician(email, "Dr. Dana Hale", password, is_admin=True)
+        # Hours to offer when a client reschedules from an email's "Reschedule or cancel" link.
+        opens, closes = (wall.strftime("%H:%M") for wall in WORKING_HOURS)
+        save_hours(clinician, {day: [(opens, closes)] for day in range(5)}, [])
         lines.append(f"Clinician: {email} / password {password}  (sign in at {base}/clinic/)")
     else:
         lines.append(f"Clinician: {email} (already created; password unchanged)")
@@ -49,6 +56,8 @@ def seed_demo() -> list[str]:
         lines.append(f"Appointments: three on the clinician's calendar, the first {describe_when(first, practice.timezone)}"
                      f" ({practice.timezone}).")
     lines.append(f"Clients sign in at {base}/sign-in; with no MAIL_SERVER their email is at {base}/dev/mailbox")
+    if not practice.require_second_factor:
+        lines.append("Second factor for clinicians: off in the demo (turn it on in Settings, Clinician sign-in).")
     return lines
 
 

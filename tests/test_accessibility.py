@@ -335,6 +335,19 @@ def goto(path: str, heading: str | None = None, lang: str | None = None):
     return visit
 
 
+def calendar_grid(path: str):
+    """The calendar's time grid with today's appointments placed on it (overlapping ones side
+    by side, link windows, the now line), checked as drawn, not merely served."""
+
+    def visit(tab, site):
+        tab.goto(site.base + path)
+        expect(tab.locator("#calendar-grid .appointment.placed").first).to_be_attached()
+        assert tab.locator("#calendar-grid .window-band").count() >= 1
+        assert tab.locator("#calendar-grid .now-line").count() == 1
+
+    return visit
+
+
 def sign_in_sent(tab, site):
     """The sign-in form answered in place by htmx."""
     tab.goto(f"{site.base}/sign-in")
@@ -558,8 +571,8 @@ PAGES = {
     # The clinician's.
     "clinic-sign-in": ("anon", goto("/clinic/sign-in", "Clinician sign-in")),
     "clinic-sign-in-wrong-password": ("anon", clinic_sign_in_wrong),
-    "calendar-day": ("clinician", goto("/clinic/calendar")),
-    "calendar-week": ("clinician", goto("/clinic/calendar/week")),
+    "calendar-day": ("clinician", calendar_grid("/clinic/calendar")),
+    "calendar-week": ("clinician", calendar_grid("/clinic/calendar/week")),
     "appointment-new": ("clinician", goto("/clinic/appointments/new", "New appointment")),
     "appointment-new-invalid": ("clinician", appointment_form_invalid),
     "appointment-edit": ("clinician", goto("/clinic/appointments/{later}/edit", "Edit appointment")),

@@ -319,7 +319,7 @@ def htmx_from(element_id, client):
     return {"HX-Request": "true", "HX-Trigger": element_id, "X-CSRFToken": clinic_csrf(client)}
 
 
-def test_extend_with_htmx_answers_with_the_card_showing_the_new_end_and_longer_band(app, client, dana, alex):
+def test_extend_with_htmx_answers_with_the_grid_showing_the_new_end_and_longer_band(app, client, dana, alex):
     appointment = book(app, dana, alex, datetime(2026, 3, 2, 15), datetime(2026, 3, 2, 15, 50))
     clinic_sign_in(client, "dana@example.com")
     day = page(client, "/clinic/calendar?date=2026-03-02")
@@ -329,8 +329,9 @@ def test_extend_with_htmx_answers_with_the_card_showing_the_new_end_and_longer_b
                            headers=htmx_from(f"extend-{appointment.id}", client))
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    assert html.strip().startswith(f'<article id="appointment-{appointment.id}"') and "<html" not in html
-    assert "10:00 AM – 11:05 AM" in text_of(html)
+    # The time grid the card sits on (its height and window strip follow), not the page.
+    assert html.strip().startswith('<div id="calendar-grid"') and "<html" not in html
+    assert "10:00 AM – 11:05 AM" in text_of(card_in(html, appointment))
     assert "Link open 9:45 AM – 11:35 AM" in text_of(html)
     assert "HX-Trigger" in response.headers["Vary"]
     assert Appointment.get_by_id(appointment.id).ends_at == datetime(2026, 3, 2, 16, 5)

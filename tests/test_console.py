@@ -85,3 +85,26 @@ def test_demo_starts_are_in_working_hours_whatever_the_time(now):
     for start in starts:
         local = to_local(start, zone)
         assert local.weekday() < 5 and WORKING_HOURS[0] <= local.time() and local.hour <= 16
+
+
+@pytest.mark.second_factor_required
+def test_the_demo_clinician_signs_in_with_the_printed_password_and_has_hours_to_offer(run, make_app):  # noqa: F811
+    """Trying the demo needs no authenticator app, and a client rescheduling from an email is
+    offered times: the clinician's weekday hours are those the demo books in."""
+    import re
+
+    from practice.availability import weekly_hours
+    from practice.models import Clinician
+    from tests.conftest import csrf_token
+    output = run("demo").output
+    password = re.search(r"clinician@example\.com / password (\S+)", output).group(1)
+    assert "Second factor for clinicians: off in the demo" in output
+    app = make_app(PORTAL_CREATE_SCHEMA=False)
+    client = app.test_client()
+    response = client.post("/clinic/sign-in", data={"email": "clinician@example.com", "password": password,
+                                                     "csrf_token": csrf_token(client, "/clinic/sign-in")})
+    assert response.headers["Location"] == "/clinic/calendar"
+    with app.app_context(), db.connection_context():
+        hours = weekly_hours(Clinician.get(Clinician.email == "clinician@example.com"))
+    opens, closes = (wall.strftime("%H:%M") for wall in WORKING_HOURS)
+    assert hours == {**{day: [(opens, closes)] for day in range(5)}, 5: [], 6: []}

@@ -7,6 +7,8 @@ from practice.clock import long_date, time_span, to_local
 from practice.appointments import KINDS, calendar_for, overlaps_among, join_window, local_day_bounds, week_start
 from practice.models import Appointment, Practice
 
+from ._calendar_grid import hour_range, timeline
+
 
 def day_title(day: date) -> str:
     return long_date(day)
@@ -37,11 +39,18 @@ class Card:
     kind_label: str
     cancelled: bool
     starts_at: datetime  # naive UTC
+    ends_at: datetime
     starts_iso: str
     time_label: str
     end_value: str  # the end as "HH:MM", for the exact-end field
     band: str | None = None  # "Link open 8:45 AM – 10:20 AM"
     band_state: str | None = None  # "open now", "closed", or None (opens later)
+    opens_at: datetime | None = None  # the link window, naive UTC (telehealth only)
+    closes_at: datetime | None = None
+    place: str = ""  # grid classes (see _calendar_grid), set when it is placed on a time grid
+    band_place: str = ""
+    lane: int = 0
+    minutes: int = 0
     overlaps: list[str] = field(default_factory=list)
     problem: str | None = None
     problem_field: str | None = None  # "end_time" puts the problem beside the exact-end field
@@ -60,15 +69,18 @@ def card(appointment: Appointment, practice: Practice, viewer, now: datetime, ot
         kind_label=KINDS.get(appointment.kind, appointment.kind),
         cancelled=appointment.status == "cancelled",
         starts_at=appointment.starts_at,
+        ends_at=appointment.ends_at,
         starts_iso=appointment.starts_at.replace(tzinfo=timezone.utc).isoformat(),
         time_label=time_span(appointment.starts_at, appointment.ends_at, zone),
         end_value=local_end.strftime("%H:%M"),
+        minutes=int((appointment.ends_at - appointment.starts_at) / timedelta(minutes=1)),
         overlaps=[describe(other, practice) for other in others],
     )
     if appointment.kind == "telehealth" and not result.cancelled:
         window = join_window(appointment, practice)
         result.band = f"Link open {time_span(window.opens_at, window.closes_at, zone)}"
         result.band_state = "open now" if window.is_open(now) else "closed" if now >= window.closes_at else None
+        result.opens_at, result.closes_at = window.opens_at, window.closes_at
     return result
 
 
@@ -93,10 +105,14 @@ def cards_between(viewer, start: datetime, end: datetime, practice: Practice, no
 def day_page(viewer, day: date, practice: Practice, now: datetime, today: date, replace: Card | None = None) -> dict:
     start, end = local_day_bounds(day, practice.timezone)
     cards = cards_between(viewer, start, end, practice, now, replace)
+    scheduled = [c for c in cards if not c.cancelled]
+    hours = hour_range([(day, scheduled)], practice.timezone, now)
     return {
         "view": "day", "day": day, "title": day_title(day), "today": today,
         "previous": day - timedelta(days=1), "next": day + timedelta(days=1),
-        "scheduled": [c for c in cards if not c.cancelled],
+        "days": [{"date": day, "title": day.strftime("%a %-d %b"), "is_today": day == today, "cards": scheduled,
+                  "timeline": timeline(day, hours, scheduled, practice.timezone, now)}],
+        "scheduled": scheduled,
         "cancelled": [c for c in cards if c.cancelled],
         "clock_change": clock_change(day, practice.timezone),
     }
@@ -113,12 +129,16 @@ def week_page(viewer, day: date, practice: Practice, now: datetime, today: date,
         day_start, day_end = local_day_bounds(current, practice.timezone)
         days.append({
             "date": current, "title": current.strftime("%a %-d %b"), "is_today": current == today,
-            "cards": [c for c in cards if day_start <= c.starts_at < day_end],
+            "cards": [c for c in cards if day_start <= c.starts_at < day_end and not c.cancelled],
             "clock_change": clock_change(current, practice.timezone),
         })
+    hours = hour_range([(d["date"], d["cards"]) for d in days], practice.timezone, now)
+    for d in days:
+        d["timeline"] = timeline(d["date"], hours, d["cards"], practice.timezone, now)
     sunday = monday + timedelta(days=6)
     return {
         "view": "week", "day": monday, "today": today, "days": days,
+        "cancelled": [c for c in cards if c.cancelled],
         "title": f"{monday:%-d %b} – {sunday:%-d %b %Y}",
         "previous": monday - timedelta(days=7), "next": monday + timedelta(days=7),
     }

@@ -148,7 +148,7 @@ def appointment_new_join_link(appointment_id: int):
 @bp.post("/appointments/<int:appointment_id>/extend")
 @clinician_required
 def appointment_extend(appointment_id: int):
-    """"+15 min" / "+30 min": the card answers in place for htmx, else back to the calendar."""
+    """"+15 min" / "+30 min": the grid answers in place for htmx, else back to the calendar."""
     appointment = _appointment_or_404(appointment_id)
     form = ExtendForm()
     if not form.validate_on_submit():
@@ -204,8 +204,9 @@ def _change_on_card(appointment: Appointment, view: str, change, *, overlap: dic
 
 
 def _card_answer(appointment: Appointment, view: str, problem=None, problem_field=None, confirm=None, done=None):
-    """The appointment's card alone when one of its own forms asked (htmx); otherwise the
-    calendar: a redirect after a change, the page with the card's problem beside it if refused."""
+    """The time grid the card sits on when one of its own forms asked (htmx): its new length,
+    link window and lanes at once. Otherwise the calendar: a redirect after a change, the page
+    with the card's problem beside it if refused."""
     practice, me = Practice.current(), signed_in_clinician()
     view = view if view in VIEWS else "day"
     appointment = Appointment.get_by_id(appointment.id)  # as stored, whatever was refused
@@ -221,12 +222,12 @@ def _card_answer(appointment: Appointment, view: str, problem=None, problem_fiel
         shown.confirm = confirm
     status = 422 if problem or confirm else 200
     triggers = (f"extend-{appointment.id}", f"end-{appointment.id}", f"confirm-{appointment.id}")
+    day = local_date(appointment.starts_at, practice.timezone)
     if any(wants_fragment(trigger) for trigger in triggers):
-        return vary(make_response(render_template("clinic/_appointment.html", a=shown, view=view,
-                                                  practice=practice), status))
+        page = VIEWS[view](me, day, practice, utcnow(), _today(practice), replace=shown)
+        return vary(make_response(render_template("clinic/_calendar_grid.html", practice=practice, **page), status))
     if status == 200:
         if done:
             flash(done, "success")
         return redirect_to(_day_url(appointment, practice, view))
-    return vary(make_response(_calendar(view, local_date(appointment.starts_at, practice.timezone), replace=shown,
-                                        status=status)))
+    return vary(make_response(_calendar(view, day, replace=shown, status=status)))
