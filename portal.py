@@ -5,7 +5,7 @@ error pages, the database, the domain's runtime, the scheduler and the commands.
 """
 from flask import Flask
 
-from portico import config, database, domain, errors, extensions, hardening
+from portico import config, database, domain, errors, extensions, hardening, i18n
 from portico.commands import build_cli
 
 
@@ -17,9 +17,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     hardening.init_app(app)  # before any blueprint adds its rules: ids in URLs are range-checked
     database.init_app(app)
     extensions.init_app(app)
+    i18n.init_app(app)
 
-    from blueprints import changes, clinic, devmail, documents, feed, meta, passkeys, portal_home, signin, telehealth
-    for blueprint in (meta, feed, clinic, signin, passkeys, portal_home, documents, telehealth, changes):
+    from blueprints import (changes, clinic, devmail, documents, feed, language, meta, passkeys, portal_home, signin,
+                            telehealth)
+    for blueprint in (meta, feed, clinic, signin, language, passkeys, portal_home, documents, telehealth, changes):
         app.register_blueprint(blueprint.bp)
     if not app.config["MAIL_SERVER"]:
         app.register_blueprint(devmail.bp)

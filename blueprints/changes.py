@@ -4,16 +4,18 @@ import re
 from datetime import date, datetime, timedelta
 
 from flask import Blueprint, abort, make_response, render_template, request, url_for
+from flask_babel import gettext, lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, TextAreaField
 
 from practice.appointments import KINDS, local_day_bounds, week_start
 from practice.availability import earliest_start, is_open_slot, latest_start, open_slots
-from practice.clock import format_local, local_date, long_date, span, to_local, utcnow
+from practice.clock import clock_time, day_month, format_local, local_date, long_date, plain_date, span, to_local, utcnow
 from practice.models import Appointment, Practice
 from practice.online_changes import MAX_REASON, VIA, ChangeRefused, cancel, find_change_link, reschedule, standing
 
 from portico.errors import form_expired
+from portico.i18n import speak_as
 
 from ._htmx import page_or_fragment, redirect_to, vary
 
@@ -28,7 +30,7 @@ class MoveForm(FlaskForm):
 
 class CancelForm(FlaskForm):
     sequence = HiddenField()
-    reason = TextAreaField("Reason (optional)")
+    reason = TextAreaField(_l("Reason (optional)"))
 
 
 def _moment(text: str | None) -> datetime | None:
@@ -54,6 +56,7 @@ class Visit:
         if link is None:
             abort(make_response(render_template("changes/unknown.html", practice=Practice.current()), 404))
         self.token, self.appointment, self.retired = token, link.appointment, link.retired
+        speak_as(self.appointment.client)  # the client's pages: in their language
         self.practice, self.now = Practice.current(), utcnow()
         self.zone = self.appointment.client.zone(self.practice)
         self.via = request.values.get("via") if request.values.get("via") in VIA else None
@@ -68,7 +71,7 @@ class Visit:
         a, change, zone = self.appointment, self.standing.change, self.zone
         return dict(practice=self.practice, visit=self, standing=self.standing,
                     when=span(a.starts_at, a.ends_at, zone), clinician_name=a.clinician.name,
-                    kind_text=KINDS.get(a.kind, a.kind), closes_at=format_local(self.standing.closes_at, zone),
+                    kind_text=gettext(KINDS.get(a.kind, a.kind)), closes_at=format_local(self.standing.closes_at, zone),
                     change=change, change_made_at=format_local(change.made_at, zone) if change else "",
                     asked_for=span(change.new_starts_at, change.new_ends_at, zone)
                     if change and change.new_starts_at else "",
@@ -103,12 +106,12 @@ def _slots_context(visit: Visit, requested: date | None, problem: str | None = N
     days = {}
     for slot in open_slots(visit.appointment, start, end, visit.now, visit.practice):
         local = to_local(slot.starts_at, visit.zone)
-        days.setdefault(local.date(), []).append(dict(label=f"{local:%-I:%M %p}",
+        days.setdefault(local.date(), []).append(dict(label=clock_time(slot.starts_at, visit.zone),
                                                       start=f"{slot.starts_at:%Y%m%dT%H%M}"))
     sunday = monday + timedelta(days=6)
     return visit.context(
         days=[dict(title=long_date(day), slots=slots) for day, slots in sorted(days.items())],
-        week_title=f"{monday:%-d %B} to {sunday:%-d %B %Y}", zone_name=visit.zone,
+        week_title=gettext("%(first)s to %(last)s", first=day_month(monday), last=plain_date(sunday)), zone_name=visit.zone,
         previous=previous.isoformat() if previous else None, following=following.isoformat() if following else None,
         problem=problem, length=int((visit.appointment.ends_at - visit.appointment.starts_at).total_seconds() // 60))
 
@@ -141,11 +144,11 @@ def change_confirm(token):
     starts_at = _moment(request.args.get("start"))
     if starts_at is None:
         return render_template("changes/times.html", **_slots_context(
-            visit, None, problem="Please choose one of the times below.")), 400
+            visit, None, problem=gettext("Please choose one of the times below."))), 400
     if not is_open_slot(visit.appointment, starts_at, visit.now, visit.practice):
         return render_template("changes/times.html", **_slots_context(
             visit, week_start(local_date(starts_at, visit.zone)),
-            problem="Sorry, that time is no longer open. Please choose another one.")), 409
+            problem=gettext("Sorry, that time is no longer open. Please choose another one."))), 409
     length = visit.appointment.ends_at - visit.appointment.starts_at
     form = MoveForm(data={"start": f"{starts_at:%Y%m%dT%H%M}", "sequence": str(visit.appointment.sequence)})
     return render_template("changes/confirm.html", **visit.context(
@@ -158,11 +161,11 @@ def change_move(token):
     visit = Visit(token)
     form = MoveForm()
     if not form.validate_on_submit():
-        return form_expired("Please open the link from your email again and choose the time again.")
+        return form_expired(gettext("Please open the link from your email again and choose the time again."))
     starts_at = _moment(form.start.data)
     if starts_at is None:
         return render_template("changes/times.html", **_slots_context(
-            visit, None, problem="Please choose one of the times below.")), 400
+            visit, None, problem=gettext("Please choose one of the times below."))), 400
     try:
         change = reschedule(visit.appointment, starts_at, sequence=_sequence(form.sequence.data), via=visit.via or "")
     except ChangeRefused as refused:
@@ -176,7 +179,7 @@ def _refused(visit: Visit, refused: ChangeRefused, starts_at: datetime | None = 
     if refused.reason == "taken" and visit.standing.can_change:
         week = week_start(local_date(starts_at, visit.zone)) if starts_at else None
         return vary(make_response(render_template("changes/times.html", **_slots_context(
-            visit, week, problem="Sorry, that time was just taken. Please choose another one.")), 409))
+            visit, week, problem=gettext("Sorry, that time was just taken. Please choose another one."))), 409))
     if refused.reason == "moved" and visit.standing.can_change:
         return vary(make_response(render_template("changes/appointment.html", **visit.context(
             problem="moved")), 409))
@@ -192,10 +195,10 @@ def change_cancel(token):
     form = CancelForm(data={"sequence": str(visit.appointment.sequence)} if request.method == "GET" else None)
     if request.method == "POST":
         if not form.validate_on_submit():
-            return form_expired("Please open the link from your email again.")
+            return form_expired(gettext("Please open the link from your email again."))
         reason = form.reason.data or ""
         if len(reason) > MAX_REASON:
-            form.reason.errors = [f"Please keep the reason under {MAX_REASON} characters."]
+            form.reason.errors = [gettext("Please keep the reason under %(max)s characters.", max=MAX_REASON)]
             return render_template("changes/cancel.html", **visit.context(form=form)), 422
         try:
             cancel(visit.appointment, reason=reason, sequence=_sequence(form.sequence.data), via=visit.via or "")

@@ -3,9 +3,10 @@ a document to fill in with drafts saved as they type, and what they submitted.""
 from functools import wraps
 
 from flask import Blueprint, abort, flash, make_response, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
-from practice.clock import format_local, local_date, plain_date, to_local, utcnow
+from practice.clock import clock_time, format_local, local_date, plain_date, utcnow
 from practice.documents import (AnswersInvalid, DocumentError, answer_rows, draft_keeper, draft_of,
                                 fields_of, mark_opened, paragraphs, portal_rows, save_draft, share_of, submit_answers)
 from practice.models import Practice
@@ -45,7 +46,8 @@ def keeping_drafts(view):
                 except DocumentError:
                     pass  # submitted or withdrawn meanwhile: nothing to keep
                 else:
-                    flash(f"Your answers to \u201c{share.version.title}\u201d were saved. You can finish them now.", "success")
+                    flash(gettext("Your answers to \u201c%(title)s\u201d were saved. You can finish them now.",
+                                  title=share.version.title), "success")
             return redirect_to(url_for("signin.sign_in_page"))
         return client_required(view)(share_id)
 
@@ -77,7 +79,7 @@ def document_view(share_id):
                      completed=format_local(share.completed_at, zone))
     status = ""
     if share.draft_saved_at:
-        status = f"Draft saved {format_local(share.draft_saved_at, current_user.zone())}."
+        status = gettext("Draft saved %(when)s.", when=format_local(share.draft_saved_at, current_user.zone()))
     return _form(share, draft_of(share), {}, status=status)
 
 
@@ -95,12 +97,12 @@ def document_submit(share_id):
     try:
         submit_answers(share, _posted())
     except AnswersInvalid as invalid:
-        return _form(share, invalid.values, invalid.errors, status="Your answers so far are saved as a draft.",
+        return _form(share, invalid.values, invalid.errors, status=gettext("Your answers so far are saved as a draft."),
                      code=422)
     except DocumentError as error:
         flash(str(error), "error")
     else:
-        flash("Thank you: your answers are submitted. This is what you sent.", "success")
+        flash(gettext("Thank you: your answers are submitted. This is what you sent."), "success")
     return redirect_to(url_for(".document_view", share_id=share.id))
 
 
@@ -118,7 +120,8 @@ def document_draft(share_id):
         flash(str(error), "error")
         return redirect_to(url_for(".document_view", share_id=share.id))
     if fragment:
-        at = to_local(saved, current_user.zone()).strftime("%-I:%M:%S %p")
-        return vary(make_response(render_template("documents/_draft_status.html", status=f"Saved at {at}.")))
-    flash("Your answers are saved. You can come back and finish any time.", "success")
+        at = clock_time(saved, current_user.zone(), seconds=True)
+        return vary(make_response(render_template("documents/_draft_status.html",
+                                                  status=gettext("Saved at %(time)s.", time=at))))
+    flash(gettext("Your answers are saved. You can come back and finish any time."), "success")
     return redirect_to(url_for(".document_view", share_id=share.id))

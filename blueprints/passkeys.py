@@ -3,6 +3,7 @@ a client's passkeys with Remove, and the offer's "Not now"."""
 from collections.abc import Mapping
 
 from flask import Blueprint, current_app, flash, g, jsonify, make_response, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from practice import passkeys
@@ -45,11 +46,11 @@ def _credential():
 
 
 def _refused(status: int = 400):
-    return jsonify(error=passkeys.REFUSED), status
+    return jsonify(error=gettext(passkeys.REFUSED)), status
 
 
 def _not_here():
-    return jsonify(error="Passkeys cannot be used at this portal's address."), 404
+    return jsonify(error=gettext("Passkeys cannot be used at this portal's address.")), 404
 
 
 def _options(json_text: str):
@@ -100,13 +101,14 @@ def register_options():
 def register_finish():
     credential = _credential()
     if credential is None or not passkeys.passkeys_possible():
-        return jsonify(error="That passkey could not be saved. Please try again."), 400
+        return jsonify(error=gettext("That passkey could not be saved. Please try again.")), 400
     try:
         passkey = passkeys.register(g.portal_session.client, credential, user_agent=request.user_agent.string,
                                     ip=request.remote_addr)
     except passkeys.PasskeyRefused:
-        return jsonify(error="That passkey could not be saved. Please try again."), 400
-    body = jsonify(message=f"Passkey saved ({passkey.device}). Next time, sign in with it: no email needed.",
+        return jsonify(error=gettext("That passkey could not be saved. Please try again.")), 400
+    body = jsonify(message=gettext("Passkey saved (%(device)s). Next time, sign in with it: no email needed.",
+                                   device=passkey.device),
                    list=url_for("passkeys.passkey_list"))
     return _offer_answered(make_response(body, 201), "registered")
 
@@ -118,7 +120,7 @@ def passkey_list():
     practice = Practice.current()
     zone = client.zone(practice)
     rows = [dict(id=p.id, device=p.device, created=format_local(p.created_at, zone),
-                 last_used=format_local(p.last_used_at, zone) if p.last_used_at else "Not yet")
+                 last_used=format_local(p.last_used_at, zone) if p.last_used_at else gettext("Not yet"))
             for p in Passkey.of(client)]
     return render_template("passkeys.html", practice=practice, client=current_user, passkeys=rows,
                            possible=passkeys.passkeys_possible(), check_in=session_check_in())
@@ -128,7 +130,8 @@ def passkey_list():
 @client_required
 def passkey_remove(passkey_id):
     if passkeys.remove(g.portal_session.client, passkey_id, ip=request.remote_addr):
-        flash("Passkey removed: it no longer signs you in. You can also delete it from the device's settings.", "success")
+        flash(gettext("Passkey removed: it no longer signs you in. You can also delete it from the device's settings."),
+              "success")
     return redirect_to(url_for("passkeys.passkey_list"))
 
 

@@ -1,5 +1,6 @@
 """The client's portal home."""
 from flask import Blueprint, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from practice.appointments import KINDS
@@ -42,7 +43,7 @@ def _appointments(client, practice, now, limit) -> list[dict]:
         telehealth = appointment.kind == "telehealth"
         rows.append(dict(
             when=span(appointment.starts_at, appointment.ends_at, zone), clinician=appointment.clinician.name,
-            kind=KINDS.get(appointment.kind, appointment.kind), is_open=entry.is_open,
+            kind=gettext(KINDS.get(appointment.kind, appointment.kind)), is_open=entry.is_open,
             opens_at=format_local(entry.opens_at, zone),
             join_url=url_for("telehealth.join", token=join_token(appointment)) if telehealth else None,
             # The same link as in the emails; it says why when changes have closed.

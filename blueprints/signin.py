@@ -2,6 +2,7 @@
 from datetime import timedelta
 
 from flask import Blueprint, g, make_response, render_template, request, url_for
+from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, StringField
@@ -16,6 +17,7 @@ from practice.sessions import WARN_BEFORE_IDLE, check_session, end_session, idle
 from practice.sign_in import MAILS_PER_ADDRESS_PER_HOUR, request_sign_in_link
 from portico.errors import form_expired
 from portico.extensions import login_manager, rate_limit
+from portico.i18n import speak_as
 
 from ._auth import (client_required, cookie_name, current_session, ended_session, forget_cookie, init_login,
                     no_store_when_signed_in, session_check_in, sign_in, signed_out, stale_cookie)
@@ -25,17 +27,17 @@ from ._htmx import page_or_fragment, redirect_to, wants_fragment
 bp = Blueprint("signin", __name__)
 
 ENDED_REASONS = {
-    "idle": "You were signed out after a period of inactivity, to protect your privacy.",
-    "absolute": "You were signed out because you had been signed in for a long time.",
-    "signed_out": "You have signed out.",
-    "archived": "Your access to the portal has ended. Please contact the practice.",
-    "ended_by_clinician": "Your session was ended by the practice. Please sign in again.",
+    "idle": _l("You were signed out after a period of inactivity, to protect your privacy."),
+    "absolute": _l("You were signed out because you had been signed in for a long time."),
+    "signed_out": _l("You have signed out."),
+    "archived": _l("Your access to the portal has ended. Please contact the practice."),
+    "ended_by_clinician": _l("Your session was ended by the practice. Please sign in again."),
 }
 
 
 # The dead-link page's "Send me a new link" form (link_dead.html).
 NEW_LINK_FORM = "new-link-form"
-NEW_LINK_FORM_CONTEXT = dict(form_id=NEW_LINK_FORM, hx_target="#dead-link", button="Send me a new link")
+NEW_LINK_FORM_CONTEXT = dict(form_id=NEW_LINK_FORM, hx_target="#dead-link", button=_l("Send me a new link"))
 CODE_FORM_FRAGMENTS = {"code-form": "_sign_in_sent.html"}
 CODE_PAGE_FRAGMENTS = {"code-entry-form": "_sign_in_code_form.html"}
 
@@ -45,27 +47,27 @@ def _strip(value):
 
 
 class SignInForm(FlaskForm):
-    email = EmailField("Email address", filters=[_strip], validators=[
-        DataRequired("Please enter your email address."),
-        at_most(254, "That email address is too long."),
-        Email("That does not look like an email address. Please check it and try again."),
+    email = EmailField(_l("Email address"), filters=[_strip], validators=[
+        DataRequired(_l("Please enter your email address.")),
+        at_most(254, _l("That email address is too long.")),
+        Email(_l("That does not look like an email address. Please check it and try again.")),
     ])
 
 
 class CodeForm(FlaskForm):
     email = HiddenField(validators=[DataRequired(), Length(max=254)])
-    code = StringField("Code from the email", validators=[
-        DataRequired("Please enter the 6-digit code."),
-        Regexp(r"^\s*\d{6}\s*$", message="The code is 6 digits, like 123456."),
+    code = StringField(_l("Code from the email"), validators=[
+        DataRequired(_l("Please enter the 6-digit code.")),
+        Regexp(r"^\s*\d{6}\s*$", message=_l("The code is 6 digits, like 123456.")),
     ])
 
 
 class CodeEntryForm(CodeForm):
     """The code typed on the page of its own (/sign-in/code), by someone who did not ask for
     the link on this device: the address is typed too."""
-    email = EmailField("Email address", filters=[_strip], validators=[
-        DataRequired("Please enter the email address the code was sent to."),
-        at_most(254, "That email address is too long."),
+    email = EmailField(_l("Email address"), filters=[_strip], validators=[
+        DataRequired(_l("Please enter the email address the code was sent to.")),
+        at_most(254, _l("That email address is too long.")),
     ])
 
 
@@ -93,8 +95,10 @@ def sign_in_page():
             return redirect_to(url_for("portal.home"))
         ended = ended_session()
         notice = ENDED_REASONS.get(ended.end_reason) if ended else None
-        if ended is not None and ended.client_id and not form.email.data:
-            form.email.data = ended.client.email
+        if ended is not None and ended.client_id:
+            speak_as(ended.client)  # "You have signed out" in their language
+            if not form.email.data:
+                form.email.data = ended.client.email
         # Back after a timeout (or a sign-out) with a passkey: the passkey comes first.
         passkey_first = ended is not None and has_passkey(ended.client)
         response = make_response(render_template("sign_in.html", form=form, practice=practice, notice=notice,
@@ -161,16 +165,16 @@ def code_enter():
     except CodeRejected as rejected:
         status = 422
         if rejected.from_source:
-            form.code.errors.append("Too many wrong codes from your network. Please use the link in the email, "
-                                    "or try a code again in an hour.")
+            form.code.errors.append(gettext("Too many wrong codes from your network. Please use the link in the "
+                                            "email, or try a code again in an hour."))
             status = 429
         elif rejected.locked:
-            form.code.errors.append("Too many wrong codes: the code from that email no longer works. "
-                                    "The link in the same email still does; or ask for a new link.")
+            form.code.errors.append(gettext("Too many wrong codes: the code from that email no longer works. "
+                                            "The link in the same email still does; or ask for a new link."))
             context.update(killed=True, sign_in_form=SignInForm(email=form.email.data, formdata=None))
         else:
-            form.code.errors.append("That code is not right, or it is no longer valid. "
-                                    "Check the newest email from us and try again.")
+            form.code.errors.append(gettext("That code is not right, or it is no longer valid. "
+                                            "Check the newest email from us and try again."))
         return page_or_fragment(page, fragments, status, **context)
 
 
@@ -183,16 +187,19 @@ def link_open(token):
             # which would skip its own check then, is only built where that did not happen:
             # building it signs a fresh token, for a page this answer never shows.
             if not (g.get("csrf_valid") or ContinueForm().validate_on_submit()):
-                return form_expired("Please open the link from your email again.")
+                return form_expired(gettext("Please open the link from your email again."))
             return redeem_link(token, ip=request.remote_addr, then=_signed_in_at_target)
-        open_link(token, method=request.method, ip=request.remote_addr, agent=request.user_agent.string)
+        link = open_link(token, method=request.method, ip=request.remote_addr, agent=request.user_agent.string)
     except LinkRejected as rejected:
         return _dead_link(rejected, Practice.current())
+    speak_as(link.client)  # the page their email's link opens, in their language
     return render_template("link_continue.html", practice=Practice.current(), form=ContinueForm(), token=token)
 
 
 def _dead_link(rejected: LinkRejected, practice):
     link = rejected.link
+    if link is not None:
+        speak_as(link.client)
     zone = link.client.zone(practice) if link else practice.timezone
     form = SignInForm(email=rejected.email, formdata=None)
     status = 404 if rejected.reason == "not_recognised" else 410

@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from flask import Blueprint, abort, current_app, jsonify, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext, lazy_gettext
 from flask_wtf import FlaskForm
 from wtforms import HiddenField
 
@@ -17,6 +18,7 @@ from practice.telehealth import (BadSignal, EntryRefused, NotInRoom, check_admis
 
 from portico.errors import form_expired
 from portico.hardening import UnreadableText, takes_json
+from portico.i18n import speak_as
 
 from ._htmx import page_or_fragment, vary, wants_fragment
 from ._json import posted_json
@@ -25,11 +27,11 @@ from .clinic._access import clinician_required, signed_in_clinician
 bp = Blueprint("telehealth", __name__)
 
 GONE = {
-    "left": "You have left this session.",
-    "elsewhere": "This session continues in another window or on another device, so this window has stopped.",
-    "cancelled": "This appointment was cancelled.",
-    "archived": "Your access to the portal has ended. Please contact the practice.",
-    "replaced": "This link was replaced by a newer one. Use the link in the newest email from the practice.",
+    "left": lazy_gettext("You have left this session."),
+    "elsewhere": lazy_gettext("This session continues in another window or on another device, so this window has stopped."),
+    "cancelled": lazy_gettext("This appointment was cancelled."),
+    "archived": lazy_gettext("Your access to the portal has ended. Please contact the practice."),
+    "replaced": lazy_gettext("This link was replaced by a newer one. Use the link in the newest email from the practice."),
 }
 ENDED_FOR_GOOD = ("cancelled", "archived")  # nothing will let this page in again
 
@@ -74,6 +76,7 @@ def _client_place(token: str, as_json: bool = False) -> Place:
     link = look_up_join_link(token)
     if link is None:
         abort(make_response(jsonify(gone="unknown"), 404) if as_json else _unknown_link())
+    speak_as(link.appointment.client)
     if link.replaced_at is not None:
         abort(make_response(_gone("replaced")) if as_json else _replaced_link(link))
     return Place(link.appointment, "client", {"token": token}, retired=link.retired)
@@ -93,6 +96,8 @@ def _clinician_place(appointment_id: int) -> Place:
 def join(token):
     if wants_fragment("join-status"):  # an open join page learns that its link died
         link = look_up_join_link(token)
+        if link is not None:
+            speak_as(link.appointment.client)
         if link is None or link.replaced_at is not None:
             return vary(make_response(render_template(
                 "telehealth/_join_status.html", unknown=link is None, practice=Practice.current(),
@@ -116,7 +121,7 @@ def _join(place: Place):
 
 def _press_join(place: Place):
     if not JoinForm().validate_on_submit():
-        return form_expired("Please open the link again and press Join.")
+        return form_expired(gettext("Please open the link again and press Join."))
     key = place.seat_key or new_seat_key()
     try:
         check_admission(place.appointment, place.role, key, ip=request.remote_addr)
@@ -271,7 +276,7 @@ def _signals(place: Place):
 
 
 def _gone(reason: str):
-    return jsonify(gone=reason, message=GONE.get(reason, GONE["left"])), \
+    return jsonify(gone=reason, message=str(GONE.get(reason, GONE["left"]))), \
         410 if reason in ENDED_FOR_GOOD or reason == "replaced" else 409
 
 
@@ -290,7 +295,7 @@ def _leave(place: Place):
     """The Leave button (back to the join page), or the page's goodbye as it closes (204)."""
     form = LeaveForm()
     if not form.validate_on_submit():
-        return form_expired("Please reload the page and try again.")
+        return form_expired(gettext("Please reload the page and try again."))
     leave_room(place.appointment, place.role, place.seat_key, form.connection.data, how=form.how.data or "left",
                ip=request.remote_addr)
     if form.how.data == "page_closed":

@@ -1,5 +1,5 @@
 """The command line: serve, worker, init-db, add-client, create-clinician, reset-second-factor, demo,
-backup, restore.
+backup, restore, translations.
 Each command is given the app factory (portal.create_app) as click's context object."""
 import os
 import re
@@ -36,7 +36,7 @@ def build_cli(create_app) -> click.Group:
             ctx.invoke(serve)
 
     for command in (serve, worker, init_db_command, add_client, create_clinician, reset_second_factor, demo, backup,
-                    restore):
+                    restore, translations):
         cli.add_command(command)
     return cli
 
@@ -211,3 +211,17 @@ def restore(create_app, path, yes):
         raise click.ClickException(str(error))
     create_app()  # upgrades a backup made by an older Portico
     click.echo(f"Restored {database} from {path} ({holds}).")
+
+
+@click.command()
+def translations():
+    """Bring the catalogs up to date: extract the text, update each .po, compile the .mo files."""
+    import tempfile
+    from .catalog import compile_catalogs, extract, update
+    with tempfile.TemporaryDirectory() as folder:
+        pot = Path(folder) / "messages.pot"
+        extract(pot)
+        update(pot)
+    compile_catalogs()
+    click.echo("Catalogs updated: translate any new entries in translations/*/LC_MESSAGES/messages.po, "
+               "then run this again to compile them.")

@@ -11,6 +11,7 @@ from practice.runtime import Runtime, Settings
 from practice.turn import TurnSettings
 from practice.wiring import build_domain
 
+from .i18n import FlaskBabelTranslator
 from .mailer import FlaskMailer
 from .scheduler import wake_mail_job
 
@@ -60,7 +61,8 @@ def init_app(app) -> Runtime:
     """After the blueprints are registered (emailed links name their endpoints)."""
     settings = settings_from(app.config)
     mailer = None if settings.dev_mailbox else FlaskMailer(app)
-    domain = build_domain(settings, JinjaEmailRenderer(app), mailer=mailer, wake_mail=wake_mail_job)
+    domain = build_domain(settings, JinjaEmailRenderer(app), mailer=mailer, wake_mail=wake_mail_job,
+                          translator=FlaskBabelTranslator(app))
     app.extensions["portico.runtime"] = domain
     app.teardown_appcontext(_leave_runtime)
     return domain

@@ -2,6 +2,7 @@
 import logging
 
 from flask import render_template
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from peewee import OperationalError
 from werkzeug.exceptions import SecurityError
@@ -10,35 +11,38 @@ from portico.hardening import FilePartRefused, UnreadableText
 
 log = logging.getLogger("portal")
 
-AGAIN = "Please go back, reload the page and try again."
+AGAIN = _l("Please go back, reload the page and try again.")
 
-# What went wrong -> (status, title, message).
+# What went wrong -> (status, title, message): in the page's language when it is shown.
 PAGES = {
-    CSRFError: (400, "This form has expired", AGAIN),
-    400: (400, "That request could not be read", AGAIN),
-    FilePartRefused: (400, "Files cannot be sent here", "This form takes no files. " + AGAIN),
-    UnreadableText: (400, "That text could not be read", "Part of what was sent is not valid text. " + AGAIN),
-    403: (403, "Not allowed", "You do not have access to this page."),
-    404: (404, "Page not found", "There is no page at this address."),
-    405: (405, "Not allowed", "That action is not available here."),
-    415: (415, "That request could not be read", "This address takes a form, not JSON. " + AGAIN),
-    413: (413, "That is too much to send",
-          "What was sent is far larger than any form here takes. Please shorten it and try again."),
-    429: (429, "Please wait a moment",
-          "There have been too many attempts from your connection. Please wait a few minutes and try again."),
-    500: (500, "Something went wrong", "Nothing you entered was lost. Please try again in a moment."),
-    OperationalError: (503, "Temporarily unavailable",
-                       "The portal cannot reach its database. Please try again shortly."),
+    CSRFError: (400, _l("This form has expired"), AGAIN),
+    400: (400, _l("That request could not be read"), AGAIN),
+    FilePartRefused: (400, _l("Files cannot be sent here"),
+                      _l("This form takes no files. Please go back, reload the page and try again.")),
+    UnreadableText: (400, _l("That text could not be read"),
+                     _l("Part of what was sent is not valid text. Please go back, reload the page and try again.")),
+    403: (403, _l("Not allowed"), _l("You do not have access to this page.")),
+    404: (404, _l("Page not found"), _l("There is no page at this address.")),
+    405: (405, _l("Not allowed"), _l("That action is not available here.")),
+    415: (415, _l("That request could not be read"),
+          _l("This address takes a form, not JSON. Please go back, reload the page and try again.")),
+    413: (413, _l("That is too much to send"),
+          _l("What was sent is far larger than any form here takes. Please shorten it and try again.")),
+    429: (429, _l("Please wait a moment"),
+          _l("There have been too many attempts from your connection. Please wait a few minutes and try again.")),
+    500: (500, _l("Something went wrong"), _l("Nothing you entered was lost. Please try again in a moment.")),
+    OperationalError: (503, _l("Temporarily unavailable"),
+                       _l("The portal cannot reach its database. Please try again shortly.")),
 }
 
 
-def error_page(title: str, message: str, status: int):
-    return render_template("error.html", title=title, message=message), status
+def error_page(title, message, status: int):
+    return render_template("error.html", title=str(title), message=str(message)), status
 
 
-def form_expired(advice: str = AGAIN):
+def form_expired(advice=AGAIN):
     """A form whose CSRF token no longer holds, with what to do about it here."""
-    return error_page("This form has expired", advice, 400)
+    return error_page(_l("This form has expired"), advice, 400)
 
 
 def untrusted_host(error):

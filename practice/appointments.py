@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 from . import audit, runtime
 from .clock import local_date, utcnow
 from .models import MAX_APPOINTMENT_LENGTH, Appointment, Client, Clinician, Practice, write_transaction
+from .i18n import N_
 
-KINDS = {"telehealth": "Telehealth", "in_person": "In person"}
+KINDS = {"telehealth": N_("Telehealth"), "in_person": N_("In person")}
 MAX_LENGTH = MAX_APPOINTMENT_LENGTH
 
 

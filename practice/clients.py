@@ -8,6 +8,7 @@ from peewee import SQL, IntegrityError, fn
 
 from . import audit, runtime
 from .clock import utcnow
+from .i18n import LANGUAGES, known
 from .links import revoke_client_links
 from .models import Client, Clinician, Link, Session, is_sqlite, write_transaction
 from .sessions import end_client_sessions, idle_deadline
@@ -37,7 +38,7 @@ def normalise_email(email: str) -> str:
         raise ClientError(f"That email address is not valid: {error}", "email") from None
 
 
-def _clean(email: str, name: str, phone: str, zone: str | None) -> dict:
+def _clean(email: str, name: str, phone: str, zone: str | None, language: str = "en") -> dict:
     """The values to store, or ClientError for the first field that is wrong."""
     if has_control_characters(name):  # refused, not collapsed: the name goes into email headers
         raise ClientError(CONTROL_MESSAGE, "name")
@@ -55,7 +56,9 @@ def _clean(email: str, name: str, phone: str, zone: str | None) -> dict:
             ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError):
             raise ClientError(f"Unknown time zone {zone!r}.", "timezone") from None
-    return {"email": email, "name": name, "phone": phone, "timezone": zone or None}
+    if language not in LANGUAGES:
+        raise ClientError("Choose English or Spanish.", "language")
+    return {"email": email, "name": name, "phone": phone, "timezone": zone or None, "language": language}
 
 
 def _duplicate(email: str) -> ClientError:
@@ -63,9 +66,9 @@ def _duplicate(email: str) -> ClientError:
                        "(addresses are compared ignoring capitals).", "email")
 
 
-def add_client(email: str, name: str, zone: str | None = None, *, phone: str = "",
+def add_client(email: str, name: str, zone: str | None = None, *, phone: str = "", language: str = "en",
                clinician: Clinician | None = None, by: Clinician | None = None) -> Client:
-    values = _clean(email, name, phone, zone)
+    values = _clean(email, name, phone, zone, language)
     try:
         with write_transaction():
             client = Client.create(**values, clinician=clinician, created_at=utcnow())
@@ -77,10 +80,11 @@ def add_client(email: str, name: str, zone: str | None = None, *, phone: str = "
 
 
 def update_client(client: Client, *, email: str, name: str, phone: str = "", zone: str | None = None,
-                  clinician: Clinician | None = None, by: Clinician | None = None) -> list[str]:
+                  language: str | None = None, clinician: Clinician | None = None,
+                  by: Clinician | None = None) -> list[str]:
     """Save the edit; returns the names of the fields that changed (audited). A new address
     switches off live links: they were mailed to the old one."""
-    values = _clean(email, name, phone, zone)
+    values = _clean(email, name, phone, zone, language or client.language)
     if clinician is not None:
         values["clinician"] = clinician.id
     changed = [key for key, value in values.items()
@@ -95,6 +99,7 @@ def update_client(client: Client, *, email: str, name: str, phone: str = "", zon
             audit.record("client_updated", client=client, clinician=by, detail="changed " + ", ".join(changed))
     except IntegrityError:
         raise _duplicate(values["email"]) from None
+    client.language = values["language"]
     if "timezone" in changed:
         client.timezone = values["timezone"]
         for listener in runtime.current().listeners.client_zone_changed:
@@ -179,3 +184,11 @@ def invite_client(client: Client, *, by: Clinician, now: datetime | None = None)
         audit.record("invitation_sent", client=client, clinician=by, link=link, at=now)
     return link
 
+
+
+def set_language(client: Client, language: str) -> None:
+    """The client's language, for their pages, emails, reminders and calendar entries."""
+    language = known(language)
+    if language != client.language:
+        Client.update(language=language).where(Client.id == client.id).execute()
+        client.language = language

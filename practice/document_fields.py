@@ -9,6 +9,7 @@ import re
 from datetime import date
 
 from .clock import plain_date
+from .i18n import N_, gettext as _
 
 # The kinds an admin can put in a form, in the order the editor offers them.
 FIELD_TYPES = {
@@ -28,9 +29,9 @@ EARLIEST, LATEST = date(1900, 1, 1), date(2100, 12, 31)
 
 # A read-and-acknowledge document asks exactly this: tick the box, and sign.
 ACKNOWLEDGE_FIELDS = [
-    {"key": "acknowledged", "type": "acknowledge", "label": "I have read and understood this document.",
+    {"key": "acknowledged", "type": "acknowledge", "label": N_("I have read and understood this document."),
      "required": True, "options": []},
-    {"key": "signature", "type": "signature", "label": "Type your full name to sign", "required": True,
+    {"key": "signature", "type": "signature", "label": N_("Type your full name to sign"), "required": True,
      "options": []},
 ]
 
@@ -91,63 +92,64 @@ def _check(field: dict, raw: list[str], today: date):
     if kind == "multiple_choice":
         chosen = [v for v in field["options"] if v in raw]  # in the form's order, once each
         if any(v not in field["options"] for v in raw):
-            raise ValueError("Choose from the options shown.")
+            raise ValueError(_("Choose from the options shown."))
         if required and not chosen:
-            raise ValueError("Please choose at least one option.")
+            raise ValueError(_("Please choose at least one option."))
         return chosen
     if kind == "acknowledge":
         if required and "yes" not in raw:
-            raise ValueError("Tick the box to confirm you have read this document.")
+            raise ValueError(_("Tick the box to confirm you have read this document."))
         return "yes" in raw
     if len(raw) > 1:
-        raise ValueError("Choose only one option." if kind == "single_choice" else "Give one answer only.")
+        raise ValueError(_("Choose only one option.") if kind == "single_choice" else _("Give one answer only."))
     value = (raw[0] if raw else "").strip()
     if kind in ("short_text", "long_text", "signature"):
         value = value if kind == "long_text" else " ".join(value.split())
         if not value and required:
-            raise ValueError("Type your full name to sign." if kind == "signature" else "Please fill this in.")
+            raise ValueError(_("Type your full name to sign.") if kind == "signature" else _("Please fill this in."))
         limit = MAX_LENGTH[kind]
         if len(value) > limit:
-            raise ValueError(f"Please keep this under {limit} characters (it has {len(value)}).")
+            raise ValueError(_("Please keep this under %(limit)d characters (it has %(length)d).", limit=limit,
+                               length=len(value)))
         if kind == "signature":
             return {"name": value, "date": today.isoformat()} if value else None
         return value
     if kind == "date":
         if not value:
             if required:
-                raise ValueError("Please enter a date.")
+                raise ValueError(_("Please enter a date."))
             return None
         try:
             day = date.fromisoformat(value) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) else None
         except ValueError:
             day = None
         if day is None:
-            raise ValueError("Enter the date as year-month-day, like 1990-04-21.")
+            raise ValueError(_("Enter the date as year-month-day, like 1990-04-21."))
         if not EARLIEST <= day <= LATEST:
-            raise ValueError("Enter a date between 1900 and 2100.")
+            raise ValueError(_("Enter a date between 1900 and 2100."))
         return day.isoformat()
     if kind == "single_choice":
         if not value:
             if required:
-                raise ValueError("Please choose one option.")
+                raise ValueError(_("Please choose one option."))
             return None
         if value not in field["options"]:
-            raise ValueError("Choose one of the options shown.")
+            raise ValueError(_("Choose one of the options shown."))
         return value
-    raise ValueError("This question cannot be answered.")  # an unknown kind: never silently accepted
+    raise ValueError(_("This question cannot be answered."))  # an unknown kind: never silently accepted
 
 
 def display(field: dict, answer) -> str:
     """An answer as a person reads it."""
     if answer in (None, "", []):
-        return "(no answer)"
+        return _("(no answer)")
     kind = field["type"]
     if kind == "multiple_choice":
         return ", ".join(answer)
     if kind == "acknowledge":
-        return "Yes" if answer else "No"
+        return _("Yes") if answer else _("No")
     if kind == "signature":
-        return f"{answer['name']}, signed {_long_date(answer['date'])}"
+        return _("%(name)s, signed %(date)s", name=answer["name"], date=_long_date(answer["date"]))
     if kind == "date":
         return _long_date(answer)
     return answer

@@ -16,13 +16,14 @@ from .clock import format_local, to_local, utcnow
 from .document_fields import (ACKNOWLEDGE_FIELDS, AnswersInvalid, clean_fields, display, draft_values,  # noqa: F401
                               validate_answers)  # AnswersInvalid: raised by submit_answers, caught by callers
 from .links import issue_link
+from .i18n import N_, gettext as _, in_language, ngettext
 from .mail import describe_duration, external_url, queue_email, unique_subject
 from .models import (Client, Clinician, DocumentShare, DocumentTemplate, DocumentVersion, Link, Practice, Session,
                      write_transaction)
 from .sessions import idle_deadline
 from .text import CONTROL_MESSAGE, has_control_characters
 
-KINDS = {"form": "Form to fill in", "acknowledge": "Read and acknowledge"}
+KINDS = {"form": N_("Form to fill in"), "acknowledge": N_("Read and acknowledge")}
 # A draft posted by the browser whose session has just timed out is still kept for this
 # long after the timeout (see draft_keeper); a cookie replayed later saves nothing.
 DRAFT_GRACE = timedelta(minutes=10)
@@ -41,7 +42,15 @@ class DocumentError(ValueError):
 # ---- templates and versions ----------------------------------------------------------------
 
 def fields_of(version: DocumentVersion) -> list[dict]:
-    return json.loads(version.fields_json or "[]")
+    """The version's questions. A read-and-acknowledge document's two are Portico's words, not
+    the practice's: shown in the reader's language."""
+    fields = json.loads(version.fields_json or "[]")
+    if version.kind == "acknowledge":
+        built_in = {f["key"]: f["label"] for f in ACKNOWLEDGE_FIELDS}
+        for f in fields:
+            if built_in.get(f["key"]) == f["label"]:
+                f["label"] = _(f["label"])
+    return fields
 
 
 def current_version(template: DocumentTemplate) -> DocumentVersion:
@@ -192,11 +201,24 @@ def _send(client: Client, shares: list[DocumentShare], *, by: Clinician, now: da
     others = [s.version.title for s in DocumentShare.for_client(client).where(
         DocumentShare.completed_at.is_null() & DocumentShare.id.not_in(ids))]
     titles = [s.version.title for s in shares]
-    what = titles[0] if len(titles) == 1 else f"{len(titles)} documents"
+    with in_language(client.language):
+        _queue_documents_email(client, issued, practice, titles, others, by=by, now=now, resent=resent)
+    DocumentShare.update(link=issued.link).where(DocumentShare.id.in_(ids)).execute()
+    return issued.link
+
+
+def _queue_documents_email(client, issued, practice, titles, others, *, by, now, resent) -> None:
+    """The share's email, in the client's language (the titles are the practice's own words)."""
+    what = titles[0] if len(titles) == 1 else ngettext("%(num)d document", "%(num)d documents", len(titles))
+    sent = format_local(now, practice.timezone)
+    if resent:
+        subject = _("Reminder: %(what)s to complete for %(practice)s (sent %(sent)s)",
+                    what=what, practice=practice.name, sent=sent)
+    else:
+        subject = _("%(what)s to complete for %(practice)s (sent %(sent)s)", what=what, practice=practice.name, sent=sent)
     queue_email(
         to=client.email,
-        subject=unique_subject(client, f"{'Reminder: ' if resent else ''}{what} to complete for {practice.name} "
-                               f"(sent {format_local(now, practice.timezone)})"[:245], now),
+        subject=unique_subject(client, subject[:245], now),
         template="documents", kind="document_share", client=client, link=issued.link, now=now,
         client_name=client.name, sender=by.name if by else practice.name, titles=titles, others=others,
         resent=resent, url=external_url("signin.link_open", token=issued.token),
@@ -204,8 +226,6 @@ def _send(client: Client, shares: list[DocumentShare], *, by: Clinician, now: da
         lifetime=describe_duration(issued.link.expires_at - issued.link.issued_at),
         expires=format_local(issued.link.expires_at, client.zone(practice)),
     )
-    DocumentShare.update(link=issued.link).where(DocumentShare.id.in_(ids)).execute()
-    return issued.link
 
 
 def resend_share(share: DocumentShare, *, by: Clinician, now: datetime | None = None) -> Link:
@@ -256,9 +276,9 @@ def mark_opened(share: DocumentShare, now: datetime | None = None) -> None:
 
 def _must_be_open(share: DocumentShare) -> None:
     if share.unshared_at is not None:
-        raise DocumentError("The practice has withdrawn this document: there is nothing more to do.")
+        raise DocumentError(_("The practice has withdrawn this document: there is nothing more to do."))
     if share.completed_at is not None:
-        raise DocumentError("You have already submitted this document.")
+        raise DocumentError(_("You have already submitted this document."))
 
 
 def draft_of(share: DocumentShare) -> dict:
@@ -274,7 +294,7 @@ def save_draft(share: DocumentShare, posted: dict, now: datetime | None = None) 
         (DocumentShare.id == share.id) & DocumentShare.completed_at.is_null()
         & DocumentShare.unshared_at.is_null()).execute()
     if not saved:
-        raise DocumentError("You have already submitted this document.")
+        raise DocumentError(_("You have already submitted this document."))
     share.draft_json, share.draft_saved_at = json.dumps(values), now
     return now
 
@@ -297,7 +317,7 @@ def submit_answers(share: DocumentShare, posted: dict, now: datetime | None = No
             (DocumentShare.id == share.id) & DocumentShare.completed_at.is_null()
             & DocumentShare.unshared_at.is_null()).execute()
         if not done:
-            raise DocumentError("You have already submitted this document.")
+            raise DocumentError(_("You have already submitted this document."))
         audit.record("document_submitted", client=share.client, detail=share.version.title, at=now)
     share.answers_json, share.completed_at = json.dumps(record), now
     return record
@@ -345,8 +365,8 @@ class ShareRow:
     answers: list[AnswerRow] = field(default_factory=list)
 
 
-STATES = {"to_do": "To do", "in_progress": "Started, not submitted", "complete": "Completed",
-          "unshared": "Unshared"}
+STATES = {"to_do": N_("To do"), "in_progress": N_("Started, not submitted"), "complete": N_("Completed"),
+          "unshared": N_("Unshared")}
 
 
 def answer_rows(share: DocumentShare) -> list[AnswerRow]:
@@ -366,13 +386,13 @@ def share_row(share: DocumentShare, zone: str, *, with_answers: bool = False) ->
     else:
         state = "in_progress" if share.draft_saved_at else "to_do"
     when = lambda moment: format_local(moment, zone)  # noqa: E731
-    text = STATES[state]
+    text = _(STATES[state])
     if state == "complete":
-        text = f"Completed {when(share.completed_at)}"
+        text = _("Completed %(when)s", when=when(share.completed_at))
     elif state == "in_progress":
-        text = f"Started, not submitted (last saved {when(share.draft_saved_at)})"
+        text = _("Started, not submitted (last saved %(when)s)", when=when(share.draft_saved_at))
     return ShareRow(
-        id=share.id, title=share.version.title, kind=KINDS[share.version.kind], version=share.version.number,
+        id=share.id, title=share.version.title, kind=_(KINDS[share.version.kind]), version=share.version.number,
         state=state, state_text=text, shared=when(share.shared_at),
         shared_by=share.shared_by.name if share.shared_by else "", opened=when(share.opened_at),
         completed=when(share.completed_at), unshared=when(share.unshared_at),

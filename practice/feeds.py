@@ -15,6 +15,7 @@ from peewee import fn
 
 from . import audit, runtime
 from .clock import utcnow
+from .i18n import gettext as _, in_language
 from .mail import external_url
 from .models import Appointment, Client, Practice
 from .telehealth import join_url
@@ -35,7 +36,7 @@ def feed_token(client: Client, secret: bytes) -> str:
 def client_for_feed(token: str, secret: bytes) -> Client | None:
     """The client whose live feed token this is; None for anything else (a sign-in or
     telehealth token, a revoked feed, an archived client)."""
-    client_id, _, digest = (token or "").partition(".")
+    client_id, _dot, digest = (token or "").partition(".")
     # ASCII digits only ("²".isdigit() is true, int("²") fails), within an integer column.
     if not (client_id.isascii() and client_id.isdigit()) or len(client_id) > 9:
         return None
@@ -106,7 +107,7 @@ def appointment_event(appointment: Appointment, practice: Practice, *, host: str
     event.add("last-modified", _utc(appointment.updated_at))
     event.add("dtstart", _utc(appointment.starts_at))
     event.add("dtend", _utc(appointment.ends_at))
-    event.add("summary", f"Appointment with {practice.name}")
+    event.add("summary", _("Appointment with %(practice)s", practice=practice.name))
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     if invitation:
         event.add("organizer", organizer(practice))
@@ -115,8 +116,8 @@ def appointment_event(appointment: Appointment, practice: Practice, *, host: str
         event.add("location", vText(join_url))
         event.add("url", vUri(join_url))
         event.add("conference", vUri(join_url), parameters={"value": "URI", "feature": "VIDEO",
-                                                             "label": "Video session"})
-        event.add("description", f"Join the video session: {join_url}")
+                                                             "label": _("Video session")})
+        event.add("description", _("Join the video session: %(url)s", url=join_url))
     else:
         event.add("location", vText(practice.name))
     return event
@@ -126,8 +127,12 @@ def feed_calendar(client: Client, now: datetime | None = None) -> bytes:
     """Every appointment not yet over; a cancelled one stays, as cancelled, until its original
     end, so that a calendar which saw it removes it. The bytes change only when what they say
     does (DTSTAMP is each event's last change, not the time of the request): their hash is the
-    feed's ETag."""
-    now = now or utcnow()
+    feed's ETag. In the client's language, as their emails are."""
+    with in_language(client.language):
+        return _feed_calendar(client, now or utcnow())
+
+
+def _feed_calendar(client: Client, now: datetime) -> bytes:
     practice = Practice.current()
     calendar = new_calendar(practice, "PUBLISH")
     calendar.add("refresh-interval", REFRESH, parameters={"value": "DURATION"})

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from . import runtime
 from .clock import format_local, utcnow
+from .i18n import current_language, gettext as _, in_language, ngettext
 from .models import Email, Practice, after_commit, db, is_sqlite, write_transaction
 from .sealed import UNREADABLE
 
@@ -65,7 +66,7 @@ def compose_email(*, to: str, subject: str, template: str, kind: str, client=Non
     """An outbox row's fields: email/<template>.txt and .html rendered, a fresh Message-ID."""
     now = now or utcnow()
     practice = practice or Practice.current()
-    context.update(practice=practice)
+    context.update(practice=practice, language=current_language())  # <html lang>
     settings, render = runtime.settings(), runtime.current().renderer.render
     domain = settings.host
     return dict(
@@ -88,14 +89,17 @@ def compose_email(*, to: str, subject: str, template: str, kind: str, client=Non
     )
 
 
-# Mail that carries a one-time link: template and kind, and its subject, one no earlier
-# email had, so that none threads with another in a mail client. Sign-in mail leads with its
-# code (read from a phone's notification); the code is masked in the row once it is sent.
-LINK_MAIL = {
-    "sign_in": "{code} is your sign-in code for {practice}",
-    "invitation": "Welcome to {practice}'s client portal (sent {sent})",
-}
-CODE_IN_SUBJECT = re.compile(r"^\d{6}(?= is your sign-in code )")
+def link_mail_subject(template: str, practice: str, sent: str, code: str) -> str:
+    """Mail that carries a one-time link: its subject is one no earlier email had, so that none
+    threads with another in a mail client. Sign-in mail leads with its code (read from a
+    phone's notification); the code is masked in the row once it is sent."""
+    if template == "invitation":
+        return _("Welcome to %(practice)s's client portal (sent %(sent)s)", practice=practice, sent=sent)
+    return _("%(code)s is your sign-in code for %(practice)s", code=code, practice=practice)
+
+
+# The code leading a sign-in subject, in each language's words (see link_mail_subject).
+CODE_IN_SUBJECT = re.compile(r"^\d{6}(?= is your sign-in code | es su código )")
 MASKED_CODE = "••••••"
 
 
@@ -118,15 +122,20 @@ def unique_subject(client, subject: str, now: datetime) -> str:
 
 
 def queue_sign_in_email(issued, *, now: datetime | None = None, template: str = "sign_in") -> Email:
-    """The email that carries a freshly issued link and its code."""
+    """The email that carries a freshly issued link and its code, in the client's language."""
+    with in_language(issued.link.client.language):
+        return _queue_sign_in_email(issued, now=now, template=template)
+
+
+def _queue_sign_in_email(issued, *, now: datetime | None, template: str) -> Email:
     now = now or utcnow()
     practice = Practice.current()
     client = issued.link.client
     lifetime = issued.link.expires_at - issued.link.issued_at
     return queue_email(
         to=client.email,
-        subject=unique_subject(client, LINK_MAIL[template].format(
-            practice=practice.name, sent=format_local(now, practice.timezone), code=issued.code), now),
+        subject=unique_subject(client, link_mail_subject(template, practice.name, format_local(now, practice.timezone),
+                                                         issued.code), now),
         template=template,
         kind=template,
         client=client,
@@ -142,11 +151,11 @@ def queue_sign_in_email(issued, *, now: datetime | None = None, template: str = 
 
 
 def describe_duration(delta: timedelta) -> str:
+    """'24 hours', '90 minutes', in the language in force."""
     minutes = int(delta.total_seconds() // 60)
     if minutes % 60:
-        return f"{minutes} minutes"
-    hours = minutes // 60
-    return "1 hour" if hours == 1 else f"{hours} hours"
+        return ngettext("%(num)d minute", "%(num)d minutes", minutes)
+    return ngettext("%(num)d hour", "%(num)d hours", minutes // 60)
 
 
 def claim_due_mail(now: datetime, batch: int = BATCH) -> list[Email]:

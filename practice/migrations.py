@@ -120,6 +120,10 @@ def _online_change_settings(migrator: SchemaMigrator) -> None:
                 buffer_minutes=IntegerField(default=0))
 
 
+def _client_language(migrator: SchemaMigrator) -> None:
+    add_columns(migrator, "client", language=CharField(default="en"))
+
+
 MIGRATIONS = [
     Step(2, "columns that early version-1 databases lack", _columns_of_early_version_1),
     Step(3, "a lease on claimed reminders, so that two workers split them", _reminder_claim_lease),
@@ -130,6 +134,7 @@ MIGRATIONS = [
     Step(7, "a second factor for clinicians (the authenticator app's columns, the practice's requirement)",
          _second_factor),
     Step(8, "the practice's rules for clients' online changes, and its phone", _online_change_settings),
+    Step(9, "each client's language, for their pages, emails and calendar entries", _client_language),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -237,6 +237,7 @@ class Client(BaseModel):
     timezone = CharField(null=True)
     clinician = ForeignKeyField(Clinician, null=True, backref="clients", on_delete="SET NULL")
     feed_nonce = CharField(null=True)  # the calendar feed URL's secret; rotating it revokes the URL
+    language = CharField(default="en")  # of their pages, emails and calendar entries (practice/i18n.py)
     created_at = DateTimeField(default=utcnow)
     archived_at = DateTimeField(null=True)
 

@@ -17,6 +17,7 @@ from . import audit, runtime
 from .appointments import cancel_appointment, move_appointment, overlapping
 from .availability import is_open_slot
 from .clock import describe_when, span, to_local, utcnow
+from .i18n import DEFAULT, gettext as _, in_language
 from .mail import external_url, queue_email
 from .models import Appointment, Client, Clinician, JoinLinkNonce, OnlineChange, Practice, write_transaction
 
@@ -62,7 +63,7 @@ class ChangeLink:
 def find_change_link(token: str) -> ChangeLink | None:
     """The appointment a token opens, or None (tampered, foreign, or never ours)."""
     secret = runtime.settings().secret_key
-    appointment_id, _, mac = (token or "").partition(".")
+    appointment_id, _dot, mac = (token or "").partition(".")
     if not (appointment_id.isascii() and appointment_id.isdigit()) or len(appointment_id) > 9:
         return None
     if not mac or len(mac) > 64 or not mac.isascii():
@@ -298,6 +299,12 @@ SUBJECTS = {
 
 
 def _tell_clinician(change: OnlineChange, practice: Practice) -> None:
+    # The clinician side is English, whatever the language of the client's page that made the change.
+    with in_language(DEFAULT):
+        _queue_clinician_notice(change, practice)
+
+
+def _queue_clinician_notice(change: OnlineChange, practice: Practice) -> None:
     appointment, zone = change.appointment, practice.timezone
     clinician = Clinician.get_by_id(appointment.clinician_id)
     client = Client.get_by_id(change.client_id)
@@ -313,12 +320,18 @@ def _tell_clinician(change: OnlineChange, practice: Practice) -> None:
 
 
 def _tell_client_declined(change: OnlineChange, practice: Practice, now: datetime) -> None:
+    """In the client's language, though a clinician's page declined it."""
+    with in_language(change.appointment.client.language):
+        _queue_declined(change, practice, now)
+
+
+def _queue_declined(change: OnlineChange, practice: Practice, now: datetime) -> None:
     appointment = change.appointment
     client = appointment.client
     zone = client.zone(practice)
     queue_email(
         to=client.email, client=client, now=now, practice=practice, template="change_declined", kind="change_declined",
-        subject=f"Not moved: your appointment stays on {describe_when(appointment.starts_at, zone)}",
+        subject=_("Not moved: your appointment stays on %(when)s", when=describe_when(appointment.starts_at, zone)),
         client_name=client.name, asked=span(change.new_starts_at, change.new_ends_at, zone),
         stays=span(appointment.starts_at, appointment.ends_at, zone), clinician_name=appointment.clinician.name,
         change_url=change_url(appointment, "change_declined") if changes_allowed(practice) else None)

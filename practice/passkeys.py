@@ -24,13 +24,14 @@ from webauthn.helpers.structs import (AuthenticatorSelectionCriteria, Authentica
 
 from . import audit
 from .clock import utcnow
+from .i18n import N_
 from .models import Client, ClinicianPasskey, Passkey, Practice, PasskeyChallenge, write_transaction
 from .runtime import settings
 
 CHALLENGE_LIFETIME = timedelta(minutes=5)
 TIMEOUT_MS = int(CHALLENGE_LIFETIME.total_seconds() * 1000)
 MAX_PER_CLIENT = 20  # a client with more devices than this can remove one first
-REFUSED = "That passkey did not sign you in. Try again, or sign in with an email link."
+REFUSED = N_("That passkey did not sign you in. Try again, or sign in with an email link.")
 
 
 class PasskeyRefused(Exception):

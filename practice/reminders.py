@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 from peewee import Case
 
 from . import runtime
-from .appointments import KINDS
-from .clock import describe_when, long_date, to_local, utcnow
+from .clock import clock_time, describe_when, long_date, short_day, time_range, to_local, utcnow
 from .feeds import appointment_event, new_calendar
+from .i18n import gettext as _, in_language
 from .links import issue_link
 from .mail import compose_email, external_url, queue_emails
 from .models import Appointment, Client, Clinician, Email, Practice, Reminder, is_sqlite, write_transaction
@@ -185,14 +185,26 @@ def _queue_reminders(ids: list[int], now: datetime, practice: Practice) -> int:
 
 # ---- composing ----------------------------------------------------------------------------
 
-SUBJECTS = {
-    "reminder": "Reminder: your appointment on {when}",
-    "appointment_confirmed": "Confirmed: your appointment on {when}",
-    "appointment_moved": "Moved: your appointment is now on {when}",
-    "appointment_updated": "Updated: your appointment on {day} now ends at {end}",
-    "appointment_cancelled": "Cancelled: your appointment on {when}",
-    "join_link_replaced": "New video link: your appointment on {when}",
-}
+def subject(kind: str, appointment: Appointment, zone: str) -> str:
+    """A reminder's or notice's subject, in the language in force."""
+    when = describe_when(appointment.starts_at, zone)
+    if kind == "appointment_confirmed":
+        return _("Confirmed: your appointment on %(when)s", when=when)
+    if kind == "appointment_moved":
+        return _("Moved: your appointment is now on %(when)s", when=when)
+    if kind == "appointment_updated":
+        return _("Updated: your appointment on %(day)s now ends at %(end)s",
+                 day=short_day(appointment.starts_at, zone), end=clock_time(appointment.ends_at, zone))
+    if kind == "appointment_cancelled":
+        return _("Cancelled: your appointment on %(when)s", when=when)
+    if kind == "join_link_replaced":
+        return _("New video link: your appointment on %(when)s", when=when)
+    return _("Reminder: your appointment on %(when)s", when=when)
+
+
+def kind_text(kind: str) -> str:
+    """'Telehealth', 'In person' for the client, in their language."""
+    return _("In person") if kind == "in_person" else _("Telehealth")
 
 
 def queue_appointment_email(appointment: Appointment, kind: str, *, now: datetime,
@@ -204,8 +216,15 @@ def queue_appointment_email(appointment: Appointment, kind: str, *, now: datetim
 
 def compose_appointment_email(appointment: Appointment, kind: str, *, now: datetime,
                               practice: Practice | None = None) -> dict:
-    """A reminder's or notice's outbox row. Minimum necessary: date, time, clinician, in person
-    or telehealth; no diagnosis or service. Links are ones that still work at the appointment."""
+    """A reminder's or notice's outbox row, in the client's language. Minimum necessary: date,
+    time, clinician, in person or telehealth; no diagnosis or service. Links are ones that still
+    work at the appointment."""
+    with in_language(appointment.client.language):
+        return _compose_appointment_email(appointment, kind, now=now, practice=practice)
+
+
+def _compose_appointment_email(appointment: Appointment, kind: str, *, now: datetime,
+                               practice: Practice | None) -> dict:
     practice = practice or Practice.current()
     client = appointment.client
     zone = client.zone(practice)
@@ -217,12 +236,11 @@ def compose_appointment_email(appointment: Appointment, kind: str, *, now: datet
     if kind == "reminder" and now + lifetime >= appointment.ends_at:
         issued = issue_link(client, "reminder", now=now)
         link, portal_url = issued.link, external_url("signin.link_open", token=issued.token)
-    local_start, local_end = to_local(appointment.starts_at, zone), to_local(appointment.ends_at, zone)
+    local_start = to_local(appointment.starts_at, zone)
     return compose_email(
         practice=practice,
         to=client.email,
-        subject=SUBJECTS[kind].format(when=describe_when(appointment.starts_at, zone), day=f"{local_start:%a %-d %b}",
-                                      end=f"{local_end:%-I:%M %p}"),
+        subject=subject(kind, appointment, zone),
         template="appointment",
         kind=kind,
         client=client,
@@ -232,11 +250,11 @@ def compose_appointment_email(appointment: Appointment, kind: str, *, now: datet
         client_name=client.name,
         notice=kind,
         date_text=long_date(local_start.date()),
-        day_text=f"{local_start:%a %-d %b}",
-        end_text=f"{local_end:%-I:%M %p}",
-        time_text=f"{local_start:%-I:%M %p} – {local_end:%-I:%M %p} {local_start.tzname()}",
+        day_text=short_day(appointment.starts_at, zone),
+        end_text=clock_time(appointment.ends_at, zone),
+        time_text=time_range(appointment.starts_at, appointment.ends_at, zone),
         clinician_name=appointment.clinician.name,
-        kind_text=KINDS[appointment.kind],
+        kind_text=kind_text(appointment.kind),
         join_url=join,
         portal_url=portal_url,
         portal_link_is_one_time=link is not None,

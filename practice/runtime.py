@@ -45,6 +45,38 @@ class EmailRenderer(Protocol):
         """An absolute URL on the base URL for an endpoint (e.g. 'signin.link_open')."""
 
 
+class Translator(Protocol):
+    """Client-facing words in the client's language (the web app's: Flask-Babel's catalogs)."""
+
+    def language(self) -> str:
+        """The language now in force ('en', 'es')."""
+
+    def using(self, language: str):
+        """A context manager: text, emails and dates inside it are in `language`."""
+
+    def gettext(self, message: str, **variables) -> str: ...
+
+    def ngettext(self, singular: str, plural: str, num: int, **variables) -> str: ...
+
+
+class EnglishOnly:
+    """A script's translator: the source text, which is English."""
+
+    def language(self) -> str:
+        return "en"
+
+    @contextmanager
+    def using(self, language: str):
+        yield
+
+    def gettext(self, message: str, **variables) -> str:
+        return message % variables if variables else message
+
+    def ngettext(self, singular: str, plural: str, num: int, **variables) -> str:
+        variables.setdefault("num", num)
+        return (singular if num == 1 else plural) % variables
+
+
 class Mailer(Protocol):
     def connect(self):
         """A context manager for one SMTP connection whose `send(email_row)` sends one
@@ -70,6 +102,7 @@ class Runtime:
     mailer: Mailer | None = None  # None: nothing can be sent (the dev mailbox keeps mail)
     listeners: Listeners = field(default_factory=Listeners)
     wake_mail: Callable[[], None] = _no_wake  # ask the mail job to run now, not at its next tick
+    translator: Translator = field(default_factory=EnglishOnly)
 
 
 class NotConfigured(RuntimeError):

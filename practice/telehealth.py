@@ -19,6 +19,7 @@ from peewee import IntegrityError
 from . import audit, runtime, turn
 from .appointments import AppointmentError, after_change, join_window, new_nonce
 from .clock import utcnow
+from .i18n import gettext as _, ngettext
 from .mail import external_url
 from .models import Appointment, JoinLinkNonce, Practice, RoomSeat, RoomSignal, db, write_transaction
 
@@ -67,7 +68,7 @@ class JoinLink:
 def find_join_link(token: str, secret: str) -> JoinLink | None:
     """The appointment a token opens, or None: tampered, foreign, or revoked. A link from
     before a cancellation is still found (retired), so that its page can say "cancelled"."""
-    appointment_id, _, mac = (token or "").partition(".")
+    appointment_id, _dot, mac = (token or "").partition(".")
     # ASCII digits only ("²".isdigit() is true, int("²") fails), within an integer column.
     if not (appointment_id.isascii() and appointment_id.isdigit()) or len(appointment_id) > 9:
         return None
@@ -195,14 +196,14 @@ def describe_wait(seconds: float) -> str:
     """'45 minutes', '46 hours 45 minutes': how long until entry opens, for the countdown."""
     minutes = math.ceil(seconds / 60)
     if seconds < 60:
-        return "less than a minute"
+        return _("less than a minute")
     if minutes < 60:
-        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+        return ngettext("%(num)d minute", "%(num)d minutes", minutes)
     hours, minutes = divmod(minutes, 60)
     if hours < 48:
-        return f"{hours} hour{'s' if hours != 1 else ''}" + (f" {minutes} minute{'s' if minutes != 1 else ''}"
-                                                             if minutes else "")
-    return f"{hours // 24} days"
+        said = ngettext("%(num)d hour", "%(num)d hours", hours)
+        return said + " " + ngettext("%(num)d minute", "%(num)d minutes", minutes) if minutes else said
+    return ngettext("%(num)d day", "%(num)d days", hours // 24)
 
 
 # ---- the room ---------------------------------------------------------------------------

@@ -5,7 +5,7 @@ silently plans no reminders."""
 from typing import Callable
 
 from . import online_changes, reminders, telehealth
-from .runtime import EmailRenderer, Listeners, Mailer, Runtime, Settings, configure
+from .runtime import EmailRenderer, Listeners, Mailer, Runtime, Settings, Translator, configure
 
 LISTENERS = Listeners(
     # A booking, move or cancellation re-plans reminders and sends its notice; every nonce a
@@ -20,9 +20,10 @@ LISTENERS = Listeners(
 
 
 def build_domain(settings: Settings, renderer: EmailRenderer, *, mailer: Mailer | None = None,
-                 wake_mail: Callable[[], None] | None = None) -> Runtime:
+                 wake_mail: Callable[[], None] | None = None, translator: Translator | None = None) -> Runtime:
     """The domain's runtime, made this process's default (see practice/runtime.py)."""
     runtime = Runtime(settings=settings, renderer=renderer, mailer=mailer, listeners=LISTENERS,
-                      **({"wake_mail": wake_mail} if wake_mail else {}))
+                      **({"wake_mail": wake_mail} if wake_mail else {}),
+                      **({"translator": translator} if translator else {}))
     configure(runtime)
     return runtime

@@ -27,6 +27,18 @@
 
   section.hidden = false;
 
+  // What the check says, in the page's language: the template passes it (data-text), since
+  // the CSP allows no inline script. English stays here for a page without it.
+  var words = {};
+  try {
+    words = JSON.parse(section.dataset.text || "{}") || {};
+  } catch (error) {
+    words = {};
+  }
+  function t(key, english) {
+    return words[key] || english;
+  }
+
   function say(text, state) {
     statusLine.textContent = text;
     section.dataset.state = state;
@@ -55,44 +67,44 @@
     var phone = /Android|iPhone|iPad|iPod|Mobile/.test(agent);
     if (/Firefox|FxiOS/.test(agent)) {
       return phone
-        ? "In Firefox, tap the lock by the address, allow the camera and microphone, then reload this page."
-        : "In Firefox, click the crossed-out camera by the address, remove the block on the camera and " +
-          "microphone, then reload this page.";
+        ? t("firefox_phone", "In Firefox, tap the lock by the address, allow the camera and microphone, then reload this page.")
+        : t("firefox", "In Firefox, click the crossed-out camera by the address, remove the block on the camera and " +
+          "microphone, then reload this page.");
     }
     if (/Edg\//.test(agent) || /Chrome|CriOS|Chromium/.test(agent)) {
       if (/CriOS/.test(agent)) {
-        return "On iPhone and iPad, open the Settings app, find Chrome, switch on Camera and Microphone, " +
-          "then reload this page.";
+        return t("chrome_ios", "On iPhone and iPad, open the Settings app, find Chrome, switch on Camera and Microphone, " +
+          "then reload this page.");
       }
       return phone
-        ? "In Chrome, tap the icon left of the address, then Permissions, allow Camera and Microphone, " +
-          "then reload this page."
-        : "Click the camera icon at the right of the address bar, choose to always allow this site, " +
-          "then reload this page.";
+        ? t("chrome_phone", "In Chrome, tap the icon left of the address, then Permissions, allow Camera and Microphone, " +
+          "then reload this page.")
+        : t("chrome", "Click the camera icon at the right of the address bar, choose to always allow this site, " +
+          "then reload this page.");
     }
     if (/Safari/.test(agent)) {
       return phone
-        ? "In Safari, tap \u201caA\u201d in the address bar, then Website Settings, set Camera and " +
-          "Microphone to Allow, then reload this page."
-        : "In Safari, open the Safari menu, then Settings for this website, set Camera and Microphone to " +
-          "Allow, then reload this page.";
+        ? t("safari_phone", "In Safari, tap \u201caA\u201d in the address bar, then Website Settings, set Camera and " +
+          "Microphone to Allow, then reload this page.")
+        : t("safari", "In Safari, open the Safari menu, then Settings for this website, set Camera and Microphone to " +
+          "Allow, then reload this page.");
     }
-    return "Allow this page to use your camera and microphone in your browser's settings, then reload this page.";
+    return t("other_browser", "Allow this page to use your camera and microphone in your browser's settings, then reload this page.");
   }
 
   function problem(error) {
     var name = error && error.name;
     if (name === "NotAllowedError" || name === "SecurityError") {
-      return "Your browser did not allow this page to use your camera and microphone. " + howToAllow();
+      return t("not_allowed", "Your browser did not allow this page to use your camera and microphone.") + " " + howToAllow();
     }
     if (name === "NotFoundError" || name === "OverconstrainedError") {
-      return "No camera or microphone was found. Connect one (or switch it on), then press the button again.";
+      return t("no_devices", "No camera or microphone was found. Connect one (or switch it on), then press the button again.");
     }
     if (name === "NotReadableError" || name === "AbortError") {
-      return "Your camera or microphone is being used by another program. Close that program, then press " +
-        "the button again.";
+      return t("devices_busy", "Your camera or microphone is being used by another program. Close that program, then press " +
+        "the button again.");
     }
-    return "Your camera and microphone could not be started. Reload this page to try again.";
+    return t("devices_failed", "Your camera and microphone could not be started. Reload this page to try again.");
   }
 
   function fill(select, kind, wanted, current) {
@@ -102,7 +114,7 @@
       list.filter(function (device) { return device.kind === kind; }).forEach(function (device, index) {
         var option = document.createElement("option");
         option.value = device.deviceId;
-        option.textContent = device.label || (kind === "audiooutput" ? "Speaker " : "Device ") + (index + 1);
+        option.textContent = device.label || (kind === "audiooutput" ? t("speaker_n", "Speaker") : t("device_n", "Device")) + " " + (index + 1);
         options.push(option);
         select.appendChild(option);
       });
@@ -145,8 +157,8 @@
       speakerBox.hidden = false;
     }
     save();
-    say(video ? "Your camera and microphone work. Speak to see the level move, then press Join when it is time."
-      : "Your microphone works, but no camera was found: you can still join with sound only.", "working");
+    say(video ? t("working", "Your camera and microphone work. Speak to see the level move, then press Join when it is time.")
+      : t("sound_only", "Your microphone works, but no camera was found: you can still join with sound only."), "working");
   }
 
   function meter() {
@@ -172,7 +184,7 @@
         sum += samples[i] * samples[i];
       }
       level.value = Math.min(1, Math.sqrt(sum / samples.length) * 4);
-      level.textContent = level.value > 0.05 ? "sound" : "silent";
+      level.textContent = level.value > 0.05 ? t("sound", "sound") : t("silent", "silent");
       window.requestAnimationFrame(tick);
     }
     tick();
@@ -183,7 +195,7 @@
     if (!audio && AudioContext) {
       audio = new AudioContext();
     }
-    say("Starting your camera and microphone…", "starting");
+    say(t("starting", "Starting your camera and microphone…"), "starting");
     try {
       await open(saved());
     } catch (error) {
@@ -225,7 +237,7 @@
     }
     await player.play().catch(function () {});
     section.dataset.sound = "played";
-    say("Playing a test sound. If you hear nothing, turn the volume up or choose another speaker.", "working");
+    say(t("playing", "Playing a test sound. If you hear nothing, turn the volume up or choose another speaker."), "working");
     window.setTimeout(function () { player.pause(); player.srcObject = null; }, 1200);
   });
 

@@ -7,6 +7,20 @@
 
   var supported = !!(window.PublicKeyCredential && navigator.credentials && window.fetch);
 
+  // What the passkey widgets say, in the page's language: their templates pass it (data-text),
+  // since the CSP allows no inline script. English stays here for a page without it.
+  var words = {};
+  document.querySelectorAll("[data-passkey-text]").forEach(function (element) {
+    try {
+      Object.assign(words, JSON.parse(element.dataset.passkeyText || "{}"));
+    } catch (error) {
+      // the English below
+    }
+  });
+  function t(key, english) {
+    return words[key] || english;
+  }
+
   function toBytes(base64url) {
     var base64 = base64url.replace(/-/g, "+").replace(/_/g, "/");
     var padded = base64 + "===".slice((base64.length + 3) % 4);
@@ -50,7 +64,7 @@
       body: JSON.stringify(body || {}),
     }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (data) {
-        if (!response.ok) throw new Error(data.error || "Something went wrong. Please try again.");
+        if (!response.ok) throw new Error(data.error || t("failed", "Something went wrong. Please try again."));
         return data;
       });
     });
@@ -114,7 +128,7 @@
       element.hidden = false;
       button.addEventListener("click", function () {
         button.disabled = true;
-        say(element, "Follow your device's instructions…");
+        say(element, t("follow", "Follow your device's instructions…"));
         register(element).then(function (data) {
           if (data.redirect) {  // a clinician's second factor: on to the next step
             window.location.assign(data.redirect);
@@ -131,9 +145,9 @@
         }).catch(function (error) {
           button.disabled = false;
           if (error && error.name === "InvalidStateError") {
-            say(element, "This device already has a passkey for this portal.");
+            say(element, t("already", "This device already has a passkey for this portal."));
           } else {
-            say(element, cancelled(error) ? "No passkey was made. You can try again." : error.message, !cancelled(error));
+            say(element, cancelled(error) ? t("not_made", "No passkey was made. You can try again.") : error.message, !cancelled(error));
           }
         });
       });

@@ -25,6 +25,17 @@
   } catch (error) {
     iceServers = [];
   }
+  // What the room says, in the page's language: the template passes it (data-text), since
+  // the CSP allows no inline script. English stays here for a page without it.
+  var words = {};
+  try {
+    words = JSON.parse(room.dataset.text || "{}") || {};
+  } catch (error) {
+    words = {};
+  }
+  function t(key, english) {
+    return (words[key] || english).replace("{name}", peerName);
+  }
 
   var statusLine = document.getElementById("room-status");
   var closingNote = document.getElementById("room-closing");
@@ -107,7 +118,7 @@
         return;
       }
       if (response && response.redirected) { // to a sign-in page: the clinician's session ended
-        stop({ message: "You were signed out of the portal. Sign in again to come back to this session." });
+        stop({ message: t("signed_out", "You were signed out of the portal. Sign in again to come back to this session.") });
         return;
       }
       var data = null;
@@ -239,13 +250,13 @@
         connected();
       } else if (call.connectionState === "disconnected") {
         // Often back by itself within a second or two; if not, the first retry restarts ICE.
-        dropped("The connection dropped. Reconnecting…", 2000);
+        dropped(t("dropped", "The connection dropped. Reconnecting…"), 2000);
       } else if (call.connectionState === "failed") {
         if (!peerPresent) { // their page is gone without a goodbye (a crash, a dead network)
           endCall();
-          show("The connection with " + peerName + " was lost. Waiting for them to come back…", "waiting");
+          show(t("peer_lost", "The connection with {name} was lost. Waiting for them to come back…"), "waiting");
         } else {
-          dropped("The video connection was lost. Reconnecting…", 0);
+          dropped(t("video_lost", "The video connection was lost. Reconnecting…"), 0);
         }
       }
     };
@@ -256,15 +267,15 @@
   }
 
   function relayRefusedText() {
-    return "The call cannot connect: the practice's video relay server did not accept this room's " +
-      "sign-in. Please tell the practice, so they can check their video (TURN) settings.";
+    return t("relay_refused", "The call cannot connect: the practice's video relay server did not accept this room's " +
+      "sign-in. Please tell the practice, so they can check their video (TURN) settings.");
   }
 
   function connected() {
     stopTrying();
     attempts = 0;
     relayRefused = false;
-    show("Connected with " + peerName + ".", "connected");
+    show(t("connected", "Connected with {name}."), "connected");
     checkQuality();
   }
 
@@ -291,7 +302,7 @@
       if (relayRefused) {
         show(relayRefusedText(), "relay-refused");
       } else if (room.dataset.state !== "reconnecting" && room.dataset.state !== "connecting") {
-        show("Reconnecting…", "reconnecting");
+        show(t("reconnecting", "Reconnecting…"), "reconnecting");
       }
       if (role === "clinician") {
         if (rebuild) {
@@ -401,7 +412,7 @@
     }
     muteButton.disabled = true;
     cameraButton.disabled = true;
-    show((answer && answer.message) || "This window is no longer in the session.", "ended");
+    show((answer && answer.message) || t("ended", "This window is no longer in the session."), "ended");
   }
 
   // ---- camera, microphone and buttons -------------------------------------------------------
@@ -409,16 +420,16 @@
   function cameraProblem(error) {
     var name = error && error.name;
     if (name === "NotAllowedError" || name === "SecurityError") {
-      return "Your browser did not allow this page to use your camera and microphone. Allow them " +
-        "(look for the camera icon by the address bar), then reload this page.";
+      return t("not_allowed", "Your browser did not allow this page to use your camera and microphone. Allow them " +
+        "(look for the camera icon by the address bar), then reload this page.");
     }
     if (name === "NotFoundError" || name === "OverconstrainedError") {
-      return "No camera or microphone was found. Connect one, then reload this page.";
+      return t("no_devices", "No camera or microphone was found. Connect one, then reload this page.");
     }
     if (name === "NotReadableError" || name === "AbortError") {
-      return "Your camera or microphone is being used by another program. Close that program, then reload this page.";
+      return t("devices_busy", "Your camera or microphone is being used by another program. Close that program, then reload this page.");
     }
-    return "Your camera and microphone could not be started. Reload this page to try again.";
+    return t("devices_failed", "Your camera and microphone could not be started. Reload this page to try again.");
   }
 
   // The devices chosen in the join page's check (in this browser); one unplugged since falls
@@ -454,16 +465,16 @@
   }
 
   muteButton.addEventListener("click", function () {
-    var muting = muteButton.textContent === "Mute";
+    var muting = !room.classList.contains("muted");
     localStream.getAudioTracks().forEach(function (track) { track.enabled = !muting; });
-    muteButton.textContent = muting ? "Unmute" : "Mute";
+    muteButton.textContent = muting ? t("unmute", "Unmute") : t("mute", "Mute");
     room.classList.toggle("muted", muting);
   });
 
   cameraButton.addEventListener("click", function () {
-    var turningOff = cameraButton.textContent === "Turn camera off";
+    var turningOff = !room.classList.contains("camera-off");
     localStream.getVideoTracks().forEach(function (track) { track.enabled = !turningOff; });
-    cameraButton.textContent = turningOff ? "Turn camera on" : "Turn camera off";
+    cameraButton.textContent = turningOff ? t("camera_on", "Turn camera on") : t("camera_off", "Turn camera off");
     room.classList.toggle("camera-off", turningOff);
   });
 
@@ -503,8 +514,8 @@
   async function start() {
     if (!window.RTCPeerConnection || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
       show(window.isSecureContext === false
-        ? "Video calls need a secure (https) address, and this page does not have one. Please tell the practice."
-        : "This browser cannot make video calls. Please open the link in a recent Chrome, Edge, Firefox or Safari.",
+        ? t("insecure", "Video calls need a secure (https) address, and this page does not have one. Please tell the practice.")
+        : t("unsupported", "This browser cannot make video calls. Please open the link in a recent Chrome, Edge, Firefox or Safari."),
         "unsupported");
       return;
     }
@@ -520,7 +531,7 @@
     if (waiting) {
       show(room.dataset.waitingText, "waiting-room");
     } else {
-      show("Waiting for " + peerName + " to join…", "waiting");
+      show(t("waiting", "Waiting for {name} to join…"), "waiting");
       send("hello");
     }
     poll();

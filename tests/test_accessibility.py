@@ -74,12 +74,14 @@ class Site:
     setup_result: list | None = None
 
     def page(self, who: str, kind: str):
-        """A new tab for `who` (anon, client, clinician) in the axe context (desktop, CSP
-        bypassed for the injected script) or the phone context (375 px, CSP enforced)."""
+        """A new tab for `who` (anon, client, clinician; anon-es and client-es with a Spanish
+        browser) in the axe context (desktop, CSP bypassed for the injected script) or the phone
+        context (375 px, CSP enforced)."""
         key = (who, kind)
         if key not in self.contexts:
             context = self.browser.new_context(viewport=DESKTOP if kind == "axe" else PHONE,
-                                               bypass_csp=kind == "axe")
+                                               bypass_csp=kind == "axe",
+                                               locale="es-US" if who.endswith("-es") else "en-GB")
             context.set_default_timeout(15_000)
             if who in self.cookies:
                 context.add_cookies([{"name": self.app.config["PORTAL_SESSION_COOKIE"], "value": self.cookies[who],
@@ -209,6 +211,13 @@ def seed(site):
         Link.update(**changes).where(Link.id == issued.link.id).execute()
         site.ids[f"{case}_link"] = issued.token
     seed_online_changes(site, alex, sam, dana, book)
+    # A Spanish client: their portal, and their used link, in Spanish.
+    lucia = add_client("lucia@example.com", "Lucía Fernández", clinician=dana, language="es")
+    book(lucia, utcnow().replace(second=0, microsecond=0) + timedelta(days=1))
+    used_es = issue_link(lucia, "client_request")
+    redeem_link(used_es.token)
+    site.ids["used_link_es"] = used_es.token
+    site.cookies["client-es"] = start_session(client=lucia)[0]
     jobs.mail_tick()
     site.ids["email"] = Email.select().order_by(Email.id.desc()).first().id
     site.cookies["client"] = start_session(client=alex)[0]
@@ -311,14 +320,17 @@ def check_page(site, name: str, who: str, visit: Callable) -> list[str]:
 
 # ---- the pages ----------------------------------------------------------------------------
 
-def goto(path: str, heading: str | None = None):
-    """A visit that opens `path` (formatted with the site's ids) and waits for its heading."""
+def goto(path: str, heading: str | None = None, lang: str | None = None):
+    """A visit that opens `path` (formatted with the site's ids) and waits for its heading;
+    `lang`: the page's <html lang> must say it is in that language."""
 
     def visit(tab, site):
         response = tab.goto(site.base + path.format(**site.ids))
         assert response.status < 500
         if heading:
             expect(tab.get_by_role("heading", level=1)).to_contain_text(heading)
+        if lang:
+            expect(tab.locator("html")).to_have_attribute("lang", lang)
 
     return visit
 
@@ -510,7 +522,7 @@ def settings_invalid(tab, site):
 
 PAGES = {
     # The client's pages, and those of a sign-in link.
-    "sign-in": ("anon", goto("/sign-in", "Sign in to Willow Street Therapy")),
+    "sign-in": ("anon", goto("/sign-in", "Sign in to Willow Street Therapy", lang="en")),
     "sign-in-code-page": ("anon", goto("/sign-in/code", "Sign in with a code")),
     "sign-in-invalid-email": ("anon", sign_in_invalid),
     "sign-in-sent": ("anon", sign_in_sent),
@@ -522,7 +534,13 @@ PAGES = {
     "link-dead-expired": ("anon", goto("/s/{expired_link}", "This link no longer works")),
     "link-dead-killed": ("anon", goto("/s/{killed_link}", "This link no longer works")),
     "link-dead-email-changed": ("anon", goto("/s/{email_changed_link}", "This link no longer works")),
-    "portal-home": ("client", goto("/portal", "Hello, Alex Morgan")),
+    "portal-home": ("client", goto("/portal", "Hello, Alex Morgan", lang="en")),
+    # In Spanish: before sign-in by the browser's language, after it by the client's own.
+    "sign-in-es": ("anon-es", goto("/sign-in", "Entrar a Willow Street Therapy", lang="es")),
+    "sign-in-code-page-es": ("anon-es", goto("/sign-in/code", "Entrar con un código", lang="es")),
+    "link-dead-used-es": ("anon-es", goto("/s/{used_link_es}", "Este enlace ya no funciona", lang="es")),
+    "link-dead-unknown-es": ("anon-es", goto("/s/not-a-real-link", "No reconocemos este enlace", lang="es")),
+    "portal-home-es": ("client-es", goto("/portal", "Hola, Lucía Fernández", lang="es")),
     "telehealth-join-open": ("anon", goto("/t/{join_open}", "Video session with")),
     "telehealth-join-not-yet": ("anon", goto("/t/{join_later}", "Video session with")),
     "telehealth-device-check": ("anon", device_check),

@@ -117,7 +117,7 @@ def test_backup_takes_a_consistent_copy_while_a_write_is_in_progress(app, run, t
     _close()
     writer = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
     writer.execute("BEGIN IMMEDIATE")  # the portal in the middle of a write
-    writer.execute("INSERT INTO client (email, name, phone, created_at) VALUES ('late@example.com', 'Late', '', '2026-01-01')")
+    writer.execute("INSERT INTO client (email, name, phone, language, created_at) VALUES ('late@example.com', 'Late', '', 'en', '2026-01-01')")
     try:
         made = run("backup", str(tmp_path / "during.db"))
     finally:

@@ -66,7 +66,10 @@ class PlainRenderer:
 
     def __init__(self, base_url: str):
         self.base_url = base_url
-        self.jinja = Environment(loader=FileSystemLoader(ROOT / "templates"), autoescape=select_autoescape())
+        self.jinja = Environment(loader=FileSystemLoader(ROOT / "templates"), autoescape=select_autoescape(),
+                                 extensions=["jinja2.ext.i18n"])
+        self.jinja.policies["ext.i18n.trimmed"] = True
+        self.jinja.install_null_translations(newstyle=True)  # the source text, English
 
     def render(self, template, **context):
         return self.jinja.get_template(template).render(**context)

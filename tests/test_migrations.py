@@ -36,7 +36,7 @@ LATER_COLUMNS = {
                  "logo_version", "require_second_factor",
                  "phone", "online_change_hours", "online_change_weeks", "online_change_approval", "buffer_minutes"],
     "clinician": ["totp_secret", "totp_confirmed_at", "totp_last_step"],
-    "client": ["phone", "clinician_id", "feed_nonce"],
+    "client": ["phone", "clinician_id", "feed_nonce", "language"],
     "auditevent": ["clinician_id"],
     "email": ["ics"],
 }
@@ -161,7 +161,7 @@ def test_init_db_upgrades_an_early_version_1_database_keeping_its_data(
 
     assert schema_of(database_url) == fresh_schema
     app = make_app(PORTAL_CREATE_SCHEMA=False)  # what init-db left, untouched by the app's own start
-    assert versions(database_url) == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert versions(database_url) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
     with app.app_context(), db.connection_context():
         practice = Practice.current()
         assert (practice.name, practice.timezone, practice.contact_email) == (
@@ -170,7 +170,8 @@ def test_init_db_upgrades_an_early_version_1_database_keeping_its_data(
                 practice.quiet_hours_start) == (30, 30, "72,24", "21:00")
         assert not practice.require_second_factor  # an upgraded practice turns it on itself
         alex = Client.by_email("alex@example.com")
-        assert (alex.name, alex.phone, alex.clinician_id, alex.feed_nonce) == ("Alex Morgan", "", None, None)
+        assert (alex.name, alex.phone, alex.clinician_id, alex.feed_nonce, alex.language) == (
+            "Alex Morgan", "", None, None, "en")
         assert Clinician.get(Clinician.email == "dana@example.com").is_admin
         assert Email.get(Email.message_id == "<early@portal.test>").ics is None
         assert AuditEvent.select().where(AuditEvent.client == alex).count() == 1
@@ -190,13 +191,13 @@ def test_processes_starting_together_upgrade_once_and_a_restart_changes_nothing(
     run_init_db(database_url, database_url)  # two at once: one upgrades, the other waits, then finds it done
     upgraded = schema_of(database_url)
     assert upgraded == fresh_schema
-    assert versions(database_url) == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert versions(database_url) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
 
     make_app()  # a start runs the upgrade again: nothing to do
 
     _close()
     assert schema_of(database_url) == upgraded
-    assert versions(database_url) == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert versions(database_url) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
 
 
 def _broken_step(migrator):
@@ -257,7 +258,7 @@ def test_init_db_upgrades_a_version_2_database_with_a_reminder_lease_keeping_its
     run_init_db(database_url)
 
     assert schema_of(database_url) == fresh_schema
-    assert versions(database_url) == [2, 3, 4, 5, 6, 7, 8]
+    assert versions(database_url) == [2, 3, 4, 5, 6, 7, 8, 9]
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         (reminder,) = Reminder.select()
@@ -312,7 +313,7 @@ def test_init_db_upgrades_a_version_3_database_keeping_both_connect_when_both_ar
     run_init_db(database_url)
 
     assert schema_of(database_url) == fresh_schema
-    assert versions(database_url) == [3, 4, 5, 6, 7, 8]
+    assert versions(database_url) == [3, 4, 5, 6, 7, 8, 9]
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         assert Practice.current().room_entry == "together"  # an existing practice keeps today's behaviour
@@ -328,7 +329,7 @@ def test_init_db_upgrades_a_version_4_database_to_sealed_subjects_of_any_length(
 
     run_init_db(database_url)
 
-    assert versions(database_url) == [4, 5, 6, 7, 8]
+    assert versions(database_url) == [4, 5, 6, 7, 8, 9]
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         assert Email.get(Email.message_id == "<v3@portal.test>").subject == "Before sealing"  # read as it was
@@ -354,7 +355,7 @@ def test_init_db_upgrades_a_version_5_database_to_a_practice_logo_keeping_the_pr
     run_init_db(database_url)
 
     assert schema_of(database_url) == fresh_schema
-    assert versions(database_url) == [5, 6, 7, 8]
+    assert versions(database_url) == [5, 6, 7, 8, 9]
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         practice = Practice.current()
@@ -387,7 +388,7 @@ def test_init_db_upgrades_a_version_6_database_with_second_factor_columns_keepin
     run_init_db(database_url)
 
     assert schema_of(database_url) == fresh_schema
-    assert versions(database_url) == [6, 7, 8]
+    assert versions(database_url) == [6, 7, 8, 9]
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         # Clinicians sign in as they did until an admin turns the requirement on.
@@ -429,10 +430,44 @@ def test_init_db_upgrades_a_version_7_database_with_the_online_change_rules_at_t
     run_init_db(database_url)
 
     assert schema_of(database_url) == fresh_schema
-    assert versions(database_url) == [7, 8]
+    assert versions(database_url) == [7, 8, 9]
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         practice = Practice.current()
         assert practice.name == "Riverside Counselling"
         assert (practice.online_change_hours, practice.online_change_weeks, practice.online_change_approval,
                 practice.buffer_minutes, practice.phone) == (24, 8, False, 0, "")
+
+
+def build_version_8(make_app) -> None:
+    """A database as the last version-8 Portico left it: clients without a language."""
+    app = make_app()
+    with app.app_context(), db.connection_context():
+        add_client("alex@example.com", "Alex Morgan")
+        sqlite = is_sqlite()
+        if sqlite:
+            db.execute_sql("PRAGMA foreign_keys = OFF")  # the table is rebuilt to drop the column
+        migrate(SchemaMigrator.from_database(db.obj).drop_column("client", "language",
+                                                                 **({"legacy": True} if sqlite else {})))
+        if sqlite:
+            db.execute_sql("PRAGMA foreign_keys = ON")
+        SchemaVersion.delete().execute()
+        SchemaVersion.create(version=8, applied_at=THEN)
+    _close()
+
+
+def test_init_db_gives_a_version_8_databases_clients_english_and_keeps_them(
+        database_url, fresh_schema, make_app, smtp_server):
+    build_version_8(make_app)
+    assert "language" not in schema_of(database_url)["client"][0]
+
+    run_init_db(database_url)
+
+    assert schema_of(database_url) == fresh_schema
+    assert versions(database_url) == [8, 9]
+    app = make_app(PORTAL_CREATE_SCHEMA=False)
+    with app.app_context(), db.connection_context():
+        assert Client.by_email("alex@example.com").language == "en"
+    client = app.test_client()
+    continue_with(client, mailed_link(app, client, smtp_server))
+    assert "Hello, Alex Morgan" in client.get("/portal").get_data(as_text=True)

@@ -8,6 +8,7 @@ from practice.clients import (ClientError, add_client, archive_client, find_clie
                               update_client)
 from practice.client_overview import client_overview
 from practice.documents import document_panel
+from practice.i18n import LANGUAGES
 from practice.history import link_history, other_mail, recent_events
 from practice.models import Clinician, Passkey, Practice
 from practice.zones import zone_choices, zone_label
@@ -30,6 +31,7 @@ class ClientForm(FlaskForm):
     phone = StringField("Phone (optional)", validators=[
         Length(max=40, message="Keep the phone number under 40 characters.")])
     timezone = SelectField("Time zone (optional)")
+    language = SelectField("Language", choices=list(LANGUAGES.items()), default="en")
     clinician = SelectField("Clinician", coerce=int)
 
 
@@ -73,7 +75,7 @@ def client_add():
     if form.validate_on_submit():
         try:
             client = add_client(form.email.data, form.name.data, form.timezone.data, phone=form.phone.data,
-                                clinician=_assignee(form) or me, by=me)
+                                language=form.language.data, clinician=_assignee(form) or me, by=me)
         except ClientError as error:
             form[error.field or "name"].errors.append(str(error))
         else:
@@ -104,11 +106,13 @@ def client_edit(client_id):
     me = signed_in_clinician()
     client = client_or_404(client_id)
     form = _client_form(me, name=client.name, email=client.email, phone=client.phone,
-                        timezone=client.timezone or "", clinician=client.clinician_id or me.id)
+                        timezone=client.timezone or "", language=client.language,
+                        clinician=client.clinician_id or me.id)
     if form.validate_on_submit():
         try:
             changed = update_client(client, email=form.email.data, name=form.name.data, phone=form.phone.data,
-                                    zone=form.timezone.data, clinician=_assignee(form), by=me)
+                                    zone=form.timezone.data, language=form.language.data,
+                                    clinician=_assignee(form), by=me)
         except ClientError as error:
             form[error.field or "name"].errors.append(str(error))
         else:

@@ -1,0 +1,47 @@
+"""Client-facing words and dates in the client's language. The words are looked up through the
+runtime's translator (the web app's catalogs, translations/); `in_language(client.language)`
+puts what is composed inside it (subjects, bodies, .ics text, dates) in the client's language.
+
+The clinician side stays English; the practice's own words (its name, its documents) are never
+translated."""
+from contextlib import contextmanager
+
+LANGUAGES = {"en": "English", "es": "Español"}  # each named in itself, as a switch shows it
+DEFAULT = "en"
+
+
+def known(language: str | None) -> str:
+    """The language if we ship it, else English."""
+    return language if language in LANGUAGES else DEFAULT
+
+
+def _translator():
+    # Imported when used: the runtime imports the clock (through turn), which imports this.
+    from .runtime import current
+    return current().translator
+
+
+def current_language() -> str:
+    return known(_translator().language())
+
+
+@contextmanager
+def in_language(language: str | None):
+    with _translator().using(known(language)):
+        yield
+
+
+def gettext(message: str, **variables) -> str:
+    return _translator().gettext(message, **variables)
+
+
+def ngettext(singular: str, plural: str, num: int, **variables) -> str:
+    return _translator().ngettext(singular, plural, num, **variables)
+
+
+_ = gettext
+
+
+def N_(message: str) -> str:
+    """Marks `message` for the catalog where it is defined; it is translated where it is shown."""
+    return message
