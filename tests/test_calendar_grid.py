@@ -62,6 +62,18 @@ def test_overlapping_appointments_sit_side_by_side_and_back_to_back_windows_alte
     assert shown.now_place == "rs-31" and shown.now_label == "10:30 AM"
 
 
+def test_the_hour_label_under_the_now_lines_own_label_is_hidden_and_only_that_one():
+    day = datetime(2026, 12, 2).date()
+    just_after = timeline(day, (8, 18), [], "UTC", datetime(2026, 12, 2, 16, 5))
+    assert [h.label for h in just_after.hours if h.near_now] == ["4 PM"]
+    just_before = timeline(day, (8, 18), [], "UTC", datetime(2026, 12, 2, 16, 50))
+    assert [h.label for h in just_before.hours if h.near_now] == ["5 PM"]
+    half_past = timeline(day, (8, 18), [], "UTC", datetime(2026, 12, 2, 16, 30))
+    assert not any(h.near_now for h in half_past.hours)
+    another_day = timeline(day, (8, 18), [], "UTC", datetime(2026, 12, 3, 16, 5))
+    assert not any(h.near_now for h in another_day.hours)
+
+
 def test_the_day_after_the_clocks_go_back_has_twenty_five_hours_of_rows():
     day = datetime(2026, 10, 25).date()
     shown = timeline(day, (0, 24), [], LONDON, at(9))

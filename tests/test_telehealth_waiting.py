@@ -218,6 +218,9 @@ def test_the_setting_is_chosen_on_the_settings_page_and_audited(app, dana):
     form = page(browser.get("/clinic/settings"))
     assert re.search(r'<input checked [^>]*value="together"', form)  # what the practice has today
     fields = {name: value for name, value in re.findall(r'name="([a-z_]+)"[^>]*value="([^"]*)"', form)}
+    # A browser sends no unchecked checkbox: "Every clinician must use a second factor" is off here.
+    assert not re.search(r'<input checked[^>]*name="require_second_factor"', form)
+    del fields["require_second_factor"]
     fields.update(csrf_token=csrf_of(form), timezone="UTC", room_entry="waiting_room", name="Portico",
                   contact_email="office@example.com", reminder_offsets="72, 24")
     saved = browser.post("/clinic/settings", data=fields)

@@ -17,6 +17,7 @@ CSS_PATH = Path(__file__).resolve().parents[2] / "static" / "calendar-rows.css"
 class Hour:
     label: str  # "9 AM"
     place: str
+    near_now: bool = False  # the now line's own time label sits over this one: hidden
 
 
 @dataclass
@@ -95,6 +96,10 @@ def _lanes(items) -> int:
     return max(1, len(ends))
 
 
+# How far from an hour mark the now line's time label (drawn in the same gutter) covers it.
+NOW_LABEL_REACH = timedelta(minutes=20)
+
+
 def timeline(day: date, hours: tuple[int, int], cards, zone: str, now: datetime) -> Timeline:
     """Place one day's scheduled cards: lanes for overlaps, the link window in one of two narrow
     strips beside its card (back-to-back sessions' windows overlap), and the now line."""
@@ -121,6 +126,8 @@ def timeline(day: date, hours: tuple[int, int], cards, zone: str, now: datetime)
     if grid_start <= now < grid_end:
         result.now_place = span(now, now + ROW, grid_start, rows).split(" re-")[0]
         result.now_label = now.replace(tzinfo=timezone.utc).astimezone(tz).strftime("%-I:%M %p")
+        for offset, hour in enumerate(result.hours):
+            hour.near_now = abs(grid_start + timedelta(hours=offset) - now) < NOW_LABEL_REACH
     return result
 
 
