@@ -20,6 +20,7 @@ from .clock import describe_when, span, to_local, utcnow
 from .i18n import DEFAULT, gettext as _, in_language
 from .mail import external_url, queue_email
 from .models import Appointment, Client, Clinician, JoinLinkNonce, OnlineChange, Practice, write_transaction
+from .telehealth import appointment_named
 
 # Where the client opened the link from (?via= on it): said in the history and to the clinician.
 VIA = {
@@ -63,20 +64,16 @@ class ChangeLink:
 def find_change_link(token: str) -> ChangeLink | None:
     """The appointment a token opens, or None (tampered, foreign, or never ours)."""
     secret = runtime.settings().secret_key
-    appointment_id, _dot, mac = (token or "").partition(".")
-    if not (appointment_id.isascii() and appointment_id.isdigit()) or len(appointment_id) > 9:
+    named = appointment_named(token)
+    if named is None:
         return None
-    if not mac or len(mac) > 64 or not mac.isascii():
-        return None
-    appointment = Appointment.get_or_none(Appointment.id == int(appointment_id))
-    if appointment is None:
-        return None
+    appointment, mac = named
     if hmac.compare_digest(_mac(appointment.id, appointment.nonce, secret), mac):
         return ChangeLink(appointment, retired=False)
     earlier = JoinLinkNonce.select(JoinLinkNonce.nonce).where(JoinLinkNonce.appointment == appointment)
-    if any(hmac.compare_digest(_mac(appointment.id, row.nonce, secret), mac) for row in earlier):
-        return ChangeLink(appointment, retired=True)
-    return None
+    # Every earlier nonce compared: the time taken does not say which matched.
+    matches = [hmac.compare_digest(_mac(appointment.id, row.nonce, secret), mac) for row in earlier]
+    return ChangeLink(appointment, retired=True) if any(matches) else None
 
 
 # ---- what the link may do now ---------------------------------------------------------------

@@ -65,9 +65,10 @@ class JoinLink:
     replaced_at: datetime | None = None  # when "New join link" replaced this one (not cancelled)
 
 
-def find_join_link(token: str, secret: str) -> JoinLink | None:
-    """The appointment a token opens, or None: tampered, foreign, or revoked. A link from
-    before a cancellation is still found (retired), so that its page can say "cancelled"."""
+def appointment_named(token: str) -> tuple[Appointment, str] | None:
+    """The appointment an "<id>.<mac>" token names, with its mac still to check; None for a
+    token of the wrong shape or an appointment that does not exist. The join and the change
+    links share the shape."""
     appointment_id, _dot, mac = (token or "").partition(".")
     # ASCII digits only ("²".isdigit() is true, int("²") fails), within an integer column.
     if not (appointment_id.isascii() and appointment_id.isdigit()) or len(appointment_id) > 9:
@@ -75,8 +76,16 @@ def find_join_link(token: str, secret: str) -> JoinLink | None:
     if not mac or len(mac) > 64 or not mac.isascii():
         return None
     appointment = Appointment.get_or_none(Appointment.id == int(appointment_id))
-    if appointment is None:
+    return None if appointment is None else (appointment, mac)
+
+
+def find_join_link(token: str, secret: str) -> JoinLink | None:
+    """The appointment a token opens, or None: tampered, foreign, or revoked. A link from
+    before a cancellation is still found (retired), so that its page can say "cancelled"."""
+    named = appointment_named(token)
+    if named is None:
         return None
+    appointment, mac = named
     if hmac.compare_digest(_mac(appointment.id, appointment.nonce, secret), mac):
         return JoinLink(appointment, retired=False)
     earlier = JoinLinkNonce.select(JoinLinkNonce.nonce, JoinLinkNonce.retired_at).where(
