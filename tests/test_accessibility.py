@@ -344,6 +344,9 @@ def calendar_grid(path: str):
         expect(tab.locator("#calendar-grid .appointment.placed").first).to_be_attached()
         assert tab.locator("#calendar-grid .window-band").count() >= 1
         assert tab.locator("#calendar-grid .now-line").count() == 1
+        # A card whose link is open loads its waiting-room line (htmx, on load): axe checks the
+        # card once that has arrived, not while it is being laid out again.
+        tab.wait_for_load_state("networkidle")
 
     return visit
 

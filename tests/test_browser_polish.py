@@ -83,7 +83,7 @@ def test_the_keyboard_focus_is_always_visible(chromium, portal, dana, size):
     tab = session_page(chromium, app, base_url, size, clinician=dana)
     tab.goto(f"{base_url}/clinic/clients")
     seen = set()
-    for _ in range(10):  # the header's links or menu, the filter links, the search, the clients
+    for _ in range(20):  # the header's links or menu, the filter links, the search, the clients
         tab.keyboard.press("Tab")
         kind, outline, width = tab.evaluate("""() => { const e = document.activeElement, s = getComputedStyle(e);
             return [e.tagName.toLowerCase(), s.outlineStyle, parseFloat(s.outlineWidth)]; }""")
