@@ -275,14 +275,27 @@ def _why(node) -> str:
     return " ".join(check["message"] for check in node.get("any", []) + node.get("all", []) if check.get("message"))
 
 
-def run_axe(tab) -> list[str]:
+# On the calendar grid the now line runs under the cards and overlapping appointments sit in
+# narrow lanes beside each other, so axe cannot always tell a card's text from what lies behind
+# it ("partially overlaps other elements"), and says it is unsure rather than wrong. There only,
+# that unsure answer is let through: every placed card is checked to have an opaque background
+# of its own (calendar_grid), and a real contrast violation still fails.
+OVERLAP_REVIEWED_PAGES = {"calendar-day", "calendar-week"}
+
+
+def _unsure_only_of_overlap(check) -> bool:
+    return check["id"] == "color-contrast" and all("overlap" in _why(node) for node in check["nodes"])
+
+
+def run_axe(tab, overlap_reviewed: bool = False) -> list[str]:
     tab.add_script_tag(path=str(AXE))
     # Bounded, like every other wait here: a page that keeps working (the room's long-poll, its
     # video) must make this fail, not hang.
     result = tab.evaluate("""async () => await Promise.race([
         axe.run(document, {resultTypes: ['violations', 'incomplete']}),
         new Promise((_, reject) => setTimeout(() => reject(new Error('axe took over 60 s')), 60000))])""")
-    unsure = [check for check in result["incomplete"] if check["id"] not in REVIEWED]
+    unsure = [check for check in result["incomplete"] if check["id"] not in REVIEWED
+              and not (overlap_reviewed and _unsure_only_of_overlap(check))]
     found = []
     for violation in result["violations"] + unsure:
         if violation["impact"] in ("serious", "critical"):
@@ -296,7 +309,7 @@ def check_page(site, name: str, who: str, visit: Callable) -> list[str]:
     problems = []
     tab = site.page(who, "axe")
     after = visit(tab, site)
-    problems += run_axe(tab)
+    problems += run_axe(tab, overlap_reviewed=name in OVERLAP_REVIEWED_PAGES)
     tab.screenshot(path=SHOTS / f"{name}.png", full_page=True)
     problems += tab.problems
     if after:
@@ -344,6 +357,9 @@ def calendar_grid(path: str):
         expect(tab.locator("#calendar-grid .appointment.placed").first).to_be_attached()
         assert tab.locator("#calendar-grid .window-band").count() >= 1
         assert tab.locator("#calendar-grid .now-line").count() == 1
+        backgrounds = tab.locator("#calendar-grid .appointment.placed").evaluate_all(
+            "cards => cards.map(card => getComputedStyle(card).backgroundColor)")
+        assert backgrounds and all(not b.startswith("rgba") or b.endswith(", 1)") for b in backgrounds), backgrounds
         # A card whose link is open loads its waiting-room line (htmx, on load): axe checks the
         # card once that has arrived, not while it is being laid out again.
         tab.wait_for_load_state("networkidle")
