@@ -4,7 +4,7 @@ each appointment as tall as it lasts, its link window beside it, now as a line w
 from datetime import datetime
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError, expect
 
 from practice.appointments import create_appointment
 from practice.clients import add_client
@@ -60,6 +60,19 @@ def box(tab, selector):
     return found.bounding_box()
 
 
+def settled_box(tab, selector, height: float):
+    """The box once the element is `height` tall (±2 px): htmx puts the new content in first and
+    its new classes (our placement) on after its settle delay, so a measure taken at once can
+    still see the old rows."""
+    try:
+        tab.wait_for_function("([selector, height]) => { const e = document.querySelector(selector);"
+                              " return e && Math.abs(e.getBoundingClientRect().height - height) <= 2; }",
+                              arg=[selector, height], timeout=5000)
+    except PlaywrightTimeoutError:
+        pass  # the assertion below says what the height was
+    return box(tab, selector)
+
+
 def fits_the_width(tab, size):
     assert tab.evaluate("document.documentElement.scrollWidth") <= size["width"]
 
@@ -101,8 +114,9 @@ def test_plus_15_makes_the_appointment_taller_and_its_window_longer_without_a_re
     expect(card.locator(".when")).to_have_text("10:00 AM – 11:15 AM")
     expect(card.locator(".length")).to_have_text("75 min")
     expect(card.locator(".link-band")).to_have_text("Link open 9:45 AM – 11:45 AM (open now)")
-    after = box(tab, f"#appointment-{hour.id}")
-    band_after = box(tab, f'.window-band[data-for="appointment-{hour.id}"]')
+    after = settled_box(tab, f"#appointment-{hour.id}", before["height"] * 75 / 60)
+    band_after = settled_box(tab, f'.window-band[data-for="appointment-{hour.id}"]',
+                             band_before["height"] + 15 * before["height"] / 60)
     assert after["height"] / before["height"] == pytest.approx(75 / 60, abs=0.02)
     assert band_after["height"] - band_before["height"] == pytest.approx(15 * before["height"] / 60, abs=1.5)
     assert tab.evaluate("window.__marker") == 1  # the same page: swapped in place
@@ -110,7 +124,8 @@ def test_plus_15_makes_the_appointment_taller_and_its_window_longer_without_a_re
     card.get_by_label("End at").fill("11:30")
     card.get_by_role("button", name="Set end").click()
     expect(card.locator(".length")).to_have_text("90 min")
-    assert box(tab, f"#appointment-{hour.id}")["height"] / before["height"] == pytest.approx(1.5, abs=0.02)
+    assert settled_box(tab, f"#appointment-{hour.id}", before["height"] * 1.5)["height"] / before["height"] \
+        == pytest.approx(1.5, abs=0.02)
     assert tab.evaluate("window.__marker") == 1
     fits_the_width(tab, size)
 
@@ -123,7 +138,8 @@ def test_without_javascript_the_grid_shows_and_plus_15_comes_back_to_it(chromium
     tab.locator(f"#appointment-{hour.id}").get_by_role("button", name="+30 min").click()
     expect(tab).to_have_url(f"{base_url}/clinic/calendar?date=2026-03-02")
     expect(tab.locator(f"#appointment-{hour.id} .when")).to_have_text("10:00 AM – 11:30 AM")
-    assert box(tab, f"#appointment-{hour.id}")["height"] / before["height"] == pytest.approx(1.5, abs=0.02)
+    assert settled_box(tab, f"#appointment-{hour.id}", before["height"] * 1.5)["height"] / before["height"] \
+        == pytest.approx(1.5, abs=0.02)
 
 
 def test_week_is_a_grid_of_seven_days_at_1280_and_a_list_at_375(chromium, booked):
