@@ -281,6 +281,10 @@ class Browser:
     def __init__(self, world: World, who: str):
         self.world, self.who = world, who
         self.http = requests.Session()
+        # A connection per request: gunicorn closes one idle for its keepalive (5 s), and a
+        # request sent on it just then is lost with "Remote end closed connection" (seen
+        # under load), which says nothing about the portal.
+        self.http.headers["Connection"] = "close"
         self.csrf = self.csrf_cookie = None
         self.forms = {}
         self.triggers = {}
