@@ -1,7 +1,9 @@
 """Reading a POSTed JSON body the same careful way in every view that takes one."""
+from collections.abc import Mapping
+
 from flask import request
 
-from portico.hardening import refuse_unencodable_text
+from portico.hardening import UnreadableText, refuse_unencodable_text
 
 
 def posted_json():
@@ -14,3 +16,12 @@ def posted_json():
         return None
     refuse_unencodable_text(data)  # "\ud800" parses, and would fail every later step
     return data
+
+
+def posted_credential():
+    """A WebAuthn ceremony's answer from the browser: a JSON object, or None for anything else."""
+    try:
+        data = posted_json()
+    except UnreadableText:
+        return None
+    return data if isinstance(data, Mapping) else None

@@ -1,6 +1,5 @@
 """Client passkeys over HTTP: the two ceremonies (JSON, for static/passkeys.js), the list of
 a client's passkeys with Remove, and the offer's "Not now"."""
-from collections.abc import Mapping
 
 from flask import Blueprint, current_app, flash, g, jsonify, make_response, render_template, request, url_for
 from flask_babel import gettext
@@ -10,11 +9,11 @@ from practice import passkeys
 from practice.clock import format_local
 from practice.models import Passkey, Practice
 from portico.extensions import rate_limit
-from portico.hardening import UnreadableText, takes_json
+from portico.hardening import takes_json
 
 from ._auth import client_required, session_check_in, sign_in
 from ._htmx import redirect_to, wants_fragment
-from ._json import posted_json
+from ._json import posted_credential
 
 bp = Blueprint("passkeys", __name__)
 
@@ -34,15 +33,6 @@ def _offer_answered(response, value: str):
     response.set_cookie(OFFER_COOKIE, value, max_age=OFFER_COOKIE_DAYS * 86400, httponly=True, samesite="Lax",
                         path="/", secure=current_app.config["SESSION_COOKIE_SECURE"])
     return response
-
-
-def _credential():
-    """The browser's answer, a JSON object, or None."""
-    try:
-        data = posted_json()
-    except UnreadableText:
-        return None
-    return data if isinstance(data, Mapping) else None
 
 
 def _refused(status: int = 400):
@@ -74,7 +64,7 @@ def sign_in_options():
 @rate_limit("PASSKEY_IP_LIMIT")
 def sign_in_finish():
     """The same session as a link's, landing where a link lands (the portal home)."""
-    credential = _credential()
+    credential = posted_credential()
     if credential is None or not passkeys.passkeys_possible():
         return _refused()
     try:
@@ -99,7 +89,7 @@ def register_options():
 @rate_limit("PASSKEY_IP_LIMIT")
 @client_required
 def register_finish():
-    credential = _credential()
+    credential = posted_credential()
     if credential is None or not passkeys.passkeys_possible():
         return jsonify(error=gettext("That passkey could not be saved. Please try again.")), 400
     try:

@@ -1,6 +1,5 @@
 """A clinician's second factor over HTTP: the step after the password, the setup walk-through
 (an authenticator app or a passkey), recovery codes, and the clinician's own page for them."""
-from collections.abc import Mapping
 
 from flask import current_app, flash, jsonify, make_response, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
@@ -8,14 +7,14 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
 from portico.extensions import rate_limit
-from portico.hardening import UnreadableText, takes_json
+from portico.hardening import takes_json
 from practice import passkeys, second_factor
 from practice.clock import format_local
 from practice.models import ClinicianPasskey, Practice
 
 from .._auth import sign_in as start_signed_in
 from .._htmx import redirect_to
-from .._json import posted_json
+from .._json import posted_credential
 from . import bp
 from ._access import clinician_required, signed_in_clinician
 
@@ -91,14 +90,6 @@ def second_factor_step():
                            has_passkey=passkeys.passkeys_possible() and ClinicianPasskey.of(clinician).exists()), status
 
 
-def _credential():
-    try:
-        data = posted_json()
-    except UnreadableText:
-        return None
-    return data if isinstance(data, Mapping) else None
-
-
 def _options(json_text: str):
     response = make_response(json_text, 200)
     response.headers["Content-Type"] = "application/json"
@@ -124,7 +115,7 @@ def second_factor_passkey_options():
 @rate_limit("PASSKEY_IP_LIMIT")
 def second_factor_passkey():
     pending = _pending()
-    credential = _credential()
+    credential = posted_credential()
     if pending is None or credential is None or not passkeys.passkeys_possible():
         return jsonify(error=PASSKEY_REFUSED), 400
     try:
@@ -214,7 +205,7 @@ def second_factor_passkey_register_options():
 @rate_limit("PASSKEY_IP_LIMIT")
 def second_factor_passkey_register():
     clinician, pending = _enrolling()
-    credential = _credential()
+    credential = posted_credential()
     if clinician is None or credential is None or not passkeys.passkeys_possible():
         return jsonify(error="That passkey could not be saved. Please try again."), 400
     try:
