@@ -217,11 +217,13 @@ def restore(create_app, path, yes):
 def translations():
     """Bring the catalogs up to date: extract the text, update each .po, compile the .mo files."""
     import tempfile
-    from .catalog import compile_catalogs, extract, update
+    from .catalog import CLINIC_POT, compile_catalogs, extract, extract_clinic, update
     with tempfile.TemporaryDirectory() as folder:
         pot = Path(folder) / "messages.pot"
         extract(pot)
         update(pot)
     compile_catalogs()
+    extract_clinic(CLINIC_POT)
     click.echo("Catalogs updated: translate any new entries in translations/*/LC_MESSAGES/messages.po, "
-               "then run this again to compile them.")
+               f"then run this again to compile them. The clinician side's text is in {CLINIC_POT.name} "
+               "beside them (English for now).")

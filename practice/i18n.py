@@ -2,8 +2,9 @@
 runtime's translator (the web app's catalogs, translations/); `in_language(client.language)`
 puts what is composed inside it (subjects, bodies, .ics text, dates) in the client's language.
 
-The clinician side stays English; the practice's own words (its name, its documents) are never
-translated."""
+The clinician side's words go through gettext too, from their own catalog (translations/clinic.pot,
+marked here with clinic_gettext, clinic_ngettext and clinic_N_); they stay English for now. The
+practice's own words (its name, its documents) are never translated."""
 from contextlib import contextmanager
 
 LANGUAGES = {"en": "English", "es": "Español"}  # each named in itself, as a switch shows it
@@ -44,4 +45,22 @@ _ = gettext
 
 def N_(message: str) -> str:
     """Marks `message` for the catalog where it is defined; it is translated where it is shown."""
+    return message
+
+
+# ---- the clinician side: its own catalog, English for now -------------------------------
+
+def clinic_gettext(message: str, **variables) -> str:
+    """A clinician-side word, looked up in English whatever a client composing it reads."""
+    with in_language(DEFAULT):
+        return gettext(message, **variables)
+
+
+def clinic_ngettext(singular: str, plural: str, num: int, **variables) -> str:
+    with in_language(DEFAULT):
+        return ngettext(singular, plural, num, **variables)
+
+
+def clinic_N_(message: str) -> str:
+    """Marks clinician-side `message` for the clinic's catalog; clinic_gettext where it is shown."""
     return message
