@@ -11,7 +11,7 @@ from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 from icalendar import Calendar
 
-from portico.catalog import TRANSLATIONS, extract
+from portico.catalog import CLINIC_POT, ROOT, TRANSLATIONS, extract, extract_clinic
 from practice import jobs
 from practice.appointments import create_appointment
 from practice.clients import add_client
@@ -20,6 +20,11 @@ from practice.telehealth import join_token
 from tests.conftest import (CSRF_INPUT, ask_for_link, clinic_csrf, clinic_sign_in, code_from, continue_with,
                             csrf_token, deliver, mailed_link, text_part)
 
+TEMPLATES = ROOT / "templates"
+# The developer's mailbox (dev only, never a practice's) is English and outside the catalogs.
+UNCATALOGUED_TEMPLATES = {"dev_mailbox.html", "dev_message.html"}
+# Attributes whose value a person reads or hears.
+READ_ATTRIBUTES = ("aria-label", "aria-description", "title", "placeholder", "alt", "hx-confirm")
 SPANISH_PO = TRANSLATIONS / "es" / "LC_MESSAGES" / "messages.po"
 SPANISH_MO = SPANISH_PO.with_suffix(".mo")
 SPANISH_BROWSER = {"Accept-Language": "es-US,es;q=0.9,en;q=0.5"}
@@ -64,6 +69,42 @@ def ana(app):
 
 
 # ---- the catalogs -------------------------------------------------------------------------
+
+def words_outside_gettext(source: str) -> list:
+    """The words a template shows that no _() or {% trans %} carries: what would stay English."""
+    text = re.sub(r"{#.*?#}", " ", source, flags=re.S)
+    text = re.sub(r"{%-?\s*trans\b.*?{%-?\s*endtrans\s*-?%}", " ", text, flags=re.S)
+    text = re.sub(r"{{.*?}}|{%.*?%}", " ", text, flags=re.S)
+    text = re.sub(r"<(style|script)\b.*?</\1\s*>|<!--.*?-->", " ", text, flags=re.S | re.I)
+    read = re.findall(r'\s(?:%s)="([^"]*)"' % "|".join(READ_ATTRIBUTES), text)
+    text = re.sub(r"<[^>]*>|&#?\w+;|[\w-]+=(?=[\"'])", " ", text, flags=re.S)
+    return re.findall(r"[A-Za-z]{2,}", " ".join([text, *read]))
+
+
+def test_the_word_check_finds_words_outside_gettext():
+    assert words_outside_gettext('<p title="Open it">{{ _("Hi") }} there</p>') == ["there", "Open", "it"]
+    assert words_outside_gettext('{% trans n=1 %}{{ n }} day{% pluralize %}days{% endtrans %}'
+                                 '<a aria-label="{{ _(\'Go\') }}" href="/x">&nbsp;</a>') == []
+
+
+@pytest.mark.parametrize("template", sorted(
+    str(path.relative_to(TEMPLATES)) for pattern in ("**/*.html", "**/*.txt") for path in TEMPLATES.glob(pattern)
+    if path.name not in UNCATALOGUED_TEMPLATES))
+def test_every_word_a_template_shows_goes_through_gettext(template):
+    """Clients' pages and emails in their language; the clinician side's words in its own
+    catalog, ready to translate (English for now)."""
+    assert words_outside_gettext((TEMPLATES / template).read_text()) == []
+
+
+def test_the_clinic_catalog_has_every_msgid_of_the_clinician_side(tmp_path):
+    """Fails when clinician-side text changed without `python portal.py translations`."""
+    pot = tmp_path / "clinic.pot"
+    extract_clinic(pot)
+    in_code, in_catalog = ids(read_catalog(pot)), ids(read_catalog(CLINIC_POT))
+    assert in_code - in_catalog == set(), "new clinician-side text: run `python portal.py translations`"
+    assert in_catalog - in_code == set(), "the clinic catalog keeps text the code no longer has"
+    assert len(in_code) > 300  # the scan found the clinician side's templates and code
+
 
 def test_the_spanish_catalog_has_every_msgid_of_the_templates_and_code(tmp_path):
     """Fails when text was added or changed without `python portal.py translations`."""
