@@ -126,35 +126,50 @@ def register(client: Client, credential, *, user_agent: str | None = None, ip: s
              now: datetime | None = None) -> Passkey:
     """Verify navigator.credentials.create()'s answer (a JSON object) and keep the passkey."""
     now = now or utcnow()
-    try:
-        parsed = parse_registration_credential_json(_as_json(credential))
-    except Exception:
-        raise PasskeyRefused("malformed") from None
+    parsed = _parsed_registration(credential)
     if client.archived_at is not None:
         raise PasskeyRefused("archived")
     challenge = _take_challenge(parsed.response.client_data_json, "register", client, now)
-    rp_id, origin = relying_party()
     try:
-        verified = verify_registration_response(credential=parsed, expected_challenge=challenge, expected_rp_id=rp_id,
-                                                expected_origin=origin, require_user_verification=True)
-    except WebAuthnException:
+        verified = _verified_registration(parsed, challenge)
+    except PasskeyRefused:
         audit.record("passkey_refused", client=client, ip=ip, at=now, detail="registration did not verify")
-        raise PasskeyRefused("unverified") from None
-    credential_id = bytes_to_base64url(verified.credential_id)
+        raise
     with write_transaction():
         client.lock()
-        if Passkey.of(client).count() >= MAX_PER_CLIENT:
-            raise PasskeyRefused("too_many")
-        if Passkey.select().where(Passkey.credential_id == credential_id).exists():
-            raise PasskeyRefused("already_registered")
-        transports = ",".join(t.value for t in (parsed.response.transports or [])
-                              if isinstance(t, AuthenticatorTransport))
-        passkey = Passkey.create(client=client, credential_id=credential_id,
-                                 public_key=bytes_to_base64url(verified.credential_public_key),
-                                 sign_count=verified.sign_count, transports=transports[:255],
-                                 device=device_name(user_agent), created_at=now)
+        passkey = _kept(Passkey, Passkey.of(client), parsed, verified, user_agent, now, client=client)
         audit.record("passkey_added", client=client, ip=ip, at=now, detail=passkey.device)
     return passkey
+
+
+def _parsed_registration(credential):
+    try:
+        return parse_registration_credential_json(_as_json(credential))
+    except Exception:
+        raise PasskeyRefused("malformed") from None
+
+
+def _verified_registration(parsed, challenge: bytes):
+    rp_id, origin = relying_party()
+    try:
+        return verify_registration_response(credential=parsed, expected_challenge=challenge, expected_rp_id=rp_id,
+                                            expected_origin=origin, require_user_verification=True)
+    except WebAuthnException:
+        raise PasskeyRefused("unverified") from None
+
+
+def _kept(model, owners_passkeys, parsed, verified, user_agent: str | None, now: datetime, **owner):
+    """Store a verified passkey (a client's or a clinician's), inside the caller's transaction:
+    refused past the per-person limit, or when that credential is kept already."""
+    credential_id = bytes_to_base64url(verified.credential_id)
+    if owners_passkeys.count() >= MAX_PER_CLIENT:
+        raise PasskeyRefused("too_many")
+    if model.select().where(model.credential_id == credential_id).exists():
+        raise PasskeyRefused("already_registered")
+    transports = ",".join(t.value for t in (parsed.response.transports or []) if isinstance(t, AuthenticatorTransport))
+    return model.create(credential_id=credential_id, public_key=bytes_to_base64url(verified.credential_public_key),
+                        sign_count=verified.sign_count, transports=transports[:255], device=device_name(user_agent),
+                        created_at=now, **owner)
 
 
 def sign_in_options(*, now: datetime | None = None) -> str:
@@ -269,29 +284,12 @@ def clinician_registration_options(clinician, *, now: datetime | None = None) ->
 def register_clinician(clinician, credential, *, user_agent: str | None = None, ip: str | None = None,
                        now: datetime | None = None) -> ClinicianPasskey:
     now = now or utcnow()
-    try:
-        parsed = parse_registration_credential_json(_as_json(credential))
-    except Exception:
-        raise PasskeyRefused("malformed") from None
+    parsed = _parsed_registration(credential)
     challenge = _take_challenge(parsed.response.client_data_json, "clinician_register", None, now, clinician=clinician)
-    rp_id, origin = relying_party()
-    try:
-        verified = verify_registration_response(credential=parsed, expected_challenge=challenge, expected_rp_id=rp_id,
-                                                expected_origin=origin, require_user_verification=True)
-    except WebAuthnException:
-        raise PasskeyRefused("unverified") from None
-    credential_id = bytes_to_base64url(verified.credential_id)
+    verified = _verified_registration(parsed, challenge)
     with write_transaction():
-        if ClinicianPasskey.of(clinician).count() >= MAX_PER_CLIENT:
-            raise PasskeyRefused("too_many")
-        if ClinicianPasskey.select().where(ClinicianPasskey.credential_id == credential_id).exists():
-            raise PasskeyRefused("already_registered")
-        transports = ",".join(t.value for t in (parsed.response.transports or [])
-                              if isinstance(t, AuthenticatorTransport))
-        passkey = ClinicianPasskey.create(clinician=clinician, credential_id=credential_id,
-                                          public_key=bytes_to_base64url(verified.credential_public_key),
-                                          sign_count=verified.sign_count, transports=transports[:255],
-                                          device=device_name(user_agent), created_at=now)
+        passkey = _kept(ClinicianPasskey, ClinicianPasskey.of(clinician), parsed, verified, user_agent, now,
+                        clinician=clinician)
         audit.record("second_factor_set_up", clinician=clinician, ip=ip, at=now, detail=f"passkey ({passkey.device})")
     return passkey
 
