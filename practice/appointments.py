@@ -166,35 +166,44 @@ def _refuse_unconfirmed(clinician, starts_at: datetime, ends_at: datetime, *, al
         raise OverlapWarning(others)
 
 
-# Working hours, where the new-appointment form looks for a free time: weekdays, in the
-# practice's time zone (nothing in the settings says otherwise yet).
+# Working hours where a clinician has set none of their own (practice/availability.py), for the
+# new-appointment form's first free time and the hours a calendar always shows: weekdays, on
+# the practice's wall clock.
 WORKING_HOURS = (time(8), time(18))
 SLOT = timedelta(minutes=30)
 
 
 def next_free_start(clinician, zone: str, *, after: datetime, length: timedelta, weekdays_only: bool = True,
-                    days: int = 14) -> datetime | None:
+                    days: int = 14, hours: dict[int, list[tuple[time, time]]] | None = None) -> datetime | None:
     """The first half hour at or after `after` (naive UTC) in working hours when `length`
-    fits before the day's end without overlapping the clinician's scheduled appointments."""
+    fits before the range's end without overlapping the clinician's scheduled appointments.
+    `hours` are the clinician's own (weekday: ranges); without them, weekdays 8 to 18. A day
+    asked for (weekdays_only=False) that has no hours of its own takes 8 to 18."""
     busy = list(Appointment.between(after, after + timedelta(days=days + 1)).where(
         (Appointment.clinician == clinician) & (Appointment.status == "scheduled")))
-    opens, closes = WORKING_HOURS
     first_day = local_date(after, zone)
     for offset in range(days):
         day = first_day + timedelta(days=offset)
-        if weekdays_only and day.weekday() >= 5:
-            continue
-        slot = datetime.combine(day, opens)
-        while slot + length <= datetime.combine(day, closes):
-            try:
-                start = local_to_utc(day, slot.time(), zone)
-            except AppointmentError:  # a time the clocks skip
-                start = None
-            if start is not None and start >= after and not any(
-                    other.starts_at < start + length and other.ends_at > start for other in busy):
-                return start
-            slot += SLOT
+        for opens, closes in _ranges_on(day, hours or {}, weekdays_only):
+            slot = datetime.combine(day, opens)
+            while slot + length <= datetime.combine(day, closes):
+                try:
+                    start = local_to_utc(day, slot.time(), zone)
+                except AppointmentError:  # a time the clocks skip
+                    start = None
+                if start is not None and start >= after and not any(
+                        other.starts_at < start + length and other.ends_at > start for other in busy):
+                    return start
+                slot += SLOT
     return None
+
+
+def _ranges_on(day: date, hours: dict, weekdays_only: bool) -> list[tuple[time, time]]:
+    if hours.get(day.weekday()):
+        return hours[day.weekday()]
+    if weekdays_only and (day.weekday() >= 5 or any(hours.values())):  # a weekend, or their day off
+        return []
+    return [WORKING_HOURS]
 
 
 def create_appointment(*, clinician, client, starts_at: datetime, ends_at: datetime, kind: str = "telehealth",

@@ -92,6 +92,12 @@ def weekly_hours(clinician) -> dict[int, list[tuple[str, str]]]:
     return hours
 
 
+def clock_hours(clinician) -> dict[int, list[tuple[time, time]]]:
+    """weekly_hours as times of day, as next_free_start takes them."""
+    return {day: [(_clock(starts), _clock(ends)) for starts, ends in ranges]
+            for day, ranges in weekly_hours(clinician).items()}
+
+
 def _clock(value: str) -> time:
     hours, minutes = value.split(":")
     return time(int(hours), int(minutes))

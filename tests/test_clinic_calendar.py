@@ -6,6 +6,7 @@ from datetime import datetime
 import pytest
 
 from practice.appointments import create_appointment
+from practice.availability import save_hours
 from practice.models import Appointment, AuditEvent, Client, Practice
 from tests.conftest import clinic_csrf, clinic_sign_in, continue_with, mailed_link
 
@@ -531,6 +532,18 @@ def test_a_new_appointment_starts_at_the_next_free_half_hour_in_working_hours(ap
     # A day chosen in the calendar: its first free half hour.
     assert new_form_times(app, "/clinic/appointments/new?date=2026-03-12") == ("2026-03-12", "08:00", "08:50")
 
+
+
+def test_a_new_appointment_starts_in_the_clinicians_own_working_hours_when_they_set_them(
+        app, client, dana, alex, traveller):
+    # Dana works Tuesdays and Thursdays 12:30–17:00; it is 4:00 AM on Monday 2 March in New York.
+    save_hours(dana, {1: [("12:30", "17:00")], 3: [("12:30", "17:00")]}, [])
+    book(app, dana, alex, datetime(2026, 3, 3, 17, 30), datetime(2026, 3, 3, 18, 30))  # Tuesday 12:30–13:30
+    assert new_form_times(app) == ("2026-03-03", "13:30", "14:20")
+    traveller.move_to(datetime(2026, 3, 3, 21, 30))  # Tuesday 4:30 PM: 50 minutes no longer fit
+    assert new_form_times(app) == ("2026-03-05", "12:30", "13:20")
+    # A day chosen in the calendar on which Dana has no hours of her own: the usual 8:00.
+    assert new_form_times(app, "/clinic/appointments/new?date=2026-03-09") == ("2026-03-09", "08:00", "08:50")
 
 # ---- what the clinician is told -----------------------------------------------------------
 

@@ -6,10 +6,11 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from practice.appointments import WORKING_HOURS
+
 ROW = timedelta(minutes=5)
 MAX_ROWS = 25 * 12  # the longest day (clocks going back) shown whole
 MAX_LANES = 12  # side-by-side overlapping appointments; more share the last lane
-WORKING_HOURS = (8, 18)  # always shown, widened to whatever the days hold
 CSS_PATH = Path(__file__).resolve().parents[2] / "static" / "calendar-rows.css"
 
 
@@ -48,7 +49,7 @@ def _local(day: date, hour: int, zone: str) -> datetime:
 def hour_range(days, zone: str, now: datetime) -> tuple[int, int]:
     """Working hours, widened to every appointment and link window of `days` (pairs of a date
     and its cards) and to the present moment."""
-    first, last = WORKING_HOURS
+    first, last = (moment.hour for moment in WORKING_HOURS)  # always shown, widened to what the days hold
     tz = ZoneInfo(zone)
     for day, cards in days:
         start, end = _local(day, 0, zone), _local(day, 24, zone)

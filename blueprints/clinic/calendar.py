@@ -6,6 +6,7 @@ from flask import abort, flash, make_response, render_template, request, url_for
 from practice.appointments import (AppointmentError, OverlapWarning, cancel_appointment, end_at_local_time,
                                    extend_appointment, local_date, local_day_bounds, move_appointment, next_free_start,
                                    overlapping, visible_appointment)
+from practice.availability import clock_hours
 from practice.clock import clock_time, format_local, to_local, utcnow
 from practice.models import Appointment, Practice
 from practice.telehealth import check_entry, replace_join_link
@@ -78,11 +79,12 @@ def appointment_new():
 
 
 def _first_free_time(me, practice: Practice, requested: date | None) -> dict:
-    """The form's date and times: the next free half hour in working hours, from now (or
+    """The form's date and times: the next free half hour in the clinician's working hours, from now (or
     from the start of the day asked for, if later; that day even at a weekend)."""
     now, zone = utcnow(), practice.timezone
     after = max(now, local_day_bounds(requested, zone)[0]) if requested else now
-    start = next_free_start(me, zone, after=after, length=NEW_LENGTH, weekdays_only=requested is None)
+    start = next_free_start(me, zone, after=after, length=NEW_LENGTH, weekdays_only=requested is None,
+                            hours=clock_hours(me))
     if start is None:  # two weeks without a free half hour: the day asked for at 9
         day = requested or _today(practice)
         return {"date": day.isoformat(), "start_time": "09:00", "end_time": "09:50"}
