@@ -210,6 +210,17 @@ def sign_in(credential, *, ip: str | None = None, now: datetime | None = None) -
     handle = parsed.response.user_handle
     if handle is not None and not hmac.compare_digest(handle, user_handle(client)):
         refuse("wrong_user", "it names another account")
+    _check_assertion(parsed, challenge, passkey, refuse, now,
+                     counter_words="its counter went backwards (a copied passkey?)",
+                     unverified_words="the signature did not verify")
+    audit.record("passkey_used", client=client, ip=ip, at=now, detail=passkey.device)
+    return client
+
+
+def _check_assertion(parsed, challenge: bytes, passkey, refuse, now: datetime, *, counter_words: str,
+                     unverified_words: str) -> None:
+    """Verify a sign-in answer with the kept passkey (a client's or a clinician's), else
+    `refuse`. Its counter moves only forwards, also when two answers race: the slower is refused."""
     rp_id, origin = relying_party()
     try:
         verified = verify_authentication_response(
@@ -218,15 +229,12 @@ def sign_in(credential, *, ip: str | None = None, now: datetime | None = None) -
             credential_current_sign_count=passkey.sign_count, require_user_verification=True)
     except WebAuthnException as error:
         counter = "sign count" in str(error)
-        refuse("counter" if counter else "unverified",
-               "its counter went backwards (a copied passkey?)" if counter else "the signature did not verify")
-    # The counter moves only forwards, also when two sign-ins race: the slower one is refused.
-    moved = Passkey.update(sign_count=verified.new_sign_count, last_used_at=now).where(
-        (Passkey.id == passkey.id) & (Passkey.sign_count == passkey.sign_count)).execute()
+        refuse("counter" if counter else "unverified", counter_words if counter else unverified_words)
+    kept = type(passkey)
+    moved = kept.update(sign_count=verified.new_sign_count, last_used_at=now).where(
+        (kept.id == passkey.id) & (kept.sign_count == passkey.sign_count)).execute()
     if not moved:
         refuse("counter", "used twice at once")
-    audit.record("passkey_used", client=client, ip=ip, at=now, detail=passkey.device)
-    return client
 
 
 def _as_json(credential) -> str:
@@ -326,17 +334,7 @@ def verify_clinician(clinician, credential, *, ip: str | None = None, now: datet
         refuse(refused.reason, "the request was stale or already used")
     if passkey is None:
         refuse("unknown", "not one of theirs")
-    rp_id, origin = relying_party()
-    try:
-        verified = verify_authentication_response(
-            credential=parsed, expected_challenge=challenge, expected_rp_id=rp_id, expected_origin=origin,
-            credential_public_key=base64url_to_bytes(passkey.public_key),
-            credential_current_sign_count=passkey.sign_count, require_user_verification=True)
-    except WebAuthnException as error:
-        refuse("counter" if "sign count" in str(error) else "unverified", "it did not verify")
-    moved = ClinicianPasskey.update(sign_count=verified.new_sign_count, last_used_at=now).where(
-        (ClinicianPasskey.id == passkey.id) & (ClinicianPasskey.sign_count == passkey.sign_count)).execute()
-    if not moved:
-        refuse("counter", "used twice at once")
+    _check_assertion(parsed, challenge, passkey, refuse, now, counter_words="it did not verify",
+                     unverified_words="it did not verify")
     audit.record("second_factor_used", clinician=clinician, ip=ip, at=now, detail=f"passkey ({passkey.device})")
     return passkey
