@@ -7,6 +7,7 @@ repository's own instance/portico.db from then had these tables, without these c
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -99,6 +100,23 @@ def run_init_db(*urls: str) -> list[str]:
     return outputs
 
 
+def steps_from(version: int) -> list[int]:
+    """The versions recorded after upgrading a database `version` left: it, and each step since."""
+    return list(range(version, migrations.SCHEMA_VERSION + 1))
+
+
+@contextmanager
+def left_by_version(version: int, make_app):
+    """Inside: a new database, to take back to what `version` left (drop what came later);
+    after: recorded as that version, and closed, as an older Portico would leave it."""
+    app = make_app()
+    with app.app_context(), db.connection_context():
+        yield
+        SchemaVersion.delete().execute()
+        SchemaVersion.create(version=version, applied_at=THEN)
+    _close()
+
+
 def schema_of(url: str) -> dict:
     """Every table's columns (and whether they take NULL), indexes and foreign keys."""
     database = open_database(url)
@@ -161,7 +179,7 @@ def test_init_db_upgrades_an_early_version_1_database_keeping_its_data(
 
     assert schema_of(database_url) == fresh_schema
     app = make_app(PORTAL_CREATE_SCHEMA=False)  # what init-db left, untouched by the app's own start
-    assert versions(database_url) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert versions(database_url) == steps_from(1)
     with app.app_context(), db.connection_context():
         practice = Practice.current()
         assert (practice.name, practice.timezone, practice.contact_email) == (
@@ -191,13 +209,13 @@ def test_processes_starting_together_upgrade_once_and_a_restart_changes_nothing(
     run_init_db(database_url, database_url)  # two at once: one upgrades, the other waits, then finds it done
     upgraded = schema_of(database_url)
     assert upgraded == fresh_schema
-    assert versions(database_url) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert versions(database_url) == steps_from(1)
 
     make_app()  # a start runs the upgrade again: nothing to do
 
     _close()
     assert schema_of(database_url) == upgraded
-    assert versions(database_url) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert versions(database_url) == steps_from(1)
 
 
 def _broken_step(migrator):
@@ -236,8 +254,7 @@ def test_a_new_database_records_the_current_version_and_a_newer_one_is_refused(d
 def build_version_2(make_app) -> None:
     """A database as the last version-2 Portico left it: reminders without a claim lease,
     one of them pending for an appointment two days out."""
-    app = make_app()
-    with app.app_context(), db.connection_context():
+    with left_by_version(2, make_app):
         dana = create_clinician("dana@example.com", "Dana Hale", "a long password 1234", is_admin=True)
         Practice.update(reminder_offsets="24").execute()
         start = utcnow().replace(second=0, microsecond=0) + timedelta(days=2)
@@ -245,9 +262,6 @@ def build_version_2(make_app) -> None:
                            starts_at=start, ends_at=start + timedelta(minutes=50), kind="telehealth")
         migrator = SchemaMigrator.from_database(db.obj)
         migrate(migrator.drop_column("reminder", "claimed_until"), migrator.drop_column("practice", "logo_version"))
-        SchemaVersion.delete().execute()
-        SchemaVersion.create(version=2, applied_at=THEN)
-    _close()
 
 
 def test_init_db_upgrades_a_version_2_database_with_a_reminder_lease_keeping_its_reminders(
@@ -258,7 +272,7 @@ def test_init_db_upgrades_a_version_2_database_with_a_reminder_lease_keeping_its
     run_init_db(database_url)
 
     assert schema_of(database_url) == fresh_schema
-    assert versions(database_url) == [2, 3, 4, 5, 6, 7, 8, 9]
+    assert versions(database_url) == steps_from(2)
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         (reminder,) = Reminder.select()
@@ -272,8 +286,7 @@ def test_init_db_upgrades_a_version_2_database_with_a_reminder_lease_keeping_its
 def build_version_3(make_app) -> None:
     """A database as the last version-3 Portico left it: no retired join-link nonces, no
     waiting room; an appointment whose client has been in its room."""
-    app = make_app()
-    with app.app_context(), db.connection_context():
+    with left_by_version(3, make_app):
         dana = create_clinician("dana@example.com", "Dana Hale", "a long password 1234", is_admin=True)
         start = utcnow().replace(second=0, microsecond=0) + timedelta(days=2)
         appointment = create_appointment(clinician=dana, client=add_client("alex@example.com", "Alex Morgan"),
@@ -286,24 +299,17 @@ def build_version_3(make_app) -> None:
                 migrator.drop_column("joinlinknonce", "retired_because"),
                 migrator.drop_column("roomseat", "waiting_since"),
                 migrator.drop_column("roomseat", "admitted_at"))
-        SchemaVersion.delete().execute()
-        SchemaVersion.create(version=3, applied_at=THEN)
-    _close()
 
 
 def build_version_4(make_app) -> None:
     """A database as the last version-4 Portico left it: a plaintext subject in a VARCHAR(255)."""
-    app = make_app()
-    with app.app_context(), db.connection_context():
+    with left_by_version(4, make_app):
         add_client("alex@example.com", "Alex Morgan")
         if not is_sqlite():
             db.execute_sql("ALTER TABLE email ALTER COLUMN subject TYPE VARCHAR(255)")
         db.execute_sql("INSERT INTO email (to_addr, subject, text_body, html_body, message_id, kind, status, "
                        "queued_at, next_attempt_at, attempts) VALUES ('alex@example.com', 'Before sealing', '', '', "
                        "'<v3@portal.test>', 'reminder', 'sent', '2026-01-05 09:00:00', '2026-01-05 09:00:00', 1)")
-        SchemaVersion.delete().execute()
-        SchemaVersion.create(version=4, applied_at=THEN)
-    _close()
 
 
 def test_init_db_upgrades_a_version_3_database_keeping_both_connect_when_both_are_there(
@@ -313,7 +319,7 @@ def test_init_db_upgrades_a_version_3_database_keeping_both_connect_when_both_ar
     run_init_db(database_url)
 
     assert schema_of(database_url) == fresh_schema
-    assert versions(database_url) == [3, 4, 5, 6, 7, 8, 9]
+    assert versions(database_url) == steps_from(3)
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         assert Practice.current().room_entry == "together"  # an existing practice keeps today's behaviour
@@ -329,7 +335,7 @@ def test_init_db_upgrades_a_version_4_database_to_sealed_subjects_of_any_length(
 
     run_init_db(database_url)
 
-    assert versions(database_url) == [4, 5, 6, 7, 8, 9]
+    assert versions(database_url) == steps_from(4)
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         assert Email.get(Email.message_id == "<v3@portal.test>").subject == "Before sealing"  # read as it was
@@ -342,20 +348,16 @@ def test_init_db_upgrades_a_version_4_database_to_sealed_subjects_of_any_length(
 
 def test_init_db_upgrades_a_version_5_database_to_a_practice_logo_keeping_the_practice(
         database_url, fresh_schema, make_app):
-    app = make_app()
-    with app.app_context(), db.connection_context():
+    with left_by_version(5, make_app):
         Practice.update(name="Willow Street Therapy").execute()
         migrate(SchemaMigrator.from_database(db.obj).drop_column("practice", "logo_version"))
         db.drop_tables([PracticeLogo])
-        SchemaVersion.delete().execute()
-        SchemaVersion.create(version=5, applied_at=THEN)
-    _close()
     assert "logo_version" not in schema_of(database_url)["practice"][0]
 
     run_init_db(database_url)
 
     assert schema_of(database_url) == fresh_schema
-    assert versions(database_url) == [5, 6, 7, 8, 9]
+    assert versions(database_url) == steps_from(5)
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         practice = Practice.current()
@@ -366,8 +368,7 @@ def test_init_db_upgrades_a_version_5_database_to_a_practice_logo_keeping_the_pr
 def build_version_6(make_app) -> None:
     """A database as the last version-6 Portico left it: clinicians without a second factor's
     columns, the practice without the requirement, passkey challenges without a clinician."""
-    app = make_app()
-    with app.app_context(), db.connection_context():
+    with left_by_version(6, make_app):
         create_clinician("dana@example.com", "Dana Hale", "a long password 1234", is_admin=True)
         migrator = SchemaMigrator.from_database(db.obj)
         sqlite = {"legacy": True} if is_sqlite() else {}
@@ -375,9 +376,6 @@ def build_version_6(make_app) -> None:
                 *[migrator.drop_column("clinician", column, **sqlite)
                   for column in ("totp_secret", "totp_confirmed_at", "totp_last_step")],
                 migrator.drop_column("passkeychallenge", "clinician_id", **sqlite))
-        SchemaVersion.delete().execute()
-        SchemaVersion.create(version=6, applied_at=THEN)
-    _close()
 
 
 def test_init_db_upgrades_a_version_6_database_with_second_factor_columns_keeping_it_off(
@@ -388,7 +386,7 @@ def test_init_db_upgrades_a_version_6_database_with_second_factor_columns_keepin
     run_init_db(database_url)
 
     assert schema_of(database_url) == fresh_schema
-    assert versions(database_url) == [6, 7, 8, 9]
+    assert versions(database_url) == steps_from(6)
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         # Clinicians sign in as they did until an admin turns the requirement on.
@@ -408,8 +406,7 @@ ONLINE_CHANGE_COLUMNS = ("phone", "online_change_hours", "online_change_weeks", 
 def build_version_7(make_app) -> None:
     """A database as the last version-7 Portico left it: no online-change rules on the
     practice, no working hours, dates off or online changes."""
-    app = make_app()
-    with app.app_context(), db.connection_context():
+    with left_by_version(7, make_app):
         Practice.update(name="Riverside Counselling", online_change_hours=48).execute()
         sqlite = is_sqlite()
         migrator = SchemaMigrator.from_database(db.obj)
@@ -417,9 +414,6 @@ def build_version_7(make_app) -> None:
                   for column in ONLINE_CHANGE_COLUMNS])
         for table in ("onlinechange", "dayoff", "workinghours"):
             db.execute_sql(f'DROP TABLE "{table}"')
-        SchemaVersion.delete().execute()
-        SchemaVersion.create(version=7, applied_at=THEN)
-    _close()
 
 
 def test_init_db_upgrades_a_version_7_database_with_the_online_change_rules_at_their_defaults(
@@ -430,7 +424,7 @@ def test_init_db_upgrades_a_version_7_database_with_the_online_change_rules_at_t
     run_init_db(database_url)
 
     assert schema_of(database_url) == fresh_schema
-    assert versions(database_url) == [7, 8, 9]
+    assert versions(database_url) == steps_from(7)
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         practice = Practice.current()
@@ -441,8 +435,7 @@ def test_init_db_upgrades_a_version_7_database_with_the_online_change_rules_at_t
 
 def build_version_8(make_app) -> None:
     """A database as the last version-8 Portico left it: clients without a language."""
-    app = make_app()
-    with app.app_context(), db.connection_context():
+    with left_by_version(8, make_app):
         add_client("alex@example.com", "Alex Morgan")
         sqlite = is_sqlite()
         if sqlite:
@@ -451,9 +444,6 @@ def build_version_8(make_app) -> None:
                                                                  **({"legacy": True} if sqlite else {})))
         if sqlite:
             db.execute_sql("PRAGMA foreign_keys = ON")
-        SchemaVersion.delete().execute()
-        SchemaVersion.create(version=8, applied_at=THEN)
-    _close()
 
 
 def test_init_db_gives_a_version_8_databases_clients_english_and_keeps_them(
@@ -464,7 +454,7 @@ def test_init_db_gives_a_version_8_databases_clients_english_and_keeps_them(
     run_init_db(database_url)
 
     assert schema_of(database_url) == fresh_schema
-    assert versions(database_url) == [8, 9]
+    assert versions(database_url) == steps_from(8)
     app = make_app(PORTAL_CREATE_SCHEMA=False)
     with app.app_context(), db.connection_context():
         assert Client.by_email("alex@example.com").language == "en"
