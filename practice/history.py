@@ -350,8 +350,10 @@ def link_history(client: Client, *, now: datetime | None = None, before: int | N
                        if e.kind in ("link_sent_by_clinician", "invitation_sent") and e.clinician_id), None)
         reason = _word(REASONS, link.reason)
         if sender:
-            reason = clinic_gettext("%(reason)s (sent by %(sender)s)" if link.reason == "invitation"
-                                    else "%(reason)s (%(sender)s)", reason=reason, sender=sender)
+            reason = (clinic_gettext("%(reason)s (sent by %(sender)s)", reason=reason, sender=sender)
+                      if link.reason == "invitation" else clinic_gettext("%(reason)s (%(sender)s)", reason=reason,
+                                                                         sender=sender))
+
         emails = mails.get(link.id, [])
         left_at = next((m.sent_at for m in emails if m.sent_at), None)
         row = LinkRow(

@@ -290,7 +290,9 @@ def describe(change: OnlineChange, zone: str) -> str:
              "approved": clinic_N_("New time approved on %(at)s"), "declined": clinic_N_("New time declined on %(at)s"),
              "withdrawn": clinic_N_("Request withdrawn by the client on %(at)s"),
              "lapsed": clinic_N_("Request lapsed (the appointment changed) on %(at)s")}
-    return clinic_gettext(words.get(change.status, clinic_N_("Request on %(at)s")), at=at)
+    other = clinic_N_("Request on %(at)s")
+    return clinic_gettext(words.get(change.status, other), at=at)
+
 
 
 SUBJECTS = {
