@@ -9,7 +9,6 @@ from .clock import local_date, utcnow
 from .models import MAX_APPOINTMENT_LENGTH, Appointment, Client, Clinician, Practice, write_transaction
 from .i18n import N_, clinic_gettext, clinic_ngettext
 
-
 KINDS = {"telehealth": N_("Telehealth"), "in_person": N_("In person")}
 MAX_LENGTH = MAX_APPOINTMENT_LENGTH
 
@@ -262,7 +261,6 @@ def extend_appointment(appointment: Appointment, minutes: int, *, by=None, now: 
                        allow_overlap: bool = True) -> Appointment:
     if minutes not in (15, 30):
         raise AppointmentError(clinic_gettext("Extend by 15 or 30 minutes."))
-
     return move_appointment(appointment, starts_at=appointment.starts_at,
                             ends_at=appointment.ends_at + timedelta(minutes=minutes), by=by, now=now,
                             allow_overlap=allow_overlap)

@@ -71,7 +71,6 @@ def parse_days_off(text: str, field: str = "days_off") -> list[date]:
                                             part=part[:20]), field) from None
     if len(days) > 366:
         raise HoursError(clinic_gettext("At most a year of dates off."), field)
-
     return sorted(days)
 
 

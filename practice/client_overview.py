@@ -83,7 +83,6 @@ def client_overview(client: Client, *, now: datetime | None = None) -> Overview:
     upcoming = upcoming_for(client, now, limit=UPCOMING_SHOWN + 1)
     rows = [UpcomingRow(id=a.id, when=_span(a, zone, now),
                         kind=clinic_gettext(KINDS[a.kind]) if a.kind in KINDS else a.kind.replace("_", " "),
-
                         clinician=a.clinician.name) for a in upcoming[:UPCOMING_SHOWN]]
     devices = [browser_words(session.user_agent) for session in Session.open_for_client(client)
                if now < idle_deadline(session)] if client.archived_at is None else []

@@ -158,7 +158,6 @@ def _must_be_active(client: Client) -> None:
                                          name=client.name))
 
 
-
 def sign_out_everywhere(client: Client, *, by: Clinician) -> int:
     """End every session the client has open, on every device; returns how many."""
     now = utcnow()

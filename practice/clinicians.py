@@ -139,7 +139,6 @@ def set_up_practice(*, practice_name: str, zone: str, contact_email: str, name: 
     if has_control_characters(practice_name) or has_control_characters(contact_email):
         raise ClinicianError(clinic_gettext("The practice name and contact address: %(problem)s",
                                             problem=CONTROL_MESSAGE))
-
     account = _account(email, name, password, is_admin=True)
     practice_name = practice_name.strip()
     with write_transaction():
@@ -171,5 +170,4 @@ def clinician_rows() -> list[ClinicianRow]:
              .join(Session, JOIN.LEFT_OUTER, on=(Session.clinician == Clinician.id))
              .group_by(Clinician.id).order_by(fn.LOWER(Clinician.name), Clinician.id))
     return [ClinicianRow(c.id, c.name, c.email, clinic_gettext("Admin") if c.is_admin else clinic_gettext("Clinician"),
-
                          value_from_db(Session.created_at, c.last_sign_in), factor_summary(c)) for c in query]

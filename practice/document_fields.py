@@ -198,5 +198,4 @@ def clean_fields(rows: list[dict], existing_keys: set[str]) -> list[dict]:
                        "options": options})
     if not fields:
         raise FieldsInvalid(clinic_gettext("A form needs at least one question."))
-
     return fields

@@ -258,7 +258,6 @@ def unshare(share: DocumentShare, *, by: Clinician, now: datetime | None = None)
             if fresh.completed_at is not None:
                 raise DocumentError(clinic_gettext("\u201c%(title)s\u201d is already complete and stays on record.",
                                                    title=share.version.title))
-
             return  # already unshared: nothing more to do
         audit.record("document_unshared", client=share.client, clinician=by, detail=share.version.title, at=now)
 

@@ -289,7 +289,6 @@ def _outcome(link: Link, numbers: dict, now: datetime, when, used_ip: str | None
     return "live", clinic_gettext("Still works, until %(when)s.", when=when(link.expires_at))
 
 
-
 HISTORY_PAGE = 20  # links a page of the history shows; "Show older" brings the next ones
 
 
@@ -353,7 +352,6 @@ def link_history(client: Client, *, now: datetime | None = None, before: int | N
             reason = (clinic_gettext("%(reason)s (sent by %(sender)s)", reason=reason, sender=sender)
                       if link.reason == "invitation" else clinic_gettext("%(reason)s (%(sender)s)", reason=reason,
                                                                          sender=sender))
-
         emails = mails.get(link.id, [])
         left_at = next((m.sent_at for m in emails if m.sent_at), None)
         row = LinkRow(
@@ -438,7 +436,6 @@ def _describe(event: AuditEvent, numbers: dict, zone: str = "UTC") -> str:
         words = LINK_EVENT_DETAILS.get((kind, detail), LINK_EVENTS[kind])
         return clinic_gettext(words, link=link, link_lower=link.lower(), detail=detail,
                               reason=_word(REASONS, detail, detail or "").lower(), refusal=_word(REFUSALS, detail))
-
     if kind.startswith("appointment_"):
         return _appointment_event(kind, detail, zone)
     if kind.startswith("telehealth_"):
@@ -500,7 +497,6 @@ def _telehealth_event(kind: str, detail: str) -> str:
     text = clinic_gettext("%(words)s (the clinician)", words=words) if role == "clinician" else words
     if reason:
         text += ": " + _word(TELEHEALTH_REFUSALS, reason, reason.replace("_", " "))
-
     return text
 
 

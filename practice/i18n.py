@@ -72,7 +72,6 @@ def clinic_ngettext(singular: str, plural: str, num: int, **variables) -> str:
         return EnglishOnly().ngettext(singular, plural, num, **variables)
 
 
-
 def clinic_N_(message: str) -> str:
     """Marks clinician-side `message` for the clinic's catalog; clinic_gettext where it is shown."""
     return message

@@ -50,7 +50,6 @@ def set_logo(data: bytes, *, by=None) -> str:
     if kind == "image/svg+xml" and re.search(rb"<script|javascript:|\son\w+\s*=", data, re.IGNORECASE):
         # Served under a sandbox either way; an SVG that tries to run code is refused as well.
         raise LogoError(clinic_gettext("This SVG contains scripts; save it without them, or as a PNG."))
-
     with write_transaction():
         # A number that only grows (seconds since 2026), so a URL never names two images: the
         # logo is cached for good under it. A number, not a hash, since a path of letters and

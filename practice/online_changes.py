@@ -294,7 +294,6 @@ def describe(change: OnlineChange, zone: str) -> str:
     return clinic_gettext(words.get(change.status, other), at=at)
 
 
-
 SUBJECTS = {
     "moved": clinic_N_("%(client)s moved their appointment to %(when)s"),
     "request": clinic_N_("%(client)s asks to move their appointment to %(when)s"),
@@ -320,7 +319,6 @@ def _queue_clinician_notice(change: OnlineChange, practice: Practice) -> None:
         was=span(change.old_starts_at, change.old_ends_at, zone),
         now_at=span(change.new_starts_at, change.new_ends_at, zone) if change.new_starts_at else "",
         reason=change.reason or "", via=clinic_gettext(VIA.get(change.via, VIA_UNKNOWN)),
-
         calendar_url=external_url("clinic.calendar_day"))
 
 

@@ -162,7 +162,6 @@ def qr_svg(uri: str) -> str:
     segno.make(uri, error="m").save(buffer, kind="svg", xmldecl=False, svgns=True, scale=5, border=2,
                                     svgclass="qr-code", lineclass=None, omitsize=False,
                                     title=clinic_gettext("QR code for your authenticator app"))
-
     return buffer.getvalue().decode()
 
 
@@ -328,7 +327,6 @@ EVENT_WORDS = {
     "recovery_code_used": clinic_N_("Recovery code used"),
     "recovery_codes_made": clinic_N_("New recovery codes made"),
     "second_factor_failed": clinic_N_("Wrong second-factor code"),
-
 }
 
 

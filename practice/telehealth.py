@@ -133,7 +133,6 @@ def replace_join_link(appointment: Appointment, *, by=None, now: datetime | None
     if client_archived(appointment):
         raise AppointmentError(clinic_gettext("%(name)s is archived: their join link lets nobody in.",
                                               name=appointment.client.name))
-
     with write_transaction():
         remember_nonce(appointment, "recorded", now)  # a nonce from before they were all kept
         appointment.nonce = new_nonce()

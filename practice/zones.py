@@ -45,7 +45,6 @@ def zone_label(name: str) -> str:
     """"Eastern Time — New York"."""
     if name == "UTC":
         return clinic_gettext("UTC — Coordinated Universal Time")
-
     generic, city = _names(name)
     return f"{generic} — {city}" if generic else city
 
@@ -79,5 +78,4 @@ def zone_choices(current: str | None = None, first: tuple | None = None) -> dict
         choices[clinic_gettext(region) if region == COMMON_GROUP else region] = list(members)
     if current and not any(current == value for members in choices.values() for value, _ in members):
         choices.setdefault(clinic_gettext("Current setting"), []).append((current, current))
-
     return choices

@@ -46,7 +46,6 @@ def parse_date(raw: str | None) -> date:
 
 def _time_validator(form, field):
     if parse_time(field.data) is None:
-
         raise ValidationError(gettext("Enter a time like 09:30.") if field.data else gettext("Enter a time."))
 
 
@@ -135,7 +134,6 @@ class ExtendForm(FlaskForm):
 class EndForm(FlaskForm):
     end_time = StringField(_l("End at"), validators=[_time_validator], render_kw={"type": "time"})
     save_anyway = BooleanField(_l("Set anyway"))
-
     view = HiddenField(default="day")
 
 

@@ -86,7 +86,6 @@ def card(appointment: Appointment, practice: Practice, viewer, now: datetime, ot
     if appointment.kind == "telehealth" and not result.cancelled:
         window = join_window(appointment, practice)
         result.band = gettext("Link open %(times)s", times=time_span(window.opens_at, window.closes_at, zone))
-
         result.band_state = "open now" if window.is_open(now) else "closed" if now >= window.closes_at else None
         result.opens_at, result.closes_at = window.opens_at, window.closes_at
     return result

@@ -149,7 +149,6 @@ def _tell_of_failures(failures, practice) -> None:
     flash(told, "warning")
 
 
-
 @bp.post("/sign-out")
 def sign_out():
     session = current_session()

@@ -113,7 +113,6 @@ def _appointment_form(form: AppointmentForm, me, practice: Practice, appointment
             summary = describe(saved, practice)
             flash(gettext("Booked: %(appointment)s.", appointment=summary) if appointment is None
                   else gettext("Saved: %(appointment)s.", appointment=summary), "success")
-
             return redirect_to(_day_url(saved, practice))
     status = 422 if form.is_submitted() else 200
     back = _day_url(appointment, practice) if appointment else url_for("clinic.calendar_day")
@@ -223,7 +222,6 @@ def _card_answer(appointment: Appointment, view: str, problem=None, problem_fiel
     appointment = Appointment.get_by_id(appointment.id)  # as stored, whatever was refused
     if done:
         done = gettext(DONE[done], name=appointment.client.name, time=clock_time(appointment.ends_at, practice.timezone))
-
     others = overlapping(appointment.clinician, appointment.starts_at, appointment.ends_at, exclude=appointment) \
         if appointment.status == "scheduled" else []
     shown = card(appointment, practice, me, utcnow(), others)

@@ -74,5 +74,4 @@ def client_document_unshare(client_id, share_id):
     else:
         flash(gettext("\u201c%(title)s\u201d is unshared: %(name)s no longer sees it.", title=share.version.title,
                       name=client.name), "success")
-
     return _back_to(client)

@@ -77,7 +77,6 @@ def client_passkeys_remove(client_id):
                    "Removed %(num)d passkeys: %(name)s signs in with an email link until they add a new one.",
                    removed, name=client.name)
           if removed else gettext("%(name)s had no passkeys.", name=client.name), "success" if removed else "info")
-
     return _back_to(client)
 
 

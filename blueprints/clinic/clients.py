@@ -149,5 +149,4 @@ def client_restore(client_id):
         restore_client(client, by=signed_in_clinician())
         flash(gettext("%(name)s is active again. Their old links stay dead: send a new one.", name=client.name),
               "success")
-
     return redirect_to(url_for("clinic.client_view", client_id=client.id))

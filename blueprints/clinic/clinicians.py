@@ -40,5 +40,4 @@ def clinician_reset_second_factor(clinician_id):
     else:
         flash(gettext("%(name)s's second factor is reset and their sessions ended: they set up a new one at their "
                       "next sign-in.", name=clinician.name), "success")
-
     return redirect_to(url_for("clinic.clinicians_list"))

@@ -135,5 +135,4 @@ def document_template_archive(template_id):
     flash(gettext("\u201c%(title)s\u201d is archived: no longer offered for sharing. What was shared stays.",
                   title=template.title) if archived
           else gettext("\u201c%(title)s\u201d can be shared again.", title=template.title), "success")
-
     return redirect_to(url_for("clinic.document_template_view", template_id=template.id))

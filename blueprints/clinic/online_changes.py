@@ -173,5 +173,4 @@ def _answer(change_id: int, answer: str):
     else:
         flash(gettext("Approved: the appointment has moved and the client has been emailed.") if answer == "approve"
               else gettext("Declined: the appointment stays where it was and the client has been emailed."), "success")
-
     return redirect_to(url_for("clinic.calendar_day"))

@@ -267,7 +267,6 @@ def second_factor_passkey_remove(passkey_id):
     try:
         if second_factor.remove_passkey(signed_in_clinician(), passkey_id, ip=request.remote_addr):
             flash(gettext("Passkey removed: it no longer signs you in."), "success")
-
     except second_factor.SecondFactorError as error:
         flash(str(error), "error")
     return redirect(url_for("clinic.second_factor_page"), 303)

@@ -162,7 +162,6 @@ def settings_logo():
     except LogoError as error:
         return _page(_settings_form(practice), practice, 422, str(error))
     flash(gettext("The new logo is saved; it shows beside the practice's name on every page."), "success")
-
     return redirect_to(url_for("clinic.settings"))
 
 

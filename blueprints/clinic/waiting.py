@@ -57,7 +57,6 @@ def appointment_let_in(appointment_id: int):
     form = LetInForm()
     if not form.validate_on_submit():
         return form_expired(gettext("Please reload the page and press Let in again."))
-
     let_in(appointment, by=signed_in_clinician(), ip=request.remote_addr)
     back = form.back.data if form.back.data in BACK else "join"
     if wants_fragment(f"let-in-{appointment.id}"):
