@@ -262,9 +262,9 @@ def _outcome(link: Link, numbers: dict, now: datetime, when, used_ip: str | None
     if link.used_at is not None:
         used = {"when": when(link.used_at), "ip": used_ip}
         if link.used_by == "code":
-            return "used", (clinic_gettext("Used to sign in %(when)s with the code from the email, from %(ip)s.", **used)
-                            if used_ip else clinic_gettext("Used to sign in %(when)s with the code from the email.",
-                                                           **used))
+            return "used", (clinic_gettext("Used to sign in %(when)s with the code from the email, from %(ip)s.",
+                                           **used) if used_ip
+                            else clinic_gettext("Used to sign in %(when)s with the code from the email.", **used))
         return "used", (clinic_gettext("Used to sign in %(when)s with the link, from %(ip)s.", **used) if used_ip
                         else clinic_gettext("Used to sign in %(when)s with the link.", **used))
     newer = (clinic_gettext("link %(number)s", number=numbers[link.replaced_by_id]) if link.replaced_by_id in numbers
@@ -373,9 +373,9 @@ def link_history(client: Client, *, now: datetime | None = None, before: int | N
         refused = [e for e in own if e.kind == "link_rejected"]
         for event in refused[-5:]:
             said = {"when": when(event.at), "refusal": _word(REFUSALS, event.detail), "ip": event.ip}
-            row.notes.append(clinic_gettext("Opened %(when)s and refused as \u201c%(refusal)s\u201d, from %(ip)s.", **said)
-                             if event.ip else clinic_gettext("Opened %(when)s and refused as \u201c%(refusal)s\u201d.",
-                                                             **said))
+            row.notes.append(clinic_gettext("Opened %(when)s and refused as \u201c%(refusal)s\u201d, from %(ip)s.",
+                                            **said) if event.ip
+                             else clinic_gettext("Opened %(when)s and refused as \u201c%(refusal)s\u201d.", **said))
         if len(refused) > 5:
             row.notes.insert(0, clinic_ngettext("Refused %(num)d time in all; the latest five:",
                                                 "Refused %(num)d times in all; the latest five:", len(refused)))

@@ -29,7 +29,8 @@ VIA = {
     "reminder": clinic_N_("the reminder email"),
     "appointment_confirmed": clinic_N_("the booking confirmation email"),
     "appointment_moved": clinic_N_("the email about a new time"),
-    "appointment_updated": clinic_N_("the email about a changed appointment"),  # an extension's, once it has a kind of its own
+    # An extension's, once it has a kind of its own.
+    "appointment_updated": clinic_N_("the email about a changed appointment"),
     "change_declined": clinic_N_("the email about a declined request"),
     "portal": clinic_N_("the portal"),
 }

@@ -221,7 +221,8 @@ def _card_answer(appointment: Appointment, view: str, problem=None, problem_fiel
     view = view if view in VIEWS else "day"
     appointment = Appointment.get_by_id(appointment.id)  # as stored, whatever was refused
     if done:
-        done = gettext(DONE[done], name=appointment.client.name, time=clock_time(appointment.ends_at, practice.timezone))
+        done = gettext(DONE[done], name=appointment.client.name,
+                       time=clock_time(appointment.ends_at, practice.timezone))
     others = overlapping(appointment.clinician, appointment.starts_at, appointment.ends_at, exclude=appointment) \
         if appointment.status == "scheduled" else []
     shown = card(appointment, practice, me, utcnow(), others)

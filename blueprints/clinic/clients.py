@@ -40,7 +40,8 @@ def _client_form(me: Clinician, **data) -> ClientForm:
     """The form with its choices; only an admin assigns a clinician."""
     form = ClientForm(data=data or None)
     form.timezone.choices = zone_choices(current=data.get("timezone"),
-                                         first=("", gettext("The practice's (%(zone)s)", zone=Practice.current().timezone)))
+                                         first=("", gettext("The practice's (%(zone)s)",
+                                                            zone=Practice.current().timezone)))
     if me.is_admin:
         form.clinician.choices = [(c.id, c.name) for c in Clinician.select().order_by(Clinician.name)]
     else:
