@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from . import audit, runtime
 from .clock import local_date, utcnow
 from .models import MAX_APPOINTMENT_LENGTH, Appointment, Client, Clinician, Practice, write_transaction
-from .i18n import N_
+from .i18n import N_, clinic_gettext, clinic_ngettext
 
 KINDS = {"telehealth": N_("Telehealth"), "in_person": N_("In person")}
 MAX_LENGTH = MAX_APPOINTMENT_LENGTH
@@ -27,7 +27,8 @@ class OverlapWarning(AppointmentError):
 
     def __init__(self, appointments: list):
         count = len(appointments)
-        super().__init__(f"This overlaps {count} other appointment{'s' if count != 1 else ''} of the same clinician.")
+        super().__init__(clinic_ngettext("This overlaps %(num)d other appointment of the same clinician.",
+                                         "This overlaps %(num)d other appointments of the same clinician.", count))
         self.appointments = appointments
 
 
@@ -36,7 +37,7 @@ class PastStartWarning(AppointmentError):
     overlap (allow_past=True). `appointments`: any overlaps found too, to warn about at once."""
 
     def __init__(self, starts_at: datetime, appointments: list):
-        super().__init__("This starts in the past.", field="start_time")
+        super().__init__(clinic_gettext("This starts in the past."), field="start_time")
         self.starts_at = starts_at
         self.appointments = appointments
 
@@ -67,7 +68,8 @@ def local_to_utc(day: date, at: time, zone: str, field: str = "start_time") -> d
     utc = local.astimezone(timezone.utc)
     if utc.astimezone(tz).replace(tzinfo=None) != local.replace(tzinfo=None):
         raise AppointmentError(
-            f"{at.strftime('%H:%M')} does not exist on {day:%-d %b %Y} in {zone}: the clocks go forward then.",
+            clinic_gettext("%(time)s does not exist on %(day)s in %(zone)s: the clocks go forward then.",
+                           time=at.strftime("%H:%M"), day=day.strftime("%-d %b %Y"), zone=zone),
             field=field)
     return utc.replace(tzinfo=None)
 
@@ -118,9 +120,9 @@ def new_nonce() -> str:
 
 def _check(starts_at: datetime, ends_at: datetime) -> None:
     if ends_at <= starts_at:
-        raise AppointmentError("The end must be after the start.", field="end_time")
+        raise AppointmentError(clinic_gettext("The end must be after the start."), field="end_time")
     if ends_at - starts_at > MAX_LENGTH:
-        raise AppointmentError("An appointment can last at most 12 hours.", field="end_time")
+        raise AppointmentError(clinic_gettext("An appointment can last at most 12 hours."), field="end_time")
 
 
 # Two appointments overlap when each starts before the other ends (back to back is no clash):
@@ -214,9 +216,9 @@ def create_appointment(*, clinician, client, starts_at: datetime, ends_at: datet
     rather than silently accepted."""
     now = now or utcnow()
     if kind not in KINDS:
-        raise AppointmentError("Choose telehealth or in person.", field="kind")
+        raise AppointmentError(clinic_gettext("Choose telehealth or in person."), field="kind")
     if client is None or client.archived_at is not None:
-        raise AppointmentError("Choose one of your clients.", field="client")
+        raise AppointmentError(clinic_gettext("Choose one of your clients."), field="client")
     _check(starts_at, ends_at)
     _refuse_unconfirmed(clinician, starts_at, ends_at, allow_overlap=allow_overlap,
                         past=not allow_past and starts_at < now)
@@ -238,9 +240,9 @@ def move_appointment(appointment: Appointment, *, starts_at: datetime, ends_at: 
     that each client hears about their own appointment and no link passes between them."""
     now = now or utcnow()
     if appointment.status == "cancelled":
-        raise AppointmentError("This appointment is cancelled.")
+        raise AppointmentError(clinic_gettext("This appointment is cancelled."))
     if kind is not None and kind not in KINDS:
-        raise AppointmentError("Choose telehealth or in person.", field="kind")
+        raise AppointmentError(clinic_gettext("Choose telehealth or in person."), field="kind")
     _check(starts_at, ends_at)
     clinician = clinician or appointment.clinician
     start_moved = starts_at != appointment.starts_at
@@ -267,7 +269,7 @@ def move_appointment(appointment: Appointment, *, starts_at: datetime, ends_at: 
 def extend_appointment(appointment: Appointment, minutes: int, *, by=None, now: datetime | None = None,
                        allow_overlap: bool = True) -> Appointment:
     if minutes not in (15, 30):
-        raise AppointmentError("Extend by 15 or 30 minutes.")
+        raise AppointmentError(clinic_gettext("Extend by 15 or 30 minutes."))
     return move_appointment(appointment, starts_at=appointment.starts_at,
                             ends_at=appointment.ends_at + timedelta(minutes=minutes), by=by, now=now,
                             allow_overlap=allow_overlap)

@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta
 from . import audit
 from .appointments import AppointmentError, local_to_utc
 from .clock import local_date
+from .i18n import clinic_gettext
 from .models import Appointment, DayOff, OnlineChange, Practice, WorkingHours, write_transaction
 
 HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])\Z")
@@ -40,16 +41,18 @@ def parse_ranges(text: str, field: str) -> list[tuple[str, str]]:
             continue
         start, sep, end = (x.strip() for x in part.replace("–", "-").partition("-"))
         if not sep or not HHMM.match(start) or not HHMM.match(end):
-            raise HoursError(f"Write each range as two 24-hour times, like 09:00-12:00 (not “{part[:20]}”).", field)
+            raise HoursError(clinic_gettext("Write each range as two 24-hour times, like 09:00-12:00 (not "
+                                            "“%(part)s”).", part=part[:20]), field)
         if end <= start:
-            raise HoursError(f"In {start}-{end}, the end must be after the start.", field)
+            raise HoursError(clinic_gettext("In %(start)s-%(end)s, the end must be after the start.", start=start,
+                                            end=end), field)
         ranges.append((start, end))
     ranges.sort()
     for (_, end), (start, _) in zip(ranges, ranges[1:]):
         if start < end:
-            raise HoursError("Two of these ranges overlap.", field)
+            raise HoursError(clinic_gettext("Two of these ranges overlap."), field)
     if len(ranges) > 6:
-        raise HoursError("At most six ranges a day.", field)
+        raise HoursError(clinic_gettext("At most six ranges a day."), field)
     return ranges
 
 
@@ -64,9 +67,10 @@ def parse_days_off(text: str, field: str = "days_off") -> list[date]:
                 raise ValueError
             days.add(date.fromisoformat(part))
         except ValueError:
-            raise HoursError(f"Write dates as YYYY-MM-DD, like 2026-12-24 (not “{part[:20]}”).", field) from None
+            raise HoursError(clinic_gettext("Write dates as YYYY-MM-DD, like 2026-12-24 (not “%(part)s”).",
+                                            part=part[:20]), field) from None
     if len(days) > 366:
-        raise HoursError("At most a year of dates off.", field)
+        raise HoursError(clinic_gettext("At most a year of dates off."), field)
     return sorted(days)
 
 

@@ -8,7 +8,7 @@ from peewee import SQL, IntegrityError, fn
 
 from . import audit, runtime
 from .clock import utcnow
-from .i18n import LANGUAGES, known
+from .i18n import LANGUAGES, clinic_gettext, known
 from .links import revoke_client_links
 from .models import Client, Clinician, Link, Session, is_sqlite, write_transaction
 from .sessions import end_client_sessions, idle_deadline
@@ -31,11 +31,12 @@ class ClientError(ValueError):
 
 def normalise_email(email: str) -> str:
     if has_control_characters(email):
-        raise ClientError(f"That email address is not valid. {CONTROL_MESSAGE}", "email")
+        raise ClientError(clinic_gettext("That email address is not valid. %(problem)s", problem=CONTROL_MESSAGE),
+                          "email")
     try:
         return validate_email((email or "").strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as error:
-        raise ClientError(f"That email address is not valid: {error}", "email") from None
+        raise ClientError(clinic_gettext("That email address is not valid: %(error)s", error=error), "email") from None
 
 
 def _clean(email: str, name: str, phone: str, zone: str | None, language: str = "en") -> dict:
@@ -44,26 +45,26 @@ def _clean(email: str, name: str, phone: str, zone: str | None, language: str = 
         raise ClientError(CONTROL_MESSAGE, "name")
     name = " ".join((name or "").split())
     if not name:
-        raise ClientError("A client needs a name.", "name")
+        raise ClientError(clinic_gettext("A client needs a name."), "name")
     if len(name) > 200:
-        raise ClientError("Keep the name under 200 characters.", "name")
+        raise ClientError(clinic_gettext("Keep the name under 200 characters."), "name")
     email = normalise_email(email)
     phone = (phone or "").strip()
     if phone and not PHONE.match(phone):
-        raise ClientError("Use digits, spaces and + ( ) - only, like +44 20 7946 0958.", "phone")
+        raise ClientError(clinic_gettext("Use digits, spaces and + ( ) - only, like +44 20 7946 0958."), "phone")
     if zone:
         try:
             ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ClientError(f"Unknown time zone {zone!r}.", "timezone") from None
+            raise ClientError(clinic_gettext("Unknown time zone %(zone)s.", zone=repr(zone)), "timezone") from None
     if language not in LANGUAGES:
-        raise ClientError("Choose English or Spanish.", "language")
+        raise ClientError(clinic_gettext("Choose English or Spanish."), "language")
     return {"email": email, "name": name, "phone": phone, "timezone": zone or None, "language": language}
 
 
 def _duplicate(email: str) -> ClientError:
-    return ClientError(f"A client with the address {email} already exists "
-                       "(addresses are compared ignoring capitals).", "email")
+    return ClientError(clinic_gettext("A client with the address %(email)s already exists (addresses are compared "
+                                      "ignoring capitals).", email=email), "email")
 
 
 def add_client(email: str, name: str, zone: str | None = None, *, phone: str = "", language: str = "en",
@@ -153,7 +154,8 @@ def live_sessions(client: Client, now: datetime | None = None) -> int:
 
 def _must_be_active(client: Client) -> None:
     if client.archived_at is not None:
-        raise ClientError(f"{client.name} is archived and cannot sign in. Restore them first.")
+        raise ClientError(clinic_gettext("%(name)s is archived and cannot sign in. Restore them first.",
+                                         name=client.name))
 
 
 def sign_out_everywhere(client: Client, *, by: Clinician) -> int:

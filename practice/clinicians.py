@@ -9,6 +9,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import audit
 from .clients import ClientError, normalise_email
+from .i18n import clinic_gettext
 from .clock import utcnow
 from .second_factor import factor_summary
 from .models import Clinician, ClinicianSignInFailure, Practice, Session, db, value_from_db, write_transaction
@@ -28,7 +29,7 @@ class AlreadySetUp(ClinicianError):
     """Another first-run setup won: the practice has its admin."""
 
     def __init__(self):
-        super().__init__("This practice is already set up.")
+        super().__init__(clinic_gettext("This practice is already set up."))
 
 
 def _account(email: str, name: str, password: str, is_admin: bool) -> dict:
@@ -38,11 +39,12 @@ def _account(email: str, name: str, password: str, is_admin: bool) -> dict:
     except ClientError as error:
         raise ClinicianError(str(error)) from None
     if not (name or "").strip():
-        raise ClinicianError("A clinician needs a name.")
+        raise ClinicianError(clinic_gettext("A clinician needs a name."))
     if has_control_characters(name):  # the name signs emails
-        raise ClinicianError(f"The name: {CONTROL_MESSAGE}")
+        raise ClinicianError(clinic_gettext("The name: %(problem)s", problem=CONTROL_MESSAGE))
     if len(password or "") < MIN_PASSWORD_LENGTH:
-        raise ClinicianError(f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.")
+        raise ClinicianError(clinic_gettext("The password must be at least %(num)d characters long.",
+                                            num=MIN_PASSWORD_LENGTH))
     return dict(email=email, name=name.strip(), is_admin=is_admin, password_hash=generate_password_hash(
         password, method="scrypt"))
 
@@ -52,7 +54,8 @@ def _create(account: dict) -> Clinician:
         with db.atomic():
             return Clinician.create(**account, created_at=utcnow())
     except IntegrityError:
-        raise ClinicianError(f"A clinician with the address {account['email']} already exists.") from None
+        raise ClinicianError(clinic_gettext("A clinician with the address %(email)s already exists.",
+                                            email=account["email"])) from None
 
 
 def create_clinician(email: str, name: str, password: str, *, is_admin: bool = False) -> Clinician:
@@ -134,7 +137,8 @@ def set_up_practice(*, practice_name: str, zone: str, contact_email: str, name: 
     then finds it set up; SQLite lets one writer in at a time). The others get AlreadySetUp."""
     ZoneInfo(zone)  # raises for an unknown zone; the form only offers known ones
     if has_control_characters(practice_name) or has_control_characters(contact_email):
-        raise ClinicianError(f"The practice name and contact address: {CONTROL_MESSAGE}")
+        raise ClinicianError(clinic_gettext("The practice name and contact address: %(problem)s",
+                                            problem=CONTROL_MESSAGE))
     account = _account(email, name, password, is_admin=True)
     practice_name = practice_name.strip()
     with write_transaction():
@@ -165,5 +169,5 @@ def clinician_rows() -> list[ClinicianRow]:
     query = (Clinician.select(Clinician, last.alias("last_sign_in"))
              .join(Session, JOIN.LEFT_OUTER, on=(Session.clinician == Clinician.id))
              .group_by(Clinician.id).order_by(fn.LOWER(Clinician.name), Clinician.id))
-    return [ClinicianRow(c.id, c.name, c.email, "Admin" if c.is_admin else "Clinician",
+    return [ClinicianRow(c.id, c.name, c.email, clinic_gettext("Admin") if c.is_admin else clinic_gettext("Clinician"),
                          value_from_db(Session.created_at, c.last_sign_in), factor_summary(c)) for c in query]

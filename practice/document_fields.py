@@ -9,16 +9,17 @@ import re
 from datetime import date
 
 from .clock import plain_date
-from .i18n import N_, gettext as _
+from .i18n import N_, clinic_gettext, clinic_N_, gettext as _
 
 # The kinds an admin can put in a form, in the order the editor offers them.
 FIELD_TYPES = {
-    "short_text": "Short text",
-    "long_text": "Long text",
-    "date": "Date",
-    "single_choice": "Single choice",
-    "multiple_choice": "Multiple choice",
-    "signature": "Signature (typed name, dated)",
+    # The editor's words for each kind (the clinic's catalog): clients see the questions, not these.
+    "short_text": clinic_N_("Short text"),
+    "long_text": clinic_N_("Long text"),
+    "date": clinic_N_("Date"),
+    "single_choice": clinic_N_("Single choice"),
+    "multiple_choice": clinic_N_("Multiple choice"),
+    "signature": clinic_N_("Signature (typed name, dated)"),
 }
 CHOICE_TYPES = ("single_choice", "multiple_choice")
 MAX_LENGTH = {"short_text": 200, "long_text": 5000, "signature": 200}
@@ -172,21 +173,21 @@ def clean_fields(rows: list[dict], existing_keys: set[str]) -> list[dict]:
         if not label and not options and not (key and KEY.match(key)):
             continue  # an empty row the editor offered and nobody filled in
         if not label:
-            raise FieldsInvalid("Write the question, or tick Remove.", index)
+            raise FieldsInvalid(clinic_gettext("Write the question, or tick Remove."), index)
         if len(label) > 300:
-            raise FieldsInvalid("Keep the question under 300 characters.", index)
+            raise FieldsInvalid(clinic_gettext("Keep the question under 300 characters."), index)
         kind = row.get("type")
         if kind not in FIELD_TYPES:
-            raise FieldsInvalid("Choose what kind of answer this question takes.", index)
+            raise FieldsInvalid(clinic_gettext("Choose what kind of answer this question takes."), index)
         if kind in CHOICE_TYPES:
             if len(options) < 2:
-                raise FieldsInvalid("Give at least two choices, one per line.", index)
+                raise FieldsInvalid(clinic_gettext("Give at least two choices, one per line."), index)
             if len(options) > MAX_OPTIONS:
-                raise FieldsInvalid(f"Offer at most {MAX_OPTIONS} choices.", index)
+                raise FieldsInvalid(clinic_gettext("Offer at most %(num)d choices.", num=MAX_OPTIONS), index)
             if len(set(options)) != len(options):
-                raise FieldsInvalid("Each choice must be different.", index)
+                raise FieldsInvalid(clinic_gettext("Each choice must be different."), index)
             if any(len(o) > 200 for o in options):
-                raise FieldsInvalid("Keep each choice under 200 characters.", index)
+                raise FieldsInvalid(clinic_gettext("Keep each choice under 200 characters."), index)
         else:
             options = []
         if not KEY.match(key) or key in used:
@@ -196,5 +197,5 @@ def clean_fields(rows: list[dict], existing_keys: set[str]) -> list[dict]:
         fields.append({"key": key, "type": kind, "label": label, "required": bool(row.get("required")),
                        "options": options})
     if not fields:
-        raise FieldsInvalid("A form needs at least one question.")
+        raise FieldsInvalid(clinic_gettext("A form needs at least one question."))
     return fields

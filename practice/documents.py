@@ -16,7 +16,7 @@ from .clock import format_local, to_local, utcnow
 from .document_fields import (ACKNOWLEDGE_FIELDS, AnswersInvalid, clean_fields, display, draft_values,  # noqa: F401
                               validate_answers)  # AnswersInvalid: raised by submit_answers, caught by callers
 from .links import issue_link
-from .i18n import N_, gettext as _, in_language, ngettext
+from .i18n import N_, clinic_gettext, gettext as _, in_language, ngettext
 from .mail import describe_duration, external_url, queue_email, unique_subject
 from .models import (Client, Clinician, DocumentShare, DocumentTemplate, DocumentVersion, Link, Practice, Session,
                      write_transaction)
@@ -62,17 +62,17 @@ def _clean_template(title: str, body: str, kind: str, rows: list[dict], existing
         raise DocumentError(CONTROL_MESSAGE, "title")
     title = " ".join((title or "").split())
     if not title:
-        raise DocumentError("Give the document a title.", "title")
+        raise DocumentError(clinic_gettext("Give the document a title."), "title")
     if len(title) > 120:
-        raise DocumentError("Keep the title under 120 characters.", "title")
+        raise DocumentError(clinic_gettext("Keep the title under 120 characters."), "title")
     if kind not in KINDS:
-        raise DocumentError("Choose what kind of document this is.", "kind")
+        raise DocumentError(clinic_gettext("Choose what kind of document this is."), "kind")
     body = (body or "").replace("\r\n", "\n").strip()
     if len(body) > 20000:
-        raise DocumentError("Keep the text under 20,000 characters.", "body")
+        raise DocumentError(clinic_gettext("Keep the text under 20,000 characters."), "body")
     if kind == "acknowledge":
         if not body:
-            raise DocumentError("Write the text the client is to read.", "body")
+            raise DocumentError(clinic_gettext("Write the text the client is to read."), "body")
         return title, body, ACKNOWLEDGE_FIELDS
     return title, body, clean_fields(rows, existing_keys)
 
@@ -139,7 +139,8 @@ def template_rows() -> list[dict]:
 
 def _must_be_active(client: Client) -> None:
     if client.archived_at is not None:
-        raise DocumentError(f"{client.name} is archived and cannot sign in. Restore them first.")
+        raise DocumentError(clinic_gettext("%(name)s is archived and cannot sign in. Restore them first.",
+                                           name=client.name))
 
 
 def target_for(shares: list[DocumentShare]) -> str:
@@ -160,15 +161,15 @@ def share_documents(client: Client, template_ids: list, *, by: Clinician,
         except (TypeError, ValueError):
             template_id = None
         if template_id is None or not 0 < template_id < 2**31:  # past any id column's range: no such document
-            raise DocumentError("That document is not available to share.", "templates")
+            raise DocumentError(clinic_gettext("That document is not available to share."), "templates")
         if template_id not in wanted:
             wanted.append(template_id)
     if not wanted:
-        raise DocumentError("Choose at least one document to share.", "templates")
+        raise DocumentError(clinic_gettext("Choose at least one document to share."), "templates")
     templates = list(DocumentTemplate.shareable().where(DocumentTemplate.id.in_(wanted)))
     if len(templates) != len(wanted):
-        raise DocumentError("One of those documents is no longer available to share. Please choose again.",
-                            "templates")
+        raise DocumentError(clinic_gettext("One of those documents is no longer available to share. Please choose "
+                                           "again."), "templates")
     with write_transaction():
         # Two clinicians sharing at once: the second waits here until the first commits, then
         # finds its share open and sends that again instead of making another. (Locking first
@@ -232,9 +233,11 @@ def resend_share(share: DocumentShare, *, by: Clinician, now: datetime | None = 
     """A fresh link for a document not yet complete; the previous link stops working."""
     _must_be_active(share.client)
     if share.unshared_at is not None:
-        raise DocumentError(f"\u201c{share.version.title}\u201d was unshared; share it again instead.")
+        raise DocumentError(clinic_gettext("\u201c%(title)s\u201d was unshared; share it again instead.",
+                                           title=share.version.title))
     if share.completed_at is not None:
-        raise DocumentError(f"\u201c{share.version.title}\u201d is already complete: nothing to resend.")
+        raise DocumentError(clinic_gettext("\u201c%(title)s\u201d is already complete: nothing to resend.",
+                                           title=share.version.title))
     now = now or utcnow()
     with write_transaction():
         link = _send(share.client, [share], by=by, now=now, resent=True)
@@ -253,7 +256,8 @@ def unshare(share: DocumentShare, *, by: Clinician, now: datetime | None = None)
         if not done:
             fresh = DocumentShare.get_by_id(share.id)
             if fresh.completed_at is not None:
-                raise DocumentError(f"\u201c{share.version.title}\u201d is already complete and stays on record.")
+                raise DocumentError(clinic_gettext("\u201c%(title)s\u201d is already complete and stays on record.",
+                                                   title=share.version.title))
             return  # already unshared: nothing more to do
         audit.record("document_unshared", client=share.client, clinician=by, detail=share.version.title, at=now)
 

@@ -8,6 +8,7 @@ from peewee import fn
 
 from . import runtime
 from .clock import format_local, to_local, utcnow
+from .i18n import clinic_gettext, clinic_N_, clinic_ngettext
 from .links import MAX_CODE_ATTEMPTS
 from .mail import describe_duration
 from .models import AuditEvent, Client, Clinician, Email, Link, Practice, SignInRequest
@@ -24,44 +25,46 @@ from .passkeys import device_name
 # rather than guess. A scanner's open is harmless: opening never uses a link up.
 SCANNER_WINDOW = timedelta(minutes=2)
 
+# The word tables below are marked for the clinic's catalog; _word says an entry where it is shown.
 REASONS = {
-    "client_request": "The client asked for it on the sign-in page",
-    "clinician": "Sent by a clinician",
-    "invitation": "Invitation to the portal",
-    "document_share": "A document was shared",
-    "reminder": "Appointment reminder",
+    "client_request": clinic_N_("The client asked for it on the sign-in page"),
+    "clinician": clinic_N_("Sent by a clinician"),
+    "invitation": clinic_N_("Invitation to the portal"),
+    "document_share": clinic_N_("A document was shared"),
+    "reminder": clinic_N_("Appointment reminder"),
 }
 
 # What the client was shown when a dead link was refused (the dead-link page's cases).
 REFUSALS = {
-    "used": "already used",
-    "replaced": "replaced by a newer link",
-    "expired": "expired",
-    "killed": "switched off after too many wrong codes",
-    "email_changed": "switched off by a new email address",
-    "not_recognised": "not recognised",
+    "used": clinic_N_("already used"),
+    "replaced": clinic_N_("replaced by a newer link"),
+    "expired": clinic_N_("expired"),
+    "killed": clinic_N_("switched off after too many wrong codes"),
+    "email_changed": clinic_N_("switched off by a new email address"),
+    "not_recognised": clinic_N_("not recognised"),
 }
 
 # revoked_reason -> the outcome's name (a CSS class and a test hook)
 REVOKED = {"replaced": "replaced", "too_many_codes": "killed", "archived": "archived", "email_changed": "email_changed"}
 
 LABELS = {
-    "used": "Used", "replaced": "Replaced", "expired": "Expired", "killed": "Switched off: wrong codes",
-    "archived": "Switched off: archived", "email_changed": "Switched off: new address", "revoked": "Switched off",
-    "live": "Still works",
+    "used": clinic_N_("Used"), "replaced": clinic_N_("Replaced"), "expired": clinic_N_("Expired"),
+    "killed": clinic_N_("Switched off: wrong codes"), "archived": clinic_N_("Switched off: archived"),
+    "email_changed": clinic_N_("Switched off: new address"), "revoked": clinic_N_("Switched off"),
+    "live": clinic_N_("Still works"),
 }
 
 # What an email that carries no sign-in link is (Email.kind), for the "Other emails" list.
 MAIL_KINDS = {
-    "reminder": "Appointment reminder",
-    "appointment_confirmed": "Appointment confirmed",
-    "appointment_moved": "Appointment moved",
-    "appointment_updated": "Appointment updated (new end)",
-    "appointment_cancelled": "Appointment cancelled",
-    "join_link_replaced": "New video link",
-    "change_declined": "New time declined",
-    "sign_in": "Sign-in link",
-    "invitation": "Invitation to the portal",
+    "reminder": clinic_N_("Appointment reminder"),
+    "appointment_confirmed": clinic_N_("Appointment confirmed"),
+    "appointment_moved": clinic_N_("Appointment moved"),
+    "appointment_updated": clinic_N_("Appointment updated (new end)"),
+    "appointment_cancelled": clinic_N_("Appointment cancelled"),
+    "join_link_replaced": clinic_N_("New video link"),
+    "change_declined": clinic_N_("New time declined"),
+    "sign_in": clinic_N_("Sign-in link"),
+    "invitation": clinic_N_("Invitation to the portal"),
 }
 OTHER_MAIL_LIMIT = 20
 # What a mail row needs to say where an email is: not the bodies and .ics, which can be large.
@@ -69,39 +72,47 @@ MAIL_COLUMNS = (Email.id, Email.status, Email.queued_at, Email.next_attempt_at, 
                 Email.sent_at, Email.transport)
 
 SESSION_ENDS = {
-    "idle": "Signed out after a period of inactivity (timeout)",
-    "absolute": "Signed out: the 12-hour limit was reached",
-    "archived": "Session ended: the client was archived",
-    "ended_by_clinician": "Session ended by the practice (sign out everywhere)",
-    "replaced": "Session replaced by a new sign-in",
+    "idle": clinic_N_("Signed out after a period of inactivity (timeout)"),
+    "absolute": clinic_N_("Signed out: the 12-hour limit was reached"),
+    "archived": clinic_N_("Session ended: the client was archived"),
+    "ended_by_clinician": clinic_N_("Session ended by the practice (sign out everywhere)"),
+    "replaced": clinic_N_("Session replaced by a new sign-in"),
 }
 
 EVENTS = {
-    "signed_in": "Signed in",
-    "signed_out": "Signed out",
-    "link_throttled": "Asked for a link, refused: too many requests in an hour",
-    "client_added": "Client added",
-    "client_updated": "Details edited",
-    "client_archived": "Archived",
-    "client_restored": "Restored from the archive",
-    "signed_out_everywhere": "Signed out everywhere",
-    "feed_revoked": "Calendar address switched off",
-    "appointment_created": "Appointment booked",
-    "appointment_moved": "Appointment moved",
-    "appointment_cancelled": "Appointment cancelled",
-    "join_link_replaced": "New join link sent (the old one no longer opens the session)",
-    "telehealth_let_in": "Let in from the video waiting room",
-    "online_moved": "Moved online",
-    "online_request": "New time asked for online",
-    "online_cancelled": "Cancelled online",
-    "online_change_approved": "Online request approved",
-    "online_change_declined": "Online request declined",
-    "passkey_added": "Passkey added",
-    "passkey_used": "Signed in with a passkey",
-    "passkey_refused": "Passkey sign-in refused",
-    "passkey_removed": "Passkey removed by the client",
-    "passkeys_removed_by_practice": "Passkeys removed by the practice",
+    "signed_in": clinic_N_("Signed in"),
+    "signed_out": clinic_N_("Signed out"),
+    "link_throttled": clinic_N_("Asked for a link, refused: too many requests in an hour"),
+    "client_added": clinic_N_("Client added"),
+    "client_updated": clinic_N_("Details edited"),
+    "client_archived": clinic_N_("Archived"),
+    "client_restored": clinic_N_("Restored from the archive"),
+    "signed_out_everywhere": clinic_N_("Signed out everywhere"),
+    "feed_revoked": clinic_N_("Calendar address switched off"),
+    "appointment_created": clinic_N_("Appointment booked"),
+    "appointment_moved": clinic_N_("Appointment moved"),
+    "appointment_cancelled": clinic_N_("Appointment cancelled"),
+    "join_link_replaced": clinic_N_("New join link sent (the old one no longer opens the session)"),
+    "telehealth_let_in": clinic_N_("Let in from the video waiting room"),
+    "online_moved": clinic_N_("Moved online"),
+    "online_request": clinic_N_("New time asked for online"),
+    "online_cancelled": clinic_N_("Cancelled online"),
+    "online_change_approved": clinic_N_("Online request approved"),
+    "online_change_declined": clinic_N_("Online request declined"),
+    "passkey_added": clinic_N_("Passkey added"),
+    "passkey_used": clinic_N_("Signed in with a passkey"),
+    "passkey_refused": clinic_N_("Passkey sign-in refused"),
+    "passkey_removed": clinic_N_("Passkey removed by the client"),
+    "passkeys_removed_by_practice": clinic_N_("Passkeys removed by the practice"),
 }
+
+
+def _word(table: dict, key, fallback: str | None = None) -> str:
+    """`key`'s entry in a word table, in the clinic's language; else `fallback`, else the key as
+    stored (never looked up: gettext("") would answer with the catalog's header)."""
+    if key in table:
+        return clinic_gettext(table[key])
+    return key if fallback is None else fallback
 
 
 @dataclass
@@ -125,7 +136,7 @@ class LinkRow:
 
     @property
     def label(self) -> str:
-        return LABELS[self.outcome]
+        return clinic_gettext(LABELS[self.outcome])
 
 
 @dataclass
@@ -151,10 +162,12 @@ def spoken(moment: datetime, zone: str, now: datetime) -> str:
     local, today = to_local(moment, zone), to_local(now, zone).date()
     clock = local.strftime("%-I:%M %p")
     days = (local.date() - today).days
-    named = {0: "today", -1: "yesterday", 1: "tomorrow"}
+    named = {0: clinic_N_("today at %(time)s"), -1: clinic_N_("yesterday at %(time)s"),
+             1: clinic_N_("tomorrow at %(time)s")}
     if days in named:
-        return f"{named[days]} at {clock}"
-    return local.strftime("%a %-d %b" + (" %Y" if local.year != today.year else "")) + f" at {clock}"
+        return clinic_gettext(named[days], time=clock)
+    day = local.strftime("%a %-d %b" + (" %Y" if local.year != today.year else ""))
+    return clinic_gettext("%(day)s at %(time)s", day=day, time=clock)
 
 
 def _capital(text: str) -> str:
@@ -164,12 +177,12 @@ def _capital(text: str) -> str:
 def _ago(later: datetime, earlier: datetime) -> str:
     seconds = int((later - earlier).total_seconds())
     if seconds < 120:
-        return f"{seconds} second{'s' if seconds != 1 else ''}"
+        return clinic_ngettext("%(num)d second", "%(num)d seconds", seconds)
     if seconds < 2 * 3600:
-        return f"{seconds // 60} minutes"
+        return clinic_ngettext("%(num)d minute", "%(num)d minutes", seconds // 60)
     if seconds < 2 * 86400:
-        return f"{seconds // 3600} hours"
-    return f"{seconds // 86400} days"
+        return clinic_ngettext("%(num)d hour", "%(num)d hours", seconds // 3600)
+    return clinic_ngettext("%(num)d day", "%(num)d days", seconds // 86400)
 
 
 # ua-parser's names for the phone editions of a browser; a person knows them by the browser's name.
@@ -182,7 +195,7 @@ def browser_words(agent: str | None) -> str:
     """"Chrome on Android" from a user agent; what a program calls itself ("SafeLinks") where it
     names no known browser; "a browser that did not name itself" for none."""
     if not agent or not agent.strip():
-        return "a browser that did not name itself"
+        return clinic_gettext("a browser that did not name itself")
     words = device_name(agent)
     if words != "A browser":
         for family, plain in BROWSER_FAMILIES.items():
@@ -197,64 +210,83 @@ def scanner_reason(link: Link, left_at: datetime | None, used_ip: str | None, as
     if link.first_opened_at is None:
         return ""
     if link.first_opened_method == "HEAD":
-        return "it was first opened with a HEAD request, which browsers do not send"
+        return clinic_gettext("it was first opened with a HEAD request, which browsers do not send")
     since = left_at if left_at is not None and left_at <= link.first_opened_at else link.issued_at
     if link.first_opened_at - since > SCANNER_WINDOW or not link.first_opened_ip:
         return ""
     after = _ago(link.first_opened_at, since)
     if used_ip and used_ip != link.first_opened_ip:
-        return f"it was opened {after} after sending from {link.first_opened_ip}, but used from {used_ip}"
+        return clinic_gettext("it was opened %(ago)s after sending from %(ip)s, but used from %(used_ip)s",
+                              ago=after, ip=link.first_opened_ip, used_ip=used_ip)
     if not used_ip and asked_ip and asked_ip != link.first_opened_ip:
-        return f"it was opened {after} after sending from {link.first_opened_ip}, but requested from {asked_ip}"
+        return clinic_gettext("it was opened %(ago)s after sending from %(ip)s, but requested from %(asked_ip)s",
+                              ago=after, ip=link.first_opened_ip, asked_ip=asked_ip)
     return ""
 
 
 def _mail_row(email: Email, when) -> MailRow:
-    queued = f"Queued {when(email.queued_at)}"
-    tries = f"{email.attempts} attempt{'s' if email.attempts != 1 else ''}"
+    words = {"queued": clinic_gettext("Queued %(when)s", when=when(email.queued_at)),
+             "tries": clinic_ngettext("%(num)d attempt", "%(num)d attempts", email.attempts),
+             "error": email.last_error}
     if email.status == "sent":
-        extra = f" (after {tries})" if email.attempts > 1 else ""
+        words["when"] = when(email.sent_at)
         if email.transport == "dev-mailbox":
-            extra += " to the dev mailbox: no mail server is set up"
-        return MailRow("sent", f"{queued}; sent {when(email.sent_at)}{extra}.")
+            if email.attempts > 1:
+                return MailRow("sent", clinic_gettext("%(queued)s; sent %(when)s (after %(tries)s) to the dev "
+                                                      "mailbox: no mail server is set up.", **words))
+            return MailRow("sent", clinic_gettext("%(queued)s; sent %(when)s to the dev mailbox: no mail server is "
+                                                  "set up.", **words))
+        if email.attempts > 1:
+            return MailRow("sent", clinic_gettext("%(queued)s; sent %(when)s (after %(tries)s).", **words))
+        return MailRow("sent", clinic_gettext("%(queued)s; sent %(when)s.", **words))
     if email.status == "failed":
-        return MailRow("failed", f"{queued}; NOT sent: gave up after {tries}. Last SMTP error: {email.last_error}")
+        return MailRow("failed", clinic_gettext("%(queued)s; NOT sent: gave up after %(tries)s. Last SMTP error: "
+                                                "%(error)s", **words))
     if email.attempts:
-        return MailRow("retrying", f"{queued}; not sent yet: {tries} failed, next try {when(email.next_attempt_at)}. "
-                                   f"Last SMTP error: {email.last_error}")
-    return MailRow("waiting", f"{queued}; waiting to be sent.")
+        return MailRow("retrying", clinic_gettext("%(queued)s; not sent yet: %(tries)s failed, next try %(when)s. "
+                                                  "Last SMTP error: %(error)s", when=when(email.next_attempt_at),
+                                                  **words))
+    return MailRow("waiting", clinic_gettext("%(queued)s; waiting to be sent.", **words))
 
 
 def _no_mail(link: Link, now: datetime) -> MailRow:
     retention = runtime.settings().retention
     if link.issued_at < now - retention:
-        return MailRow("pruned", f"Its email's delivery record is no longer kept (sent mail is kept "
-                                 f"{retention.days} days).")
-    return MailRow("none", "No email was queued for this link.")
+        return MailRow("pruned", clinic_ngettext(
+            "Its email's delivery record is no longer kept (sent mail is kept %(num)d day).",
+            "Its email's delivery record is no longer kept (sent mail is kept %(num)d days).", retention.days))
+    return MailRow("none", clinic_gettext("No email was queued for this link."))
 
 
 def _outcome(link: Link, numbers: dict, now: datetime, when, used_ip: str | None) -> tuple[str, str]:
     if link.used_at is not None:
-        via = "the code from the email" if link.used_by == "code" else "the link"
-        return "used", f"Used to sign in {when(link.used_at)} with {via}" + (f", from {used_ip}." if used_ip else ".")
-    newer = f"link {numbers[link.replaced_by_id]}" if link.replaced_by_id in numbers else "a newer link"
+        used = {"when": when(link.used_at), "ip": used_ip}
+        if link.used_by == "code":
+            return "used", (clinic_gettext("Used to sign in %(when)s with the code from the email, from %(ip)s.",
+                                           **used) if used_ip
+                            else clinic_gettext("Used to sign in %(when)s with the code from the email.", **used))
+        return "used", (clinic_gettext("Used to sign in %(when)s with the link, from %(ip)s.", **used) if used_ip
+                        else clinic_gettext("Used to sign in %(when)s with the link.", **used))
+    newer = (clinic_gettext("link %(number)s", number=numbers[link.replaced_by_id]) if link.replaced_by_id in numbers
+             else clinic_gettext("a newer link"))
     if link.expires_at <= (link.revoked_at or now):
-        text = (f"Expired {when(link.expires_at)} without being used "
-                f"(it worked for {describe_duration(link.expires_at - link.issued_at)}).")
+        text = clinic_gettext("Expired %(when)s without being used (it worked for %(duration)s).",
+                              when=when(link.expires_at), duration=describe_duration(link.expires_at - link.issued_at))
         if link.revoked_reason == "replaced":
-            text += f" Later, {newer} replaced it ({when(link.revoked_at)})."
+            text += " " + clinic_gettext("Later, %(newer)s replaced it (%(when)s).", newer=newer,
+                                         when=when(link.revoked_at))
         return "expired", text
     if link.revoked_at is not None:
         reason = link.revoked_reason
+        said = {"when": when(link.revoked_at), "newer": newer, "attempts": MAX_CODE_ATTEMPTS}
         text = {
-            "replaced": f"Replaced {when(link.revoked_at)} by {newer}; only the newest link works.",
-            "too_many_codes": f"Switched off {when(link.revoked_at)}: the wrong code was entered "
-                              f"{MAX_CODE_ATTEMPTS} times.",
-            "archived": f"Switched off {when(link.revoked_at)}: the client was archived.",
-            "email_changed": f"Switched off {when(link.revoked_at)}: the client's email address changed.",
-        }.get(reason, f"Switched off {when(link.revoked_at)}.")
-        return REVOKED.get(reason, "revoked"), text
-    return "live", f"Still works, until {when(link.expires_at)}."
+            "replaced": clinic_N_("Replaced %(when)s by %(newer)s; only the newest link works."),
+            "too_many_codes": clinic_N_("Switched off %(when)s: the wrong code was entered %(attempts)s times."),
+            "archived": clinic_N_("Switched off %(when)s: the client was archived."),
+            "email_changed": clinic_N_("Switched off %(when)s: the client's email address changed."),
+        }.get(reason, clinic_N_("Switched off %(when)s."))
+        return REVOKED.get(reason, "revoked"), clinic_gettext(text, **said)
+    return "live", clinic_gettext("Still works, until %(when)s.", when=when(link.expires_at))
 
 
 HISTORY_PAGE = 20  # links a page of the history shows; "Show older" brings the next ones
@@ -315,9 +347,11 @@ def link_history(client: Client, *, now: datetime | None = None, before: int | N
         used_ip = next((e.ip for e in own if e.kind == "link_redeemed"), None)
         sender = next((senders.get(e.clinician_id) for e in own
                        if e.kind in ("link_sent_by_clinician", "invitation_sent") and e.clinician_id), None)
-        reason = REASONS.get(link.reason, link.reason)
+        reason = _word(REASONS, link.reason)
         if sender:
-            reason += f" ({'sent by ' if link.reason == 'invitation' else ''}{sender})"
+            reason = (clinic_gettext("%(reason)s (sent by %(sender)s)", reason=reason, sender=sender)
+                      if link.reason == "invitation" else clinic_gettext("%(reason)s (%(sender)s)", reason=reason,
+                                                                         sender=sender))
         emails = mails.get(link.id, [])
         left_at = next((m.sent_at for m in emails if m.sent_at), None)
         row = LinkRow(
@@ -327,22 +361,33 @@ def link_history(client: Client, *, now: datetime | None = None, before: int | N
             scanner=scanner_reason(link, left_at, used_ip, asked_from.get(link.id)),
         )
         if link.first_opened_at is not None:
-            after = f", {_ago(link.first_opened_at, left_at)} after the mail left" if left_at and \
-                link.first_opened_at >= left_at else ""
-            head = ", with a HEAD request" if link.first_opened_method == "HEAD" else ""
-            row.opened = (f"{when(link.first_opened_at)}{after}, in {browser_words(link.first_opened_agent)}{head}, "
-                          f"from {link.first_opened_ip or 'an unknown address'}")
+            said = [when(link.first_opened_at)]
+            if left_at and link.first_opened_at >= left_at:
+                said.append(clinic_gettext("%(ago)s after the mail left", ago=_ago(link.first_opened_at, left_at)))
+            said.append(clinic_gettext("in %(browser)s", browser=browser_words(link.first_opened_agent)))
+            if link.first_opened_method == "HEAD":
+                said.append(clinic_gettext("with a HEAD request"))
+            said.append(clinic_gettext("from %(ip)s", ip=link.first_opened_ip or clinic_gettext("an unknown address")))
+            row.opened = ", ".join(said)
         row.outcome, row.outcome_text = _outcome(link, numbers, now, when, used_ip)
         refused = [e for e in own if e.kind == "link_rejected"]
         for event in refused[-5:]:
-            row.notes.append(f"Opened {when(event.at)} and refused as \u201c{REFUSALS.get(event.detail, event.detail)}\u201d"
-                             + (f", from {event.ip}." if event.ip else "."))
+            said = {"when": when(event.at), "refusal": _word(REFUSALS, event.detail), "ip": event.ip}
+            row.notes.append(clinic_gettext("Opened %(when)s and refused as \u201c%(refusal)s\u201d, from %(ip)s.",
+                                            **said) if event.ip
+                             else clinic_gettext("Opened %(when)s and refused as \u201c%(refusal)s\u201d.", **said))
         if len(refused) > 5:
-            row.notes.insert(0, f"Refused {len(refused)} times in all; the latest five:")
+            row.notes.insert(0, clinic_ngettext("Refused %(num)d time in all; the latest five:",
+                                                "Refused %(num)d times in all; the latest five:", len(refused)))
         if link.code_attempts and link.revoked_reason != "too_many_codes":
-            row.notes.append(f"{link.code_attempts} wrong code{'s' if link.code_attempts != 1 else ''} entered"
-                             + ("; its code no longer works, the link itself still does." if
-                                link.code_attempts >= MAX_CODE_ATTEMPTS else "."))
+            if link.code_attempts >= MAX_CODE_ATTEMPTS:
+                row.notes.append(clinic_ngettext(
+                    "%(num)d wrong code entered; its code no longer works, the link itself still does.",
+                    "%(num)d wrong codes entered; its code no longer works, the link itself still does.",
+                    link.code_attempts))
+            else:
+                row.notes.append(clinic_ngettext("%(num)d wrong code entered.", "%(num)d wrong codes entered.",
+                                                 link.code_attempts))
         rows.append(row)
     oldest = numbers[links[-1].id]
     return HistoryPage(rows, total, oldest if oldest > 1 else None)
@@ -359,39 +404,43 @@ def other_mail(client: Client, limit: int = OTHER_MAIL_LIMIT) -> list[OtherMailR
     emails = (Email.select(*MAIL_COLUMNS, Email.kind, Email.subject)
               .where((Email.client == client) & Email.link.is_null())
               .order_by(Email.queued_at.desc(), Email.id.desc()).limit(limit))
-    return [OtherMailRow(kind=e.kind, what=MAIL_KINDS.get(e.kind, e.kind.replace("_", " ").capitalize()),
+    return [OtherMailRow(kind=e.kind, what=_word(MAIL_KINDS, e.kind, e.kind.replace("_", " ").capitalize()),
                          subject=e.subject, mail=_mail_row(e, when)) for e in emails]
 
 
-# Events about one link, in words: {link} is "Link 3" (or "A link"), {detail} the event's own.
+# Events about one link, in words: %(link)s is "Link 3" (or "A link"), %(detail)s the event's own.
 LINK_EVENTS = {
-    "link_issued": "{link} issued: {reason}",
-    "link_opened": "{link} opened{method}",
-    "link_redeemed": "{link} used to sign in{via}",
-    "link_rejected": "{link} refused: {refusal}",
-    "code_rejected": "Wrong code for {link_lower} ({detail})",
-    "link_sent_by_clinician": "{link} sent by a clinician",
-    "invitation_sent": "Invitation sent ({link_lower})",
+    "link_issued": clinic_N_("%(link)s issued: %(reason)s"),
+    "link_opened": clinic_N_("%(link)s opened"),
+    "link_redeemed": clinic_N_("%(link)s used to sign in"),
+    "link_rejected": clinic_N_("%(link)s refused: %(refusal)s"),
+    "code_rejected": clinic_N_("Wrong code for %(link_lower)s (%(detail)s)"),
+    "link_sent_by_clinician": clinic_N_("%(link)s sent by a clinician"),
+    "invitation_sent": clinic_N_("Invitation sent (%(link_lower)s)"),
+}
+# The details that change a link event's words: a whole sentence each, for the translator.
+LINK_EVENT_DETAILS = {
+    ("link_opened", "HEAD"): clinic_N_("%(link)s opened (a HEAD request: probably a mail scanner)"),
+    ("link_redeemed", "by code"): clinic_N_("%(link)s used to sign in with the code from the email"),
+    ("link_redeemed", "by link"): clinic_N_("%(link)s used to sign in with the link"),
 }
 
 
 def _describe(event: AuditEvent, numbers: dict, zone: str = "UTC") -> str:
     kind, detail = event.kind, event.detail
     if kind == "session_ended":
-        return SESSION_ENDS.get(detail, f"Session ended ({detail})")
+        return _word(SESSION_ENDS, detail, clinic_gettext("Session ended (%(detail)s)", detail=detail))
     if kind in LINK_EVENTS:
-        link = f"Link {numbers[event.link_id]}" if event.link_id in numbers else "A link"
-        return LINK_EVENTS[kind].format(link=link, link_lower=link.lower(), detail=detail,
-                                        reason=REASONS.get(detail, detail).lower(),
-                                        refusal=REFUSALS.get(detail, detail),
-                                        method=" (a HEAD request: probably a mail scanner)" if detail == "HEAD" else "",
-                                        via={"by code": " with the code from the email",
-                                             "by link": " with the link"}.get(detail, ""))
+        link = (clinic_gettext("Link %(number)s", number=numbers[event.link_id]) if event.link_id in numbers
+                else clinic_gettext("A link"))
+        words = LINK_EVENT_DETAILS.get((kind, detail), LINK_EVENTS[kind])
+        return clinic_gettext(words, link=link, link_lower=link.lower(), detail=detail,
+                              reason=_word(REASONS, detail, detail or "").lower(), refusal=_word(REFUSALS, detail))
     if kind.startswith("appointment_"):
         return _appointment_event(kind, detail, zone)
     if kind.startswith("telehealth_"):
         return _telehealth_event(kind, detail)
-    words = EVENTS.get(kind, kind.replace("_", " ").capitalize())
+    words = _word(EVENTS, kind, kind.replace("_", " ").capitalize())
     # Details that are codes say nothing the words do not: only the ones in words are shown.
     if not detail or kind in ("signed_in", "signed_out") or re.fullmatch(r"[a-z_]+", detail):
         return words
@@ -401,11 +450,12 @@ def _describe(event: AuditEvent, numbers: dict, zone: str = "UTC") -> str:
 # Appointment events keep their times in UTC ("telehealth 2026-12-01 23:10Z–00:15Z"); they are
 # said here on the practice's clock.
 _UTC_SPAN = re.compile(r"(?:(\w+) )?(?:now )?(\d{4}-\d\d-\d\d \d\d:\d\d)Z(?:–(\d\d:\d\d)Z)?")
-KIND_WORDS = {"telehealth": "video session", "in_person": "in person", "phone": "phone call"}
+KIND_WORDS = {"telehealth": clinic_N_("video session"), "in_person": clinic_N_("in person"),
+              "phone": clinic_N_("phone call")}
 
 
 def _appointment_event(kind: str, detail: str, zone: str) -> str:
-    words = EVENTS.get(kind, kind.replace("_", " ").capitalize())
+    words = _word(EVENTS, kind, kind.replace("_", " ").capitalize())
     match = _UTC_SPAN.fullmatch(detail or "")
     if not match:
         return f"{words} ({detail})" if detail else words
@@ -419,33 +469,34 @@ def _appointment_event(kind: str, detail: str, zone: str) -> str:
         text += " – " + to_local(end, zone).strftime("%-I:%M %p")
     text += " " + local.tzname()
     if kind == "appointment_moved":  # a move or a new end alike
-        return f"Appointment changed: now {text}"
-    return f"{words}: {text}" + (f", {KIND_WORDS.get(what, what.replace('_', ' '))}" if what else "")
+        return clinic_gettext("Appointment changed: now %(when)s", when=text)
+    return f"{words}: {text}" + (f", {_word(KIND_WORDS, what, what.replace('_', ' '))}" if what else "")
 
 
 TELEHEALTH = {
-    "telehealth_entered": "Joined the video session",
-    "telehealth_rejoined": "Rejoined the video session",
-    "telehealth_left": "Left the video session",
-    "telehealth_refused": "Could not join the video session",
+    "telehealth_entered": clinic_N_("Joined the video session"),
+    "telehealth_rejoined": clinic_N_("Rejoined the video session"),
+    "telehealth_left": clinic_N_("Left the video session"),
+    "telehealth_refused": clinic_N_("Could not join the video session"),
 }
 TELEHEALTH_REFUSALS = {
-    "full": "it already had its participants", "not_yet": "it had not opened yet", "closed": "it had closed",
-    "cancelled": "it was cancelled", "in_person": "it is an in-person appointment", "archived": "the client is archived",
+    "full": clinic_N_("it already had its participants"), "not_yet": clinic_N_("it had not opened yet"),
+    "closed": clinic_N_("it had closed"), "cancelled": clinic_N_("it was cancelled"),
+    "in_person": clinic_N_("it is an in-person appointment"), "archived": clinic_N_("the client is archived"),
 }
 
 
 def _telehealth_event(kind: str, detail: str) -> str:
     """"appointment 5 as clinician: full" -> "Could not join the video session (as the clinician): it already
     had its participants"."""
-    words = TELEHEALTH.get(kind, kind.replace("_", " ").capitalize())
+    words = _word(TELEHEALTH, kind, kind.replace("_", " ").capitalize())
     match = re.fullmatch(r"appointment \d+ as (\w+)(?:: (.*))?", detail or "")
     if not match:
         return f"{words} ({detail})" if detail else words
     role, reason = match.groups()
-    text = words + (" (the clinician)" if role == "clinician" else "")
+    text = clinic_gettext("%(words)s (the clinician)", words=words) if role == "clinician" else words
     if reason:
-        text += ": " + TELEHEALTH_REFUSALS.get(reason, reason.replace("_", " "))
+        text += ": " + _word(TELEHEALTH_REFUSALS, reason, reason.replace("_", " "))
     return text
 
 

@@ -50,15 +50,26 @@ def N_(message: str) -> str:
 
 # ---- the clinician side: its own catalog, English for now -------------------------------
 
+# The clinic's words are English, the source text: a check of the domain run without a runtime
+# (a parser's test, say) gets that text rather than NotConfigured, as no catalog is needed for it.
+
 def clinic_gettext(message: str, **variables) -> str:
     """A clinician-side word, looked up in English whatever a client composing it reads."""
-    with in_language(DEFAULT):
-        return gettext(message, **variables)
+    from .runtime import EnglishOnly, NotConfigured
+    try:
+        with in_language(DEFAULT):
+            return gettext(message, **variables)
+    except NotConfigured:
+        return EnglishOnly().gettext(message, **variables)
 
 
 def clinic_ngettext(singular: str, plural: str, num: int, **variables) -> str:
-    with in_language(DEFAULT):
-        return ngettext(singular, plural, num, **variables)
+    from .runtime import EnglishOnly, NotConfigured
+    try:
+        with in_language(DEFAULT):
+            return ngettext(singular, plural, num, **variables)
+    except NotConfigured:
+        return EnglishOnly().ngettext(singular, plural, num, **variables)
 
 
 def clinic_N_(message: str) -> str:

@@ -5,6 +5,7 @@ from datetime import datetime
 
 from . import audit
 from .clock import utcnow
+from .i18n import clinic_gettext
 from .models import Practice, PracticeLogo, write_transaction
 
 MAX_BYTES = 200 * 1024
@@ -39,15 +40,16 @@ def _is_text(data: bytes) -> bool:
 def set_logo(data: bytes, *, by=None) -> str:
     """Store the logo; returns its new version. Raises LogoError for what cannot be one."""
     if not data:
-        raise LogoError("Choose an image file for the logo.")
+        raise LogoError(clinic_gettext("Choose an image file for the logo."))
     if len(data) > MAX_BYTES:
-        raise LogoError(f"The logo must be {MAX_BYTES // 1024} KB or smaller; this file is {len(data) // 1024} KB.")
+        raise LogoError(clinic_gettext("The logo must be %(limit)d KB or smaller; this file is %(size)d KB.",
+                                       limit=MAX_BYTES // 1024, size=len(data) // 1024))
     kind = sniff(data)
     if kind is None:
-        raise LogoError("The logo must be a PNG, JPEG or SVG image.")
+        raise LogoError(clinic_gettext("The logo must be a PNG, JPEG or SVG image."))
     if kind == "image/svg+xml" and re.search(rb"<script|javascript:|\son\w+\s*=", data, re.IGNORECASE):
         # Served under a sandbox either way; an SVG that tries to run code is refused as well.
-        raise LogoError("This SVG contains scripts; save it without them, or as a PNG.")
+        raise LogoError(clinic_gettext("This SVG contains scripts; save it without them, or as a PNG."))
     with write_transaction():
         # A number that only grows (seconds since 2026), so a URL never names two images: the
         # logo is cached for good under it. A number, not a hash, since a path of letters and

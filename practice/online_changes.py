@@ -17,20 +17,24 @@ from . import audit, runtime
 from .appointments import cancel_appointment, move_appointment, overlapping
 from .availability import is_open_slot
 from .clock import describe_when, span, to_local, utcnow
-from .i18n import DEFAULT, gettext as _, in_language
+from .i18n import DEFAULT, clinic_gettext, clinic_N_, gettext as _, in_language
 from .mail import external_url, queue_email
 from .models import Appointment, Client, Clinician, JoinLinkNonce, OnlineChange, Practice, write_transaction
 from .telehealth import appointment_named
 
 # Where the client opened the link from (?via= on it): said in the history and to the clinician.
+# Which email a client's change came from, in the clinician's words (the clinic's catalog); the
+# audit trail keeps them as written here.
 VIA = {
-    "reminder": "the reminder email",
-    "appointment_confirmed": "the booking confirmation email",
-    "appointment_moved": "the email about a new time",
-    "appointment_updated": "the email about a changed appointment",  # an extension's, once it has a kind of its own
-    "change_declined": "the email about a declined request",
-    "portal": "the portal",
+    "reminder": clinic_N_("the reminder email"),
+    "appointment_confirmed": clinic_N_("the booking confirmation email"),
+    "appointment_moved": clinic_N_("the email about a new time"),
+    # An extension's, once it has a kind of its own.
+    "appointment_updated": clinic_N_("the email about a changed appointment"),
+    "change_declined": clinic_N_("the email about a declined request"),
+    "portal": clinic_N_("the portal"),
 }
+VIA_UNKNOWN = clinic_N_("the appointment's link")
 MAX_REASON = 500
 RECENT = timedelta(days=14)  # how long the calendar lists a change clients made
 
@@ -270,7 +274,7 @@ def _record(change: OnlineChange, practice: Practice) -> None:
             "request": f"asked for {span(change.new_starts_at, change.new_ends_at, zone)}" if change.new_starts_at
             else "",
             "cancelled": f"{span(change.old_starts_at, change.old_ends_at, zone)}"}[change.kind]
-    where = VIA.get(change.via, "the appointment's link")
+    where = VIA.get(change.via, VIA_UNKNOWN)
     audit.record(f"online_{change.kind}", client=change.client, at=change.made_at,
                  detail=f"{what}, by the client from {where}")
 
@@ -279,19 +283,22 @@ def describe(change: OnlineChange, zone: str) -> str:
     """"Moved by the client on Tue 1 Dec, 3:02 PM" and the like, for the calendar."""
     at = to_local(change.made_at, zone).strftime("%a %-d %b, %-I:%M %p")
     if change.kind == "moved":
-        return f"Moved by the client on {at}"
+        return clinic_gettext("Moved by the client on %(at)s", at=at)
     if change.kind == "cancelled":
-        return f"Cancelled by the client: {change.reason}" if change.reason else f"Cancelled by the client on {at}"
-    words = {"pending": "New time asked for by the client", "approved": "New time approved",
-             "declined": "New time declined", "withdrawn": "Request withdrawn by the client",
-             "lapsed": "Request lapsed (the appointment changed)"}
-    return f"{words.get(change.status, 'Request')} on {at}"
+        return (clinic_gettext("Cancelled by the client: %(reason)s", reason=change.reason) if change.reason
+                else clinic_gettext("Cancelled by the client on %(at)s", at=at))
+    words = {"pending": clinic_N_("New time asked for by the client on %(at)s"),
+             "approved": clinic_N_("New time approved on %(at)s"), "declined": clinic_N_("New time declined on %(at)s"),
+             "withdrawn": clinic_N_("Request withdrawn by the client on %(at)s"),
+             "lapsed": clinic_N_("Request lapsed (the appointment changed) on %(at)s")}
+    other = clinic_N_("Request on %(at)s")
+    return clinic_gettext(words.get(change.status, other), at=at)
 
 
 SUBJECTS = {
-    "moved": "{client} moved their appointment to {when}",
-    "request": "{client} asks to move their appointment to {when}",
-    "cancelled": "{client} cancelled their appointment on {when}",
+    "moved": clinic_N_("%(client)s moved their appointment to %(when)s"),
+    "request": clinic_N_("%(client)s asks to move their appointment to %(when)s"),
+    "cancelled": clinic_N_("%(client)s cancelled their appointment on %(when)s"),
 }
 
 
@@ -307,12 +314,12 @@ def _queue_clinician_notice(change: OnlineChange, practice: Practice) -> None:
     client = Client.get_by_id(change.client_id)
     when = describe_when(change.new_starts_at if change.kind != "cancelled" else change.old_starts_at, zone)
     queue_email(
-        to=clinician.email, subject=SUBJECTS[change.kind].format(client=client.name, when=when),
+        to=clinician.email, subject=clinic_gettext(SUBJECTS[change.kind], client=client.name, when=when),
         template="online_change", kind=f"online_{change.kind}", now=change.made_at, practice=practice,
         clinician_name=clinician.name, client_name=client.name, change_kind=change.kind,
         was=span(change.old_starts_at, change.old_ends_at, zone),
         now_at=span(change.new_starts_at, change.new_ends_at, zone) if change.new_starts_at else "",
-        reason=change.reason or "", via=VIA.get(change.via, "the appointment's link"),
+        reason=change.reason or "", via=clinic_gettext(VIA.get(change.via, VIA_UNKNOWN)),
         calendar_url=external_url("clinic.calendar_day"))
 
 

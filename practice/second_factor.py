@@ -18,6 +18,7 @@ import segno
 
 from . import audit
 from .clock import utcnow
+from .i18n import clinic_gettext, clinic_N_, clinic_ngettext
 from .models import (AuditEvent, Clinician, ClinicianPasskey, PendingSignIn, Practice, RecoveryCode,
                      SecondFactorFailure, Session, write_transaction)
 from .runtime import settings
@@ -42,7 +43,8 @@ class TooManyAttempts(SecondFactorError):
 
     def __init__(self, seconds: int):
         minutes = max(1, math.ceil(seconds / 60))
-        super().__init__(f"Too many wrong codes. Try again in {minutes} minute{'s' if minutes != 1 else ''}.")
+        super().__init__(clinic_ngettext("Too many wrong codes. Try again in %(num)d minute.",
+                                         "Too many wrong codes. Try again in %(num)d minutes.", minutes))
         self.seconds = seconds
 
 
@@ -63,11 +65,12 @@ def must_set_up(clinician: Clinician) -> bool:
 
 def factor_summary(clinician: Clinician) -> str:
     """"Authenticator app and 1 passkey", in words for the clinicians list."""
-    parts = ["Authenticator app"] if has_totp(clinician) else []
     count = ClinicianPasskey.of(clinician).count()
-    if count:
-        parts.append(f"{count} passkey{'s' if count != 1 else ''}")
-    return " and ".join(parts) or "None"
+    passkeys = clinic_ngettext("%(num)d passkey", "%(num)d passkeys", count)
+    if has_totp(clinician):
+        return clinic_gettext("Authenticator app and %(passkeys)s", passkeys=passkeys) if count \
+            else clinic_gettext("Authenticator app")
+    return passkeys if count else clinic_gettext("None")
 
 
 def recovery_codes_left(clinician: Clinician) -> int:
@@ -139,7 +142,8 @@ def _totp(secret: str) -> pyotp.TOTP:
 def begin_totp(clinician: Clinician) -> str:
     """A new secret for the app, kept (sealed) until the clinician confirms a code from it."""
     if has_totp(clinician):
-        raise SecondFactorError("You already use an authenticator app. Remove it first to set up another.")
+        raise SecondFactorError(clinic_gettext("You already use an authenticator app. Remove it first to set up "
+                                               "another."))
     secret = pyotp.random_base32()
     Clinician.update(totp_secret=secret, totp_confirmed_at=None, totp_last_step=None).where(
         Clinician.id == clinician.id).execute()
@@ -157,7 +161,7 @@ def qr_svg(uri: str) -> str:
     buffer = io.BytesIO()
     segno.make(uri, error="m").save(buffer, kind="svg", xmldecl=False, svgns=True, scale=5, border=2,
                                     svgclass="qr-code", lineclass=None, omitsize=False,
-                                    title="QR code for your authenticator app")
+                                    title=clinic_gettext("QR code for your authenticator app"))
     return buffer.getvalue().decode()
 
 
@@ -192,10 +196,11 @@ def confirm_totp(clinician: Clinician, code: str, *, ip: str | None = None,
     now = now or utcnow()
     _must_wait(clinician, ip, now)
     if has_totp(clinician) or not clinician.totp_secret:
-        raise SecondFactorError("Start again: scan the new QR code.")
+        raise SecondFactorError(clinic_gettext("Start again: scan the new QR code."))
     if not _accept_totp(clinician, _normalise_code(code), now):
         _failed(clinician, ip, now, "setup code did not match")
-        raise SecondFactorError("That code does not match. Check the app shows Portico and try the newest code.")
+        raise SecondFactorError(clinic_gettext("That code does not match. Check the app shows Portico and try the "
+                                               "newest code."))
     with write_transaction():
         Clinician.update(totp_confirmed_at=now).where(Clinician.id == clinician.id).execute()
         clinician.totp_confirmed_at = now
@@ -231,7 +236,8 @@ def _would_leave_none(clinician: Clinician, *, totp: bool = False, passkey=None)
     left_totp = has_totp(clinician) and not totp
     left_passkeys = ClinicianPasskey.of(clinician).where(ClinicianPasskey.id != getattr(passkey, "id", 0)).exists()
     if not (left_totp or left_passkeys):
-        raise SecondFactorError("The practice requires a second factor: set up another one before removing this.")
+        raise SecondFactorError(clinic_gettext("The practice requires a second factor: set up another one before "
+                                               "removing this."))
 
 
 # ---- recovery codes ----------------------------------------------------------------------------
@@ -290,7 +296,8 @@ def verify(clinician: Clinician, code: str, *, ip: str | None = None, now: datet
     if _use_recovery_code(clinician, given, ip, now):
         return "recovery_code"
     _failed(clinician, ip, now, "wrong or used code")
-    raise SecondFactorError("That code did not work. Use the newest code from your app, or a recovery code.")
+    raise SecondFactorError(clinic_gettext("That code did not work. Use the newest code from your app, or a "
+                                           "recovery code."))
 
 
 def reset(clinician: Clinician, *, by: Clinician | None, ip: str | None = None) -> None:
@@ -298,7 +305,7 @@ def reset(clinician: Clinician, *, by: Clinician | None, ip: str | None = None) 
     recovery codes go, their sessions end, and their next sign-in sets a factor up again.
     `by` None: from the command line (the server's operator, for a practice's only admin)."""
     if by is not None and by.id == clinician.id:
-        raise SecondFactorError("You cannot reset your own second factor: another admin can.")
+        raise SecondFactorError(clinic_gettext("You cannot reset your own second factor: another admin can."))
     with write_transaction():
         Clinician.update(totp_secret=None, totp_confirmed_at=None, totp_last_step=None).where(
             Clinician.id == clinician.id).execute()
@@ -314,12 +321,12 @@ def reset(clinician: Clinician, *, by: Clinician | None, ip: str | None = None) 
 SECOND_FACTOR_EVENTS = ("second_factor_set_up", "second_factor_removed", "second_factor_reset",
                         "recovery_code_used", "recovery_codes_made", "second_factor_failed")
 EVENT_WORDS = {
-    "second_factor_set_up": "Second factor set up",
-    "second_factor_removed": "Second factor removed",
-    "second_factor_reset": "Second factor reset",
-    "recovery_code_used": "Recovery code used",
-    "recovery_codes_made": "New recovery codes made",
-    "second_factor_failed": "Wrong second-factor code",
+    "second_factor_set_up": clinic_N_("Second factor set up"),
+    "second_factor_removed": clinic_N_("Second factor removed"),
+    "second_factor_reset": clinic_N_("Second factor reset"),
+    "recovery_code_used": clinic_N_("Recovery code used"),
+    "recovery_codes_made": clinic_N_("New recovery codes made"),
+    "second_factor_failed": clinic_N_("Wrong second-factor code"),
 }
 
 

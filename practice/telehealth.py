@@ -19,7 +19,7 @@ from peewee import IntegrityError
 from . import audit, runtime, turn
 from .appointments import AppointmentError, after_change, join_window, new_nonce
 from .clock import utcnow
-from .i18n import gettext as _, ngettext
+from .i18n import clinic_gettext, gettext as _, ngettext
 from .mail import external_url
 from .models import Appointment, JoinLinkNonce, Practice, RoomSeat, RoomSignal, db, write_transaction
 
@@ -127,11 +127,12 @@ def replace_join_link(appointment: Appointment, *, by=None, now: datetime | None
     (wired in practice/wiring.py). The calendar entry keeps its UID; its SEQUENCE goes up."""
     now = now or utcnow()
     if appointment.status == "cancelled":
-        raise AppointmentError("This appointment is cancelled: it has no join link.")
+        raise AppointmentError(clinic_gettext("This appointment is cancelled: it has no join link."))
     if appointment.kind != "telehealth":
-        raise AppointmentError("This appointment is in person: it has no join link.")
+        raise AppointmentError(clinic_gettext("This appointment is in person: it has no join link."))
     if client_archived(appointment):
-        raise AppointmentError(f"{appointment.client.name} is archived: their join link lets nobody in.")
+        raise AppointmentError(clinic_gettext("%(name)s is archived: their join link lets nobody in.",
+                                              name=appointment.client.name))
     with write_transaction():
         remember_nonce(appointment, "recorded", now)  # a nonce from before they were all kept
         appointment.nonce = new_nonce()

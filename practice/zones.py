@@ -7,9 +7,12 @@ from zoneinfo import available_timezones
 from babel.core import get_global
 from babel.dates import get_timezone_location, get_timezone_name
 
+from .i18n import clinic_gettext, clinic_N_
+
 # The regions of the IANA database's real zones (its "backward" aliases live outside them).
 REGIONS = ("America", "Europe", "Africa", "Asia", "Australia", "Pacific", "Atlantic", "Indian", "Antarctica", "Arctic")
 
+COMMON_GROUP = clinic_N_("Common time zones")
 # What a small practice most likely uses: shown first, in this order.
 COMMON = (
     "America/New_York", "America/Chicago", "America/Denver", "America/Phoenix", "America/Los_Angeles",
@@ -41,7 +44,7 @@ def _names(name: str) -> tuple[str, str]:
 def zone_label(name: str) -> str:
     """"Eastern Time — New York"."""
     if name == "UTC":
-        return "UTC — Coordinated Universal Time"
+        return clinic_gettext("UTC — Coordinated Universal Time")
     generic, city = _names(name)
     return f"{generic} — {city}" if generic else city
 
@@ -55,7 +58,7 @@ def _city_first(name: str) -> str:
 @functools.cache
 def _grouped() -> tuple:
     real = sorted(zone for zone in available_timezones() if is_real_zone(zone))
-    groups = [("Common time zones", tuple((zone, zone_label(zone)) for zone in COMMON if zone in real))]
+    groups = [(COMMON_GROUP, tuple((zone, zone_label(zone)) for zone in COMMON if zone in real))]
     for region in REGIONS:
         members = sorted(((zone, _city_first(zone)) for zone in real
                           if zone.startswith(region + "/") and zone not in COMMON), key=lambda choice: choice[1])
@@ -70,9 +73,9 @@ def zone_choices(current: str | None = None, first: tuple | None = None) -> dict
     is an option put in a group before the others, such as ("", "The practice's")."""
     choices = {}
     if first:
-        choices["Default"] = [first]
-    for region, members in _grouped():
-        choices[region] = list(members)
+        choices[clinic_gettext("Default")] = [first]
+    for region, members in _grouped():  # cached: its one word is said here, in the language of the moment
+        choices[clinic_gettext(region) if region == COMMON_GROUP else region] = list(members)
     if current and not any(current == value for members in choices.values() for value, _ in members):
-        choices.setdefault("Current setting", []).append((current, current))
+        choices.setdefault(clinic_gettext("Current setting"), []).append((current, current))
     return choices

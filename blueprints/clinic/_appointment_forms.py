@@ -4,6 +4,7 @@ import re
 from datetime import date, time, timezone
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext, lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField
 from wtforms.validators import AnyOf, ValidationError
@@ -28,39 +29,40 @@ def parse_date(raw: str | None) -> date:
     raw = (raw or "").strip()
     match = DATE.match(raw)
     if not raw:
-        raise ValidationError("Enter the date.")
+        raise ValidationError(gettext("Enter the date."))
     if not match:
-        raise ValidationError("Enter a date like 2026-03-09.")
+        raise ValidationError(gettext("Enter a date like 2026-03-09."))
     year, month, day = (int(part) for part in match.groups())
     if not FIRST_YEAR <= year <= LAST_YEAR:  # the calendar's arithmetic stays inside datetime's range
-        raise ValidationError(f"Enter a date from {FIRST_YEAR} to {LAST_YEAR}.")
+        raise ValidationError(gettext("Enter a date from %(first)d to %(last)d.", first=FIRST_YEAR, last=LAST_YEAR))
     if not 1 <= month <= 12:
-        raise ValidationError(f"{raw} is not a date: there is no month {month}.")
+        raise ValidationError(gettext("%(raw)s is not a date: there is no month %(month)d.", raw=raw, month=month))
     try:
         return date(year, month, day)
     except ValueError:
-        raise ValidationError(f"{raw} is not a date: {calendar.month_name[month]} {year} has no day {day}.") from None
+        raise ValidationError(gettext("%(raw)s is not a date: %(month)s %(year)d has no day %(day)d.", raw=raw,
+                                      month=calendar.month_name[month], year=year, day=day)) from None
 
 
 def _time_validator(form, field):
     if parse_time(field.data) is None:
-        raise ValidationError("Enter a time like 09:30." if field.data else "Enter a time.")
+        raise ValidationError(gettext("Enter a time like 09:30.") if field.data else gettext("Enter a time."))
 
 
 class AppointmentForm(FlaskForm):
-    clinician = SelectField("Clinician", validate_choice=False)
-    client = SelectField("Client", validate_choice=False)
-    date = StringField("Date", render_kw={"type": "date"})
-    start_time = StringField("Start", validators=[_time_validator], render_kw={"type": "time"})
-    end_time = StringField("End", validators=[_time_validator], render_kw={"type": "time"})
-    kind = SelectField("Kind", choices=list(KINDS.items()))
-    save_anyway = BooleanField("Save anyway")
+    clinician = SelectField(_l("Clinician"), validate_choice=False)
+    client = SelectField(_l("Client"), validate_choice=False)
+    date = StringField(_l("Date"), render_kw={"type": "date"})
+    start_time = StringField(_l("Start"), validators=[_time_validator], render_kw={"type": "time"})
+    end_time = StringField(_l("End"), validators=[_time_validator], render_kw={"type": "time"})
+    kind = SelectField(_l("Kind"), choices=list(KINDS.items()))
+    save_anyway = BooleanField(_l("Save anyway"))
 
     def __init__(self, viewer: Clinician, appointment: Appointment | None = None, **kwargs):
         super().__init__(**kwargs)
         if appointment is None:
             clients = Client.visible_to(viewer).where(Client.archived_at.is_null()).order_by(Client.name)
-            self.client.choices = [("", "Choose a client")] + [(str(c.id), c.name) for c in clients]
+            self.client.choices = [("", gettext("Choose a client"))] + [(str(c.id), c.name) for c in clients]
         else:
             del self.client  # another client means cancelling this one and booking anew
         if viewer.is_admin:
@@ -70,11 +72,11 @@ class AppointmentForm(FlaskForm):
 
     def validate_client(self, field):
         if not field.data or field.data not in dict(field.choices[1:]):
-            raise ValidationError("Choose one of your clients.")
+            raise ValidationError(gettext("Choose one of your clients."))
 
     def validate_clinician(self, field):
         if field.data not in dict(field.choices):
-            raise ValidationError("Choose a clinician.")
+            raise ValidationError(gettext("Choose a clinician."))
 
     def validate_date(self, field):
         parse_date(field.data)
@@ -124,14 +126,14 @@ def form_data_for(appointment: Appointment, zone: str) -> dict:
 
 
 class ExtendForm(FlaskForm):
-    minutes = IntegerField("Minutes", validators=[AnyOf([15, 30], "Extend by 15 or 30 minutes.")])
-    save_anyway = BooleanField("Extend anyway")
+    minutes = IntegerField(_l("Minutes"), validators=[AnyOf([15, 30], _l("Extend by 15 or 30 minutes."))])
+    save_anyway = BooleanField(_l("Extend anyway"))
     view = HiddenField(default="day")
 
 
 class EndForm(FlaskForm):
-    end_time = StringField("End at", validators=[_time_validator], render_kw={"type": "time"})
-    save_anyway = BooleanField("Set anyway")
+    end_time = StringField(_l("End at"), validators=[_time_validator], render_kw={"type": "time"})
+    save_anyway = BooleanField(_l("Set anyway"))
     view = HiddenField(default="day")
 
 

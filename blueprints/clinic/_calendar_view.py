@@ -3,6 +3,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext
+
 from practice.clock import long_date, time_span, to_local
 from practice.appointments import KINDS, calendar_for, overlaps_among, join_window, local_day_bounds, week_start
 from practice.models import Appointment, Practice
@@ -21,10 +23,15 @@ def clock_change(day: date, zone: str) -> str | None:
     before, after = start.utcoffset(), end.utcoffset()
     if before == after:
         return None
-    direction = "forward" if after > before else "back"
     minutes = abs(after - before) // timedelta(minutes=1)
-    amount = "an hour" if minutes == 60 else f"{minutes} minutes"
-    return f"Clocks go {direction} {amount} today ({start.tzname()} → {end.tzname()})."
+    names = {"before": start.tzname(), "after": end.tzname(), "minutes": minutes}
+    if after > before:
+        if minutes == 60:
+            return gettext("Clocks go forward an hour today (%(before)s → %(after)s).", **names)
+        return gettext("Clocks go forward %(minutes)d minutes today (%(before)s → %(after)s).", **names)
+    if minutes == 60:
+        return gettext("Clocks go back an hour today (%(before)s → %(after)s).", **names)
+    return gettext("Clocks go back %(minutes)d minutes today (%(before)s → %(after)s).", **names)
 
 
 @dataclass
@@ -78,7 +85,7 @@ def card(appointment: Appointment, practice: Practice, viewer, now: datetime, ot
     )
     if appointment.kind == "telehealth" and not result.cancelled:
         window = join_window(appointment, practice)
-        result.band = f"Link open {time_span(window.opens_at, window.closes_at, zone)}"
+        result.band = gettext("Link open %(times)s", times=time_span(window.opens_at, window.closes_at, zone))
         result.band_state = "open now" if window.is_open(now) else "closed" if now >= window.closes_at else None
         result.opens_at, result.closes_at = window.opens_at, window.closes_at
     return result

@@ -1,5 +1,6 @@
 """Clinician sign-in, sign-out, and the one-time first-run setup."""
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext, lazy_gettext as _l, ngettext
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
@@ -8,6 +9,7 @@ from portico.extensions import rate_limit
 from practice.clinicians import (MIN_PASSWORD_LENGTH, AlreadySetUp, SlowDown, authenticate, failures_since_last_sign_in,
                                  set_up_practice)
 from practice.clock import format_local
+from practice.i18n import N_
 from practice.models import Clinician, Practice
 from practice.sessions import end_session
 from practice.zones import zone_choices
@@ -22,33 +24,35 @@ from .second_factor import after_password
 
 ENDED = {
     # Names the practice's current setting (a change since the timeout is rare and harmless).
-    "idle": "You were signed out after {idle_minutes} minutes without activity.",
-    "absolute": "You were signed out because you had been signed in for 12 hours.",
-    "signed_out": "You have signed out.",
+    "idle": N_("You were signed out after %(idle_minutes)s minutes without activity."),
+    "absolute": N_("You were signed out because you had been signed in for 12 hours."),
+    "signed_out": N_("You have signed out."),
 }
 
 
 class SignInForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired("Enter your email address."),
-                                            at_most(254, "That address is too long.")])
-    password = PasswordField("Password", validators=[DataRequired("Enter your password."), Length(max=200)])
+    email = EmailField(_l("Email"), validators=[DataRequired(_l("Enter your email address.")),
+                                                at_most(254, _l("That address is too long."))])
+    password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password.")), Length(max=200)])
 
 
 class SetupForm(FlaskForm):
-    practice_name = StringField("Practice name", validators=[DataRequired("Give the practice a name."), plain_text(),
-                                                             Length(max=120)])
-    timezone = SelectField("Time zone", default="Europe/London")
-    contact_email = EmailField("Contact address (clients' replies go here)", validators=[
-        DataRequired("Enter the address clients can write to."), at_most(254, "That address is too long."),
-        plain_text(), Email("That is not an email address.")])
-    name = StringField("Your name", validators=[DataRequired("Enter your name."), plain_text(), Length(max=120)])
-    email = EmailField("Your email (you sign in with it)", validators=[
-        DataRequired("Enter your email address."), at_most(254, "That address is too long."), plain_text(),
-        Email("That is not an email address.")])
-    password = PasswordField("Password", validators=[
-        DataRequired("Choose a password."),
-        Length(min=MIN_PASSWORD_LENGTH, max=200, message=f"Use at least {MIN_PASSWORD_LENGTH} characters.")])
-    confirm = PasswordField("Password again", validators=[EqualTo("password", "The two passwords differ.")])
+    practice_name = StringField(_l("Practice name"), validators=[DataRequired(_l("Give the practice a name.")),
+                                                                 plain_text(), Length(max=120)])
+    timezone = SelectField(_l("Time zone"), default="Europe/London")
+    contact_email = EmailField(_l("Contact address (clients' replies go here)"), validators=[
+        DataRequired(_l("Enter the address clients can write to.")), at_most(254, _l("That address is too long.")),
+        plain_text(), Email(_l("That is not an email address."))])
+    name = StringField(_l("Your name"), validators=[DataRequired(_l("Enter your name.")), plain_text(),
+                                                    Length(max=120)])
+    email = EmailField(_l("Your email (you sign in with it)"), validators=[
+        DataRequired(_l("Enter your email address.")), at_most(254, _l("That address is too long.")), plain_text(),
+        Email(_l("That is not an email address."))])
+    password = PasswordField(_l("Password"), validators=[
+        DataRequired(_l("Choose a password.")),
+        Length(min=MIN_PASSWORD_LENGTH, max=200,
+               message=_l("Use at least %(num)d characters.", num=MIN_PASSWORD_LENGTH))])
+    confirm = PasswordField(_l("Password again"), validators=[EqualTo("password", _l("The two passwords differ."))])
 
 
 @bp.get("/")
@@ -60,7 +64,7 @@ def index():
     return redirect(url_for("clinic.calendar_day"))
 
 
-SET_UP_ALREADY = "This practice is already set up: sign in with your account."
+SET_UP_ALREADY = N_("This practice is already set up: sign in with your account.")
 
 
 @bp.route("/setup", methods=["GET", "POST"])
@@ -88,7 +92,7 @@ def setup():
 
 
 def _already_set_up():
-    flash(SET_UP_ALREADY, "info")
+    flash(gettext(SET_UP_ALREADY), "info")
     return redirect_to(url_for("clinic.sign_in"))
 
 
@@ -103,7 +107,7 @@ def sign_in():
         ended = ended_session()
         notice = ENDED.get(ended.end_reason) if ended is not None and ended.clinician_id else None
         if notice:
-            notice = notice.format(idle_minutes=practice.clinician_idle_minutes)
+            notice = gettext(notice, idle_minutes=practice.clinician_idle_minutes)
         response = current_app.make_response(
             render_template("clinic/sign_in.html", form=form, practice=practice, notice=notice))
         return forget_cookie(response) if stale_cookie() else response
@@ -112,21 +116,21 @@ def sign_in():
         try:
             clinician = authenticate(form.email.data, form.password.data, ip=request.remote_addr)
         except SlowDown as slow:
-            form.password.errors.append(f"Too many failed sign-ins with this address. Try again in "
-                                        f"{_seconds(slow.seconds)}.")
+            form.password.errors.append(gettext("Too many failed sign-ins with this address. Try again in %(wait)s.",
+                                                wait=_seconds(slow.seconds)))
             status = 429
         else:
             if clinician is not None:
                 _tell_of_failures(failures_since_last_sign_in(clinician), practice)
                 return after_password(clinician, practice)
-            form.password.errors.append("That email and password do not match. Please try again.")
+            form.password.errors.append(gettext("That email and password do not match. Please try again."))
     return render_template("clinic/sign_in.html", form=form, practice=practice), status
 
 
 def _seconds(seconds: int) -> str:
     if seconds < 120:
-        return f"{seconds} second{'s' if seconds != 1 else ''}"
-    return f"{-(-seconds // 60)} minutes"
+        return ngettext("%(num)d second", "%(num)d seconds", seconds)
+    return ngettext("%(num)d minute", "%(num)d minutes", -(-seconds // 60))
 
 
 def _tell_of_failures(failures, practice) -> None:
@@ -134,10 +138,15 @@ def _tell_of_failures(failures, practice) -> None:
     if not failures:
         return
     latest = failures[0]
-    attempts = "1 failed sign-in attempt" if len(failures) == 1 else f"{len(failures)} failed sign-in attempts"
-    where = f" from {latest.ip}" if latest.ip else ""
-    flash(f"{attempts} since your last sign-in, the latest {format_local(latest.at, practice.timezone)}{where}. "
-          "If that was not you, choose a new password and tell your administrator.", "warning")
+    attempts = ngettext("%(num)d failed sign-in attempt", "%(num)d failed sign-in attempts", len(failures))
+    when = format_local(latest.at, practice.timezone)
+    if latest.ip:
+        told = gettext("%(attempts)s since your last sign-in, the latest %(when)s from %(ip)s. If that was not you, "
+                       "choose a new password and tell your administrator.", attempts=attempts, when=when, ip=latest.ip)
+    else:
+        told = gettext("%(attempts)s since your last sign-in, the latest %(when)s. If that was not you, choose a new "
+                       "password and tell your administrator.", attempts=attempts, when=when)
+    flash(told, "warning")
 
 
 @bp.post("/sign-out")

@@ -2,12 +2,14 @@
 from datetime import date, timedelta
 
 from flask import abort, flash, make_response, render_template, request, url_for
+from flask_babel import gettext
 
 from practice.appointments import (AppointmentError, OverlapWarning, cancel_appointment, end_at_local_time,
                                    extend_appointment, local_date, local_day_bounds, move_appointment, next_free_start,
                                    overlapping, visible_appointment)
 from practice.availability import clock_hours
 from practice.clock import clock_time, format_local, to_local, utcnow
+from practice.i18n import N_
 from practice.models import Appointment, Practice
 from practice.telehealth import check_entry, replace_join_link
 
@@ -22,6 +24,9 @@ from ._calendar_view import card, day_page, describe, week_page
 
 VIEWS = {"day": day_page, "week": week_page}
 NEW_LENGTH = timedelta(minutes=50)  # a new appointment's length until the clinician changes it
+# What a change made from a card did, said on the card once it is done.
+DONE = {"Extended": N_("Extended: %(name)s's appointment now ends at %(time)s."),
+        "Shortened": N_("Shortened: %(name)s's appointment now ends at %(time)s.")}
 
 
 @bp.get("/calendar")
@@ -107,7 +112,9 @@ def _appointment_form(form: AppointmentForm, me, practice: Practice, appointment
     if form.validate_on_submit():
         saved, problem, clashes, past = save_appointment(form, me, practice.timezone, appointment)
         if saved is not None:
-            flash(f"{'Booked' if appointment is None else 'Saved'}: {describe(saved, practice)}.", "success")
+            summary = describe(saved, practice)
+            flash(gettext("Booked: %(appointment)s.", appointment=summary) if appointment is None
+                  else gettext("Saved: %(appointment)s.", appointment=summary), "success")
             return redirect_to(_day_url(saved, practice))
     status = 422 if form.is_submitted() else 200
     back = _day_url(appointment, practice) if appointment else url_for("clinic.calendar_day")
@@ -125,7 +132,7 @@ def appointment_cancel(appointment_id: int):
     appointment = _appointment_or_404(appointment_id)
     if request.method == "POST":
         cancel_appointment(appointment, by=signed_in_clinician())
-        flash(f"Cancelled: {describe(appointment, practice)}.", "success")
+        flash(gettext("Cancelled: %(appointment)s.", appointment=describe(appointment, practice)), "success")
         return redirect_to(_day_url(appointment, practice))
     return render_template("clinic/calendar_cancel.html", appointment=appointment, practice=practice,
                            summary=describe(appointment, practice), back=_day_url(appointment, practice))
@@ -137,13 +144,14 @@ def appointment_new_join_link(appointment_id: int):
     """"New join link": the old one stops working (its page says so) and the client is emailed the new one."""
     appointment = _appointment_or_404(appointment_id)
     if not NewJoinLinkForm().validate_on_submit():
-        return form_expired("Please open the appointment again and press New join link.")
+        return form_expired(gettext("Please open the appointment again and press New join link."))
     try:
         replace_join_link(appointment, by=signed_in_clinician())
     except AppointmentError as error:
         flash(str(error), "error")
     else:
-        flash(f"New join link emailed to {appointment.client.name}. The old link no longer opens the session.", "success")
+        flash(gettext("New join link emailed to %(name)s. The old link no longer opens the session.",
+                      name=appointment.client.name), "success")
     return redirect_to(url_for("clinic.appointment_edit", appointment_id=appointment.id))
 
 
@@ -154,12 +162,13 @@ def appointment_extend(appointment_id: int):
     appointment = _appointment_or_404(appointment_id)
     form = ExtendForm()
     if not form.validate_on_submit():
-        return _card_answer(appointment, form.view.data, problem="Extend by 15 or 30 minutes.")
+        return _card_answer(appointment, form.view.data, problem=gettext("Extend by 15 or 30 minutes."))
     return _change_on_card(
         appointment, form.view.data,
         lambda: extend_appointment(appointment, form.minutes.data, by=signed_in_clinician(),
                                    allow_overlap=form.save_anyway.data),
-        overlap={"message": f"+{form.minutes.data} min would overlap", "label": "Extend anyway",
+        overlap={"message": gettext("+%(minutes)d min would overlap", minutes=form.minutes.data),
+                 "label": gettext("Extend anyway"),
                  "endpoint": "clinic.appointment_extend", "values": {"minutes": form.minutes.data}},
         blame_field=False, done="Extended")
 
@@ -173,7 +182,7 @@ def appointment_end(appointment_id: int):
     form = EndForm()
     if not form.validate_on_submit():
         return _card_answer(appointment, form.view.data, problem=form.end_time.errors[0] if form.end_time.errors
-                            else "Enter a time.", problem_field="end_time")
+                            else gettext("Enter a time."), problem_field="end_time")
 
     ends_before = appointment.ends_at
 
@@ -185,7 +194,8 @@ def appointment_end(appointment_id: int):
 
     return _change_on_card(
         appointment, form.view.data, set_end,
-        overlap={"message": f"Ending at {form.end_time.data} would overlap", "label": "Set end anyway",
+        overlap={"message": gettext("Ending at %(time)s would overlap", time=form.end_time.data),
+                 "label": gettext("Set end anyway"),
                  "endpoint": "clinic.appointment_end", "values": {"end_time": form.end_time.data}},
         blame_field=True)
 
@@ -193,7 +203,7 @@ def appointment_end(appointment_id: int):
 def _change_on_card(appointment: Appointment, view: str, change, *, overlap: dict, blame_field: bool,
                     done: str | None = None):
     """Run a change made from the appointment's card and answer on the card: done (said in
-    words: `done`, or what the change returns, e.g. "Extended"), refused (beside the field to
+    words: `done`, or what the change returns, a key of DONE), refused (beside the field to
     blame, when `blame_field`), or an overlap to confirm."""
     try:
         result = change()
@@ -213,8 +223,8 @@ def _card_answer(appointment: Appointment, view: str, problem=None, problem_fiel
     view = view if view in VIEWS else "day"
     appointment = Appointment.get_by_id(appointment.id)  # as stored, whatever was refused
     if done:
-        done = (f"{done}: {appointment.client.name}'s appointment now ends at "
-                f"{clock_time(appointment.ends_at, practice.timezone)}.")
+        done = gettext(DONE[done], name=appointment.client.name,
+                       time=clock_time(appointment.ends_at, practice.timezone))
     others = overlapping(appointment.clinician, appointment.starts_at, appointment.ends_at, exclude=appointment) \
         if appointment.status == "scheduled" else []
     shown = card(appointment, practice, me, utcnow(), others)

@@ -1,6 +1,7 @@
 """Documents shared with a client: share one or several (one email, one link), resend what is
 not complete (a fresh link; the previous one stops working), and unshare."""
 from flask import abort, flash, render_template, request, url_for
+from flask_babel import gettext
 from flask_wtf import FlaskForm
 
 from practice.documents import DocumentError, document_panel, resend_share, share_documents, unshare
@@ -38,8 +39,9 @@ def client_documents_share(client_id):
             error = str(problem)
         else:
             titles = ", ".join(f"\u201c{share.version.title}\u201d" for share in shares)
-            flash(f"Shared {titles} with {client.name}: one email with a link is on its way to {client.email}. "
-                  "Any earlier link no longer works.", "success")
+            flash(gettext("Shared %(titles)s with %(name)s: one email with a link is on its way to %(email)s. "
+                          "Any earlier link no longer works.", titles=titles, name=client.name, email=client.email),
+                  "success")
             return _back_to(client)
     return render_template("clinic/document_share.html", client=client, practice=Practice.current(),
                            documents=document_panel(client), chosen=chosen, error=error), 422 if error else 200
@@ -55,8 +57,8 @@ def client_document_resend(client_id, share_id):
     except DocumentError as error:
         flash(str(error), "error")
     else:
-        flash(f"\u201c{share.version.title}\u201d sent again to {client.email} with a fresh link. "
-              "The previous link no longer works.", "success")
+        flash(gettext("\u201c%(title)s\u201d sent again to %(email)s with a fresh link. The previous link no longer "
+                      "works.", title=share.version.title, email=client.email), "success")
     return _back_to(client)
 
 
@@ -70,5 +72,6 @@ def client_document_unshare(client_id, share_id):
     except DocumentError as error:
         flash(str(error), "error")
     else:
-        flash(f"\u201c{share.version.title}\u201d is unshared: {client.name} no longer sees it.", "success")
+        flash(gettext("\u201c%(title)s\u201d is unshared: %(name)s no longer sees it.", title=share.version.title,
+                      name=client.name), "success")
     return _back_to(client)

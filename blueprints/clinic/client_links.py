@@ -2,10 +2,12 @@
 invite to the portal, switch off their calendar address, remove their passkeys, and the link history that explains
 why a link did not work."""
 from flask import flash, make_response, render_template, request, url_for
+from flask_babel import gettext, ngettext
 
 from practice.clients import ClientError, invite_client, send_sign_in_link, sign_out_everywhere
 from practice.feeds import revoke_feed
 from practice.history import link_history, other_mail, recent_events
+from practice.i18n import N_
 from practice.models import Practice
 from practice.passkeys import remove_all
 
@@ -23,22 +25,22 @@ def _back_to(client):
 def client_sign_out_everywhere(client_id):
     client = client_or_404(client_id)
     ended = sign_out_everywhere(client, by=signed_in_clinician())
-    flash(f"{client.name} is signed out everywhere." if ended else f"{client.name} was not signed in anywhere.",
-          "success" if ended else "info")
+    flash(gettext("%(name)s is signed out everywhere.", name=client.name) if ended
+          else gettext("%(name)s was not signed in anywhere.", name=client.name), "success" if ended else "info")
     return _back_to(client)
 
 
 @bp.post("/clients/<int:client_id>/send-link")
 @clinician_required
 def client_send_link(client_id):
-    return _mail_link(client_id, send_sign_in_link, "A sign-in link is on its way to {email}. "
-                                                    "Any earlier link no longer works.")
+    return _mail_link(client_id, send_sign_in_link, N_("A sign-in link is on its way to %(email)s. "
+                                                       "Any earlier link no longer works."))
 
 
 @bp.post("/clients/<int:client_id>/invite")
 @clinician_required
 def client_invite(client_id):
-    return _mail_link(client_id, invite_client, "The invitation is on its way to {email}.")
+    return _mail_link(client_id, invite_client, N_("The invitation is on its way to %(email)s."))
 
 
 def _mail_link(client_id: int, send, sent_message: str):
@@ -49,7 +51,7 @@ def _mail_link(client_id: int, send, sent_message: str):
     except ClientError as error:
         flash(str(error), "error")
     else:
-        flash(sent_message.format(email=client.email), "success")
+        flash(gettext(sent_message, email=client.email), "success")
     return _back_to(client)
 
 
@@ -58,9 +60,10 @@ def _mail_link(client_id: int, send, sent_message: str):
 def client_feed_revoke(client_id):
     client = client_or_404(client_id)
     if revoke_feed(client, by=signed_in_clinician()):
-        flash(f"{client.name}'s calendar address no longer works. Their portal home shows a new one.", "success")
+        flash(gettext("%(name)s's calendar address no longer works. Their portal home shows a new one.",
+                      name=client.name), "success")
     else:
-        flash(f"{client.name} had no calendar address in use.", "info")
+        flash(gettext("%(name)s had no calendar address in use.", name=client.name), "info")
     return _back_to(client)
 
 
@@ -70,8 +73,10 @@ def client_passkeys_remove(client_id):
     """A lost phone: none of the client's passkeys signs anyone in from now on."""
     client = client_or_404(client_id)
     removed = remove_all(client, by=signed_in_clinician())
-    flash(f"Removed {removed} passkey{'s' if removed != 1 else ''}: {client.name} signs in with an email link "
-          "until they add a new one." if removed else f"{client.name} had no passkeys.", "success" if removed else "info")
+    flash(ngettext("Removed %(num)d passkey: %(name)s signs in with an email link until they add a new one.",
+                   "Removed %(num)d passkeys: %(name)s signs in with an email link until they add a new one.",
+                   removed, name=client.name)
+          if removed else gettext("%(name)s had no passkeys.", name=client.name), "success" if removed else "info")
     return _back_to(client)
 
 

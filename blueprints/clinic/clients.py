@@ -1,5 +1,6 @@
 """Clients: list and live search, add, edit, archive and restore, and each client's page."""
 from flask import flash, render_template, request, url_for
+from flask_babel import gettext, lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
@@ -22,24 +23,25 @@ SHOWN = 200  # a small practice's whole list; a search narrows anything longer
 
 
 class ClientForm(FlaskForm):
-    name = StringField("Name", validators=[
-        DataRequired("Enter the client's name."), at_most(200, "Keep the name under 200 characters."),
+    name = StringField(_l("Name"), validators=[
+        DataRequired(_l("Enter the client's name.")), at_most(200, _l("Keep the name under 200 characters.")),
         plain_text()])
-    email = EmailField("Email", validators=[
-        DataRequired("Enter the client's email address."), at_most(254, "That address is too long."),
+    email = EmailField(_l("Email"), validators=[
+        DataRequired(_l("Enter the client's email address.")), at_most(254, _l("That address is too long.")),
         plain_text()])
-    phone = StringField("Phone (optional)", validators=[
-        Length(max=40, message="Keep the phone number under 40 characters.")])
-    timezone = SelectField("Time zone (optional)")
-    language = SelectField("Language", choices=list(LANGUAGES.items()), default="en")
-    clinician = SelectField("Clinician", coerce=int)
+    phone = StringField(_l("Phone (optional)"), validators=[
+        Length(max=40, message=_l("Keep the phone number under 40 characters."))])
+    timezone = SelectField(_l("Time zone (optional)"))
+    language = SelectField(_l("Language"), choices=list(LANGUAGES.items()), default="en")
+    clinician = SelectField(_l("Clinician"), coerce=int)
 
 
 def _client_form(me: Clinician, **data) -> ClientForm:
     """The form with its choices; only an admin assigns a clinician."""
     form = ClientForm(data=data or None)
     form.timezone.choices = zone_choices(current=data.get("timezone"),
-                                         first=("", f"The practice's ({Practice.current().timezone})"))
+                                         first=("", gettext("The practice's (%(zone)s)",
+                                                            zone=Practice.current().timezone)))
     if me.is_admin:
         form.clinician.choices = [(c.id, c.name) for c in Clinician.select().order_by(Clinician.name)]
     else:
@@ -79,7 +81,7 @@ def client_add():
         except ClientError as error:
             form[error.field or "name"].errors.append(str(error))
         else:
-            flash(f"{client.name} added. Invite them to the portal when you are ready.", "success")
+            flash(gettext("%(name)s added. Invite them to the portal when you are ready.", name=client.name), "success")
             return redirect_to(url_for("clinic.client_view", client_id=client.id))
     return _render_form(form)
 
@@ -116,9 +118,9 @@ def client_edit(client_id):
         except ClientError as error:
             form[error.field or "name"].errors.append(str(error))
         else:
-            flash("Saved." if changed else "Nothing changed.", "success" if changed else "info")
+            flash(gettext("Saved.") if changed else gettext("Nothing changed."), "success" if changed else "info")
             if "email" in changed:
-                flash("The address changed, so earlier sign-in links no longer work.", "warning")
+                flash(gettext("The address changed, so earlier sign-in links no longer work."), "warning")
             return redirect_to(url_for("clinic.client_view", client_id=client.id))
     return _render_form(form, client)
 
@@ -133,7 +135,8 @@ def client_archive(client_id):
     form = FlaskForm()
     if form.validate_on_submit():
         archive_client(client, by=signed_in_clinician())
-        flash(f"{client.name} is archived: signed out everywhere, and no link of theirs works.", "success")
+        flash(gettext("%(name)s is archived: signed out everywhere, and no link of theirs works.", name=client.name),
+              "success")
         return redirect_to(url_for("clinic.client_view", client_id=client.id))
     return render_template("clinic/client_archive.html", client=client, form=form, practice=Practice.current(),
                            signed_in=live_sessions(client))
@@ -145,5 +148,6 @@ def client_restore(client_id):
     client = client_or_404(client_id)
     if client.archived_at is not None:
         restore_client(client, by=signed_in_clinician())
-        flash(f"{client.name} is active again. Their old links stay dead: send a new one.", "success")
+        flash(gettext("%(name)s is active again. Their old links stay dead: send a new one.", name=client.name),
+              "success")
     return redirect_to(url_for("clinic.client_view", client_id=client.id))

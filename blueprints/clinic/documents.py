@@ -1,6 +1,7 @@
 """Document templates: every clinician sees and shares them; admins write and edit them
 (each saved edit is a new version, so what clients already answered never changes)."""
 from flask import abort, flash, render_template, request, url_for
+from flask_babel import gettext, lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, FieldList, Form, FormField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
@@ -19,19 +20,20 @@ from ._access import admin_required, clinician_required, signed_in_clinician
 class QuestionForm(Form):
     """One question of an intake form, as the editor shows it (no CSRF of its own)."""
     key = HiddenField()
-    question = StringField("Question")
-    answer_type = SelectField("Kind of answer", choices=list(FIELD_TYPES.items()))
-    required = BooleanField("The client must answer this")
-    choices = TextAreaField("Choices, one per line (single and multiple choice only)")
-    remove = BooleanField("Remove this question")
+    question = StringField(_l("Question"))
+    answer_type = SelectField(_l("Kind of answer"), choices=[(key, _l(label)) for key, label in FIELD_TYPES.items()])
+    required = BooleanField(_l("The client must answer this"))
+    choices = TextAreaField(_l("Choices, one per line (single and multiple choice only)"))
+    remove = BooleanField(_l("Remove this question"))
 
 
 class TemplateForm(FlaskForm):
-    title = StringField("Title", validators=[DataRequired("Give the document a title."),
-                                             Length(max=120, message="Keep the title under 120 characters."),
-                                             plain_text()])
-    kind = SelectField("Kind", choices=list(KINDS.items()))
-    body = TextAreaField("Text", validators=[Length(max=20000, message="Keep the text under 20,000 characters.")])
+    title = StringField(_l("Title"), validators=[DataRequired(_l("Give the document a title.")),
+                                                 Length(max=120, message=_l("Keep the title under 120 characters.")),
+                                                 plain_text()])
+    kind = SelectField(_l("Kind"), choices=list(KINDS.items()))
+    body = TextAreaField(_l("Text"), validators=[
+        Length(max=20000, message=_l("Keep the text under 20,000 characters."))])
     questions = FieldList(FormField(QuestionForm))
 
 
@@ -66,12 +68,13 @@ def _save(form: TemplateForm, template: DocumentTemplate | None, me):
         if template is None:
             template = create_template(title=form.title.data, kind=form.kind.data, body=form.body.data,
                                        rows=[row for _, row in rows], by=me)
-            flash(f"\u201c{template.title}\u201d is saved and ready to share.", "success")
+            flash(gettext("\u201c%(title)s\u201d is saved and ready to share.", title=template.title), "success")
         elif update_template(template, title=form.title.data, body=form.body.data, rows=[row for _, row in rows],
                              by=me):
-            flash(f"Saved as version {template.version}. Documents already shared keep the version they were sent.", "success")
+            flash(gettext("Saved as version %(version)s. Documents already shared keep the version they were sent.",
+                          version=template.version), "success")
         else:
-            flash("Nothing changed.", "info")
+            flash(gettext("Nothing changed."), "info")
     except DocumentError as error:
         if error.field in form:
             form[error.field].errors.append(str(error))
@@ -81,7 +84,7 @@ def _save(form: TemplateForm, template: DocumentTemplate | None, me):
         if invalid.row is None:
             return _render(form, template, 422, problem=str(invalid))
         rows[invalid.row][0].question.errors.append(str(invalid))
-        return _render(form, template, 422, problem="Please check the question marked below.")
+        return _render(form, template, 422, problem=gettext("Please check the question marked below."))
     return redirect_to(url_for("clinic.document_template_view", template_id=template.id))
 
 
@@ -129,6 +132,7 @@ def document_template_archive(template_id):
     template = _template_or_404(template_id)
     archived = template.archived_at is None
     set_archived(template, archived, by=signed_in_clinician())
-    flash(f"\u201c{template.title}\u201d is archived: no longer offered for sharing. What was shared stays."
-          if archived else f"\u201c{template.title}\u201d can be shared again.", "success")
+    flash(gettext("\u201c%(title)s\u201d is archived: no longer offered for sharing. What was shared stays.",
+                  title=template.title) if archived
+          else gettext("\u201c%(title)s\u201d can be shared again.", title=template.title), "success")
     return redirect_to(url_for("clinic.document_template_view", template_id=template.id))

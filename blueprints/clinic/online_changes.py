@@ -1,11 +1,13 @@
 """Clients' online changes, the clinician's side: working hours (one's own; an admin, anyone's),
 the practice's rules for changes, and the answer to a request for a new time."""
 from flask import abort, flash, render_template, request, url_for
+from flask_babel import gettext, lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Regexp, ValidationError
 
 from practice.availability import WEEKDAYS, HoursError, parse_days_off, parse_ranges, save_hours, weekly_hours
+from practice.i18n import N_
 from practice.models import Clinician, DayOff, Practice
 from practice.online_changes import ChangeRefused, approve, calendar_panel, decline, pending_request
 from practice.settings import update_settings
@@ -21,14 +23,14 @@ DAY_FIELDS = [day.lower() for day in WEEKDAYS]
 
 
 class HoursForm(FlaskForm):
-    monday = StringField("Monday")
-    tuesday = StringField("Tuesday")
-    wednesday = StringField("Wednesday")
-    thursday = StringField("Thursday")
-    friday = StringField("Friday")
-    saturday = StringField("Saturday")
-    sunday = StringField("Sunday")
-    days_off = TextAreaField("Dates off")
+    monday = StringField(_l("Monday"))
+    tuesday = StringField(_l("Tuesday"))
+    wednesday = StringField(_l("Wednesday"))
+    thursday = StringField(_l("Thursday"))
+    friday = StringField(_l("Friday"))
+    saturday = StringField(_l("Saturday"))
+    sunday = StringField(_l("Sunday"))
+    days_off = TextAreaField(_l("Dates off"))
 
 
 def _hours_data(clinician) -> dict:
@@ -49,7 +51,7 @@ def _hours_page(clinician):
             form[error.field].errors = [*form[error.field].errors, str(error)]
         else:
             save_hours(clinician, hours, days_off, by=me)
-            flash("Working hours saved.", "success")
+            flash(gettext("Working hours saved."), "success")
             return redirect_to(request.path)
     status = 422 if form.is_submitted() else 200
     return render_template("clinic/hours.html", form=form, clinician=clinician, own=clinician.id == me.id,
@@ -73,22 +75,28 @@ def hours_of(clinician_id: int):
 
 # ---- the practice's rules (a form of their own on the settings page) ---------------------------
 
+# A number's unit, as its range and its missing-number messages name it.
+UNITS = {"hours": N_("hours"), "weeks": N_("weeks"), "minutes": N_("minutes")}
+
+
 def _whole(low, high, unit):
     def in_range(form, field):
         if field.data is None or not low <= field.data <= high:
-            raise ValidationError(f"Choose from {low} to {high} {unit}.")
-    return [InputRequired(f"Enter a number of {unit}."), in_range]
+            raise ValidationError(gettext("Choose from %(low)s to %(high)s %(unit)s.", low=low, high=high,
+                                          unit=gettext(UNITS[unit])))
+    return [InputRequired(_l("Enter a number of %(unit)s.", unit=_l(UNITS[unit]))), in_range]
 
 
 class OnlineChangeSettingsForm(FlaskForm):
-    online_change_hours = IntegerField("Online changes close (hours before the start)", validators=_whole(0, 336, "hours"))
-    online_change_weeks = IntegerField("New times up to (weeks ahead)", validators=_whole(1, 52, "weeks"))
-    online_change_approval = SelectField("A new time chosen online", choices=[
-        ("at_once", "holds at once"), ("approval", "waits for the clinician's approval")])
-    buffer_minutes = IntegerField("Buffer between appointments (minutes)", validators=_whole(0, 120, "minutes"))
-    phone = StringField("Practice phone number (shown when changes are closed)", validators=[
-        plain_text(), Length(max=40, message="Keep the number under 40 characters."),
-        Regexp(r"^[0-9+()./ -]*\Z", message="Use digits, spaces and + ( ) - . / only.")])
+    online_change_hours = IntegerField(_l("Online changes close (hours before the start)"),
+                                       validators=_whole(0, 336, "hours"))
+    online_change_weeks = IntegerField(_l("New times up to (weeks ahead)"), validators=_whole(1, 52, "weeks"))
+    online_change_approval = SelectField(_l("A new time chosen online"), choices=[
+        ("at_once", _l("holds at once")), ("approval", _l("waits for the clinician's approval"))])
+    buffer_minutes = IntegerField(_l("Buffer between appointments (minutes)"), validators=_whole(0, 120, "minutes"))
+    phone = StringField(_l("Practice phone number (shown when changes are closed)"), validators=[
+        plain_text(), Length(max=40, message=_l("Keep the number under 40 characters.")),
+        Regexp(r"^[0-9+()./ -]*\Z", message=_l("Use digits, spaces and + ( ) - . / only."))])
 
 
 def settings_form(formdata=None) -> OnlineChangeSettingsForm:
@@ -114,7 +122,8 @@ def online_change_settings():
                       online_change_approval=form.online_change_approval.data == "approval",
                       buffer_minutes=form.buffer_minutes.data, phone=(form.phone.data or "").strip())
         changed = update_settings(values, by=signed_in_clinician())
-        flash(f"Saved ({len(changed)} changed)." if changed else "Nothing changed.", "success" if changed else "info")
+        flash(gettext("Saved (%(num)d changed).", num=len(changed)) if changed else gettext("Nothing changed."),
+              "success" if changed else "info")
         return redirect_to(url_for("clinic.settings"))
     status = 422 if form.is_submitted() else 200
     return render_template("clinic/online_change_settings.html", online_form=form, practice=Practice.current()), status
@@ -130,10 +139,10 @@ def online_changes_panel():
 
 
 ANSWER_PROBLEMS = {
-    "taken": "That time has been booked meanwhile, so the request cannot be approved. Decline it, or move the "
-             "appointment yourself.",
-    "moved": "The appointment has changed since the client asked, so the request no longer applies. Decline it.",
-    "answered": "This request has already been answered.",
+    "taken": N_("That time has been booked meanwhile, so the request cannot be approved. Decline it, or move the "
+                "appointment yourself."),
+    "moved": N_("The appointment has changed since the client asked, so the request no longer applies. Decline it."),
+    "answered": N_("This request has already been answered."),
 }
 
 
@@ -151,17 +160,17 @@ def online_change_decline(change_id: int):
 
 def _answer(change_id: int, answer: str):
     if not FlaskForm().validate_on_submit():
-        return form_expired("Please open the calendar again and answer the request there.")
+        return form_expired(gettext("Please open the calendar again and answer the request there."))
     me = signed_in_clinician()
     change = pending_request(change_id, me)
     if change is None:
-        flash(ANSWER_PROBLEMS["answered"], "warning")
+        flash(gettext(ANSWER_PROBLEMS["answered"]), "warning")
         return redirect_to(url_for("clinic.calendar_day"))
     try:
         (approve if answer == "approve" else decline)(change, by=me)
     except ChangeRefused as refused:
-        flash(ANSWER_PROBLEMS.get(refused.reason, ANSWER_PROBLEMS["answered"]), "warning")
+        flash(gettext(ANSWER_PROBLEMS.get(refused.reason, ANSWER_PROBLEMS["answered"])), "warning")
     else:
-        flash("Approved: the appointment has moved and the client has been emailed." if answer == "approve"
-              else "Declined: the appointment stays where it was and the client has been emailed.", "success")
+        flash(gettext("Approved: the appointment has moved and the client has been emailed.") if answer == "approve"
+              else gettext("Declined: the appointment stays where it was and the client has been emailed."), "success")
     return redirect_to(url_for("clinic.calendar_day"))

@@ -2,6 +2,7 @@
 (an authenticator app or a passkey), recovery codes, and the clinician's own page for them."""
 
 from flask import current_app, flash, jsonify, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext, lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
@@ -10,6 +11,7 @@ from portico.extensions import rate_limit
 from portico.hardening import takes_json
 from practice import passkeys, second_factor
 from practice.clock import format_local
+from practice.i18n import N_
 from practice.models import ClinicianPasskey, Practice
 
 from .._auth import sign_in as start_signed_in
@@ -19,11 +21,11 @@ from . import bp
 from ._access import clinician_required, signed_in_clinician
 
 PENDING_COOKIE = "portico_clinic_pending"
-EXPIRED = "That sign-in took too long. Please sign in again."
+EXPIRED = N_("That sign-in took too long. Please sign in again.")
 
 
 class CodeForm(FlaskForm):
-    code = StringField("Code", validators=[DataRequired("Enter the code."), Length(max=40)])
+    code = StringField(_l("Code"), validators=[DataRequired(_l("Enter the code.")), Length(max=40)])
 
 
 def after_password(clinician, practice):
@@ -56,7 +58,7 @@ def _full_session(pending, response):
 
 
 def _start_again():
-    flash(EXPIRED, "warning")
+    flash(gettext(EXPIRED), "warning")
     return redirect_to(url_for("clinic.sign_in"))
 
 
@@ -82,8 +84,8 @@ def second_factor_step():
             else:
                 if used == "recovery_code":
                     left = second_factor.recovery_codes_left(clinician)
-                    flash(f"You used a recovery code: {left} left. Make new ones on your second-factor page "
-                          "if you are running low.", "warning")
+                    flash(gettext("You used a recovery code: %(left)s left. Make new ones on your second-factor page "
+                                  "if you are running low.", left=left), "warning")
                 return _full_session(pending, redirect_to(url_for("clinic.calendar_day")))
     return render_template("clinic/second_factor.html", form=form, practice=Practice.current(),
                            has_totp=second_factor.has_totp(clinician),
@@ -97,7 +99,8 @@ def _options(json_text: str):
     return response
 
 
-PASSKEY_REFUSED = "That passkey did not work. Try again, or use a code."
+PASSKEY_REFUSED = N_("That passkey did not work. Try again, or use a code.")
+SAVE_REFUSED = N_("That passkey could not be saved. Please try again.")
 
 
 @bp.post("/sign-in/second-factor/passkey/options")
@@ -106,7 +109,7 @@ PASSKEY_REFUSED = "That passkey did not work. Try again, or use a code."
 def second_factor_passkey_options():
     pending = _pending()
     if pending is None or not passkeys.passkeys_possible():
-        return jsonify(error=EXPIRED), 400
+        return jsonify(error=gettext(EXPIRED)), 400
     return _options(passkeys.clinician_verify_options(pending.clinician))
 
 
@@ -117,11 +120,11 @@ def second_factor_passkey():
     pending = _pending()
     credential = posted_credential()
     if pending is None or credential is None or not passkeys.passkeys_possible():
-        return jsonify(error=PASSKEY_REFUSED), 400
+        return jsonify(error=gettext(PASSKEY_REFUSED)), 400
     try:
         passkeys.verify_clinician(pending.clinician, credential, ip=request.remote_addr)
     except passkeys.PasskeyRefused:
-        return jsonify(error=PASSKEY_REFUSED), 400
+        return jsonify(error=gettext(PASSKEY_REFUSED)), 400
     return _full_session(pending, jsonify(redirect=url_for("clinic.calendar_day")))
 
 
@@ -196,7 +199,7 @@ def _codes_page(codes, first_sign_in: bool):
 def second_factor_passkey_register_options():
     clinician, _ = _enrolling()
     if clinician is None or not passkeys.passkeys_possible():
-        return jsonify(error=EXPIRED), 400
+        return jsonify(error=gettext(EXPIRED)), 400
     return _options(passkeys.clinician_registration_options(clinician))
 
 
@@ -207,15 +210,16 @@ def second_factor_passkey_register():
     clinician, pending = _enrolling()
     credential = posted_credential()
     if clinician is None or credential is None or not passkeys.passkeys_possible():
-        return jsonify(error="That passkey could not be saved. Please try again."), 400
+        return jsonify(error=gettext(SAVE_REFUSED)), 400
     try:
         passkey = passkeys.register_clinician(clinician, credential, user_agent=request.user_agent.string,
                                               ip=request.remote_addr)
     except passkeys.PasskeyRefused:
-        return jsonify(error="That passkey could not be saved. Please try again."), 400
-    flash(f"Passkey saved ({passkey.device}). Now make your recovery codes, in case you lose this device.", "success")
+        return jsonify(error=gettext(SAVE_REFUSED)), 400
+    flash(gettext("Passkey saved (%(device)s). Now make your recovery codes, in case you lose this device.",
+                  device=passkey.device), "success")
     response = make_response(jsonify(redirect=url_for("clinic.second_factor_page"),
-                                     message="Passkey saved."), 201)
+                                     message=gettext("Passkey saved.")), 201)
     return _full_session(pending, response) if pending is not None else response
 
 
@@ -227,7 +231,7 @@ def second_factor_page():
     me = signed_in_clinician()
     practice = Practice.current()
     rows = [dict(id=p.id, device=p.device, created=format_local(p.created_at, practice.timezone),
-                 last_used=format_local(p.last_used_at, practice.timezone) if p.last_used_at else "Not yet")
+                 last_used=format_local(p.last_used_at, practice.timezone) if p.last_used_at else gettext("Not yet"))
             for p in ClinicianPasskey.of(me)]
     return render_template("clinic/second_factor_page.html", practice=practice, has_totp=second_factor.has_totp(me),
                            passkeys=rows, codes_left=second_factor.recovery_codes_left(me),
@@ -240,7 +244,7 @@ def second_factor_page():
 def second_factor_recovery_codes():
     me = signed_in_clinician()
     if not second_factor.has_second_factor(me):
-        flash("Set up an authenticator app or a passkey first: recovery codes stand in for one.", "warning")
+        flash(gettext("Set up an authenticator app or a passkey first: recovery codes stand in for one."), "warning")
         return redirect_to(url_for("clinic.second_factor_page"))
     return _codes_page(second_factor.new_recovery_codes(me, ip=request.remote_addr), False)
 
@@ -253,7 +257,7 @@ def second_factor_totp_remove():
     except second_factor.SecondFactorError as error:
         flash(str(error), "error")
     else:
-        flash("Authenticator app removed: its codes no longer sign you in.", "success")
+        flash(gettext("Authenticator app removed: its codes no longer sign you in."), "success")
     return redirect_to(url_for("clinic.second_factor_page"))
 
 
@@ -262,7 +266,7 @@ def second_factor_totp_remove():
 def second_factor_passkey_remove(passkey_id):
     try:
         if second_factor.remove_passkey(signed_in_clinician(), passkey_id, ip=request.remote_addr):
-            flash("Passkey removed: it no longer signs you in.", "success")
+            flash(gettext("Passkey removed: it no longer signs you in."), "success")
     except second_factor.SecondFactorError as error:
         flash(str(error), "error")
     return redirect(url_for("clinic.second_factor_page"), 303)

@@ -1,5 +1,6 @@
 """The video waiting room, clinician side: who is waiting (a live fragment) and "Let in"."""
 from flask import abort, make_response, render_template, request, url_for
+from flask_babel import gettext
 from flask_wtf import FlaskForm
 from wtforms import HiddenField
 
@@ -55,7 +56,7 @@ def appointment_let_in(appointment_id: int):
     appointment = _appointment_or_404(appointment_id)
     form = LetInForm()
     if not form.validate_on_submit():
-        return form_expired("Please reload the page and press Let in again.")
+        return form_expired(gettext("Please reload the page and press Let in again."))
     let_in(appointment, by=signed_in_clinician(), ip=request.remote_addr)
     back = form.back.data if form.back.data in BACK else "join"
     if wants_fragment(f"let-in-{appointment.id}"):
