@@ -51,7 +51,7 @@ class Card:
     time_label: str
     end_value: str  # the end as "HH:MM", for the exact-end field
     band: str | None = None  # "Link open 8:45 AM – 10:20 AM"
-    band_state: str | None = None  # "open now", "closed", or None (opens later)
+    band_state: str | None = None  # "open", "closed", or None (opens later): a key, the templates say it
     opens_at: datetime | None = None  # the link window, naive UTC (telehealth only)
     closes_at: datetime | None = None
     place: str = ""  # grid classes (see _calendar_grid), set when it is placed on a time grid
@@ -86,7 +86,7 @@ def card(appointment: Appointment, practice: Practice, viewer, now: datetime, ot
     if appointment.kind == "telehealth" and not result.cancelled:
         window = join_window(appointment, practice)
         result.band = gettext("Link open %(times)s", times=time_span(window.opens_at, window.closes_at, zone))
-        result.band_state = "open now" if window.is_open(now) else "closed" if now >= window.closes_at else None
+        result.band_state = "open" if window.is_open(now) else "closed" if now >= window.closes_at else None
         result.opens_at, result.closes_at = window.opens_at, window.closes_at
     return result
 
