@@ -127,12 +127,14 @@ class ExtendForm(FlaskForm):
     minutes = IntegerField("Minutes", validators=[AnyOf([15, 30], "Extend by 15 or 30 minutes.")])
     save_anyway = BooleanField("Extend anyway")
     view = HiddenField(default="day")
+    clinician = HiddenField()  # whose calendar the card is on (an admin's choice)
 
 
 class EndForm(FlaskForm):
     end_time = StringField("End at", validators=[_time_validator], render_kw={"type": "time"})
     save_anyway = BooleanField("Set anyway")
     view = HiddenField(default="day")
+    clinician = HiddenField()  # whose calendar the card is on (an admin's choice)
 
 
 class NewJoinLinkForm(FlaskForm):
