@@ -58,7 +58,7 @@ def _calendar(view: str, day: date | None, choice=None, replace=None, status: in
             choice = choose(me, request.args.get("clinician"))
         except UnknownChoice as unknown:
             return error_page("No such calendar", str(unknown), 404,
-                              back=(url_for(f"clinic.calendar_{'week' if view == 'week' else 'day'}"), "Open the calendar"))
+                              back=(url_for(f"clinic.calendar_{view}"), "Open the calendar"))
     practice, now = Practice.current(), utcnow()
     today = _today(practice)
     page = VIEWS[view](me, choice, day or today, practice, now, today, replace=replace)
