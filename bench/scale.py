@@ -105,12 +105,14 @@ class Practice:
 
 def seed(practice: Practice, size: Size, rng: random.Random) -> None:
     from practice.clock import utcnow
-    from practice.models import (Appointment, AuditEvent, Client, Clinician, Email, Link, Reminder, SignInRequest,
-                                 db, is_sqlite)
+    from practice.models import (Appointment, AuditEvent, Client, Clinician, Email, Link, Practice as PracticeRow,
+                                 Reminder, SignInRequest, db, is_sqlite)
 
     now = utcnow().replace(microsecond=0)
     stamp = str(now)
     with practice.app.app_context(), db.connection_context(), db.atomic():
+        # Sessions are made straight in the database (browser()), so no second factor is asked for.
+        PracticeRow.update(require_second_factor=False).execute()
         bulk_insert(Clinician, [Clinician.email, Clinician.name, Clinician.password_hash, Clinician.is_admin,
                                 Clinician.created_at],
                     [(f"clinician{n}@example.org", f"Clinician {LAST[n % len(LAST)]} {n}", "scrypt$unused",
@@ -122,9 +124,10 @@ def seed(practice: Practice, size: Size, rng: random.Random) -> None:
                 return TYPICAL_NAME
             return f"{FIRST[n % len(FIRST)]} {LAST[(n // len(FIRST)) % len(LAST)]}"
 
-        bulk_insert(Client, [Client.email, Client.name, Client.phone, Client.clinician, Client.created_at],
+        bulk_insert(Client, [Client.email, Client.name, Client.phone, Client.clinician, Client.language,
+                             Client.created_at],
                     [(f"client{n}@example.org", client_name(n), f"+44 20 7946 {n:04d}",
-                      clinicians[n % size.clinicians], stamp) for n in range(size.clients)])
+                      clinicians[n % size.clinicians], "en", stamp) for n in range(size.clients)])
         clients = [row[0] for row in Client.select(Client.id).order_by(Client.id).tuples()]
         practice.clients = clients
         practice.admin, practice.clinician = clinicians[0], clinicians[1]
@@ -350,6 +353,8 @@ def scenarios():
     """(name, is a page, big practice's heavy variant?, run, prepare)."""
     week_day = "{p.today}"
     search = TYPICAL_NAME.split()[1][:6]
+    # The admin has clients, so their calendar opens on their own (the default an admin sees,
+    # blueprints/clinic/_calendar_choice.py), not on everyone's 700 appointments.
     return [
         ("calendar day, clinician", True, page("clinician", "/clinic/calendar?date=" + week_day)),
         ("calendar day, admin", True, page("admin", "/clinic/calendar?date=" + week_day)),

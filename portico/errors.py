@@ -36,8 +36,9 @@ PAGES = {
 }
 
 
-def error_page(title, message, status: int):
-    return render_template("error.html", title=str(title), message=str(message)), status
+def error_page(title, message, status: int, back: tuple[str, str] | None = None):
+    """`back`: (URL, words) of the way on, when there is a better one than the sign-in page."""
+    return render_template("error.html", title=str(title), message=str(message), back=back), status
 
 
 def form_expired(advice=AGAIN):

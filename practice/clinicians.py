@@ -12,7 +12,8 @@ from .clients import ClientError, normalise_email
 from .i18n import clinic_gettext
 from .clock import utcnow
 from .second_factor import factor_summary
-from .models import Clinician, ClinicianSignInFailure, Practice, Session, db, value_from_db, write_transaction
+from .models import (Appointment, Client, Clinician, ClinicianSignInFailure, Practice, Session, db, value_from_db,
+                     write_transaction)
 from .text import CONTROL_MESSAGE, has_control_characters
 
 MIN_PASSWORD_LENGTH = 12  # NIST SP 800-63B: length over composition rules
@@ -171,3 +172,15 @@ def clinician_rows() -> list[ClinicianRow]:
              .group_by(Clinician.id).order_by(fn.LOWER(Clinician.name), Clinician.id))
     return [ClinicianRow(c.id, c.name, c.email, clinic_gettext("Admin") if c.is_admin else clinic_gettext("Clinician"),
                          value_from_db(Session.created_at, c.last_sign_in), factor_summary(c)) for c in query]
+
+
+def by_name():
+    """Every clinician, by name (as the clinicians list orders them): whose calendar to show."""
+    return Clinician.select(Clinician.id, Clinician.name).order_by(fn.LOWER(Clinician.name), Clinician.id)
+
+
+def sees_clients(clinician: Clinician) -> bool:
+    """Clients are assigned to them or appointments booked with them: an admin who also
+    practises, not only runs the practice."""
+    return (Appointment.select().where(Appointment.clinician == clinician).exists()
+            or Client.select().where(Client.clinician == clinician).exists())

@@ -294,7 +294,8 @@ class Appointment(BaseModel):
     cancelled_at = DateTimeField(null=True)
 
     class Meta:
-        indexes = ((("client", "starts_at"), False),)  # a client's next appointments, in order
+        indexes = ((("client", "starts_at"), False),  # a client's next appointments, in order
+                   (("clinician", "starts_at"), False))  # one clinician's calendar, a day or week of it
 
     @classmethod
     def between(cls, start, end):

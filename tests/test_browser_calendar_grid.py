@@ -9,7 +9,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError, expect
 from practice.appointments import create_appointment
 from practice.clients import add_client
 from practice.models import Practice
-from tests.conftest import ARTIFACTS, PASSWORD
+from tests.conftest import ARTIFACTS, PASSWORD, clinician
 
 pytestmark = pytest.mark.browser
 
@@ -165,3 +165,47 @@ def test_week_is_a_grid_of_seven_days_at_1280_and_a_list_at_375(chromium, booked
     expect(phone.locator(f"#appointment-{wednesday.id} .when")).to_have_text("2:00 PM – 3:05 PM")
     fits_the_width(phone, PHONE)
     phone.screenshot(path=ARTIFACTS / "calendar-week-list-375.png", full_page=True)
+
+
+@pytest.fixture
+def colleague(live_portal, booked):
+    """Kim Park, a second clinician, with Tuesday 3 March 11:00–11:50 by video."""
+    app, _ = live_portal
+    kim = clinician("kim@example.com", "Kim Park")
+    jo = add_client("jo@example.com", "Jo Baker", clinician=kim)
+    with app.app_context():
+        kims = create_appointment(clinician=kim, client=jo, starts_at=datetime(2026, 3, 3, 11),
+                                  ends_at=datetime(2026, 3, 3, 11, 50), kind="telehealth")
+    return kim, kims
+
+
+@SIZES
+def test_an_admin_chooses_whose_calendar_with_the_keyboard_and_it_stays_chosen(chromium, booked, colleague, size):
+    """Dana sees clients, so her calendar opens on her own; she shows Kim's with the list and
+    Show (a plain form: at 375 px without JavaScript), and Kim's stays chosen day to day."""
+    base_url, hour, _, _ = booked
+    kim, kims = colleague
+    tab = signed_in(chromium, base_url, size, javascript=size is DESKTOP)
+    chooser = tab.get_by_label("Clinician")
+    expect(chooser).to_have_value(str(booked[1].clinician_id))
+    expect(tab.locator(f"#appointment-{hour.id}")).to_be_visible()
+    fits_the_width(tab, size)
+    tab.screenshot(path=ARTIFACTS / f"calendar-clinician-own-{size['width']}.png", full_page=True)
+    chooser.select_option(str(kim.id))
+    chooser.focus()
+    tab.keyboard.press("Tab")  # the list, then its Show button
+    expect(tab.get_by_role("button", name="Show")).to_be_focused()
+    tab.keyboard.press("Enter")
+    expect(tab).to_have_url(f"{base_url}/clinic/calendar?date=2026-03-02&clinician={kim.id}")
+    expect(tab.locator(f"#appointment-{hour.id}")).to_have_count(0)
+    expect(tab.get_by_text("Kim Park's calendar.")).to_be_visible()
+    tab.get_by_role("link", name="Next day →").click()
+    expect(tab).to_have_url(f"{base_url}/clinic/calendar?date=2026-03-03&clinician={kim.id}")
+    card = tab.locator(f"#appointment-{kims.id}")
+    expect(card).to_be_visible()
+    card.get_by_role("button", name="+15 min").click()
+    expect(card.locator(".when")).to_have_text("11:00 AM – 12:05 PM")
+    expect(tab.get_by_label("Clinician")).to_have_value(str(kim.id))  # after the change, still Kim's
+    expect(tab.locator("#calendar-grid .appointment")).to_have_count(1)
+    fits_the_width(tab, size)
+    tab.screenshot(path=ARTIFACTS / f"calendar-clinician-{size['width']}.png", full_page=True)

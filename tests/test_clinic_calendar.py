@@ -425,6 +425,7 @@ def test_a_bad_exact_end_is_refused_beside_the_field(app, client, dana, alex, en
 # ---- who may see what -------------------------------------------------------------------------
 
 def test_a_clinician_sees_only_their_own_appointments_and_an_admin_sees_everyones(app, client, dana, kim, alex):
+    """An admin chooses whose (tests/test_calendar_clinician.py): everyone's, at a practice this size."""
     kims = book(app, kim, alex, datetime(2026, 3, 2, 15), datetime(2026, 3, 2, 15, 50))
     danas = book(app, dana, alex, datetime(2026, 3, 2, 17), datetime(2026, 3, 2, 17, 50))
     clinic_sign_in(client, "kim@example.com")
@@ -434,7 +435,7 @@ def test_a_clinician_sees_only_their_own_appointments_and_an_admin_sees_everyone
         assert "with Kim Park" not in html
     client.post("/clinic/sign-out", data={"csrf_token": clinic_csrf(client)})
     clinic_sign_in(client, "dana@example.com")
-    html = page(client, "/clinic/calendar")
+    html = page(client, "/clinic/calendar?clinician=all")
     assert "with Kim Park" in text_of(card_in(html, kims)) and "with Dana Hale" in text_of(card_in(html, danas))
 
 

@@ -129,12 +129,14 @@ class ExtendForm(FlaskForm):
     minutes = IntegerField(_l("Minutes"), validators=[AnyOf([15, 30], _l("Extend by 15 or 30 minutes."))])
     save_anyway = BooleanField(_l("Extend anyway"))
     view = HiddenField(default="day")
+    clinician = HiddenField()  # whose calendar the card is on (an admin's choice)
 
 
 class EndForm(FlaskForm):
     end_time = StringField(_l("End at"), validators=[_time_validator], render_kw={"type": "time"})
     save_anyway = BooleanField(_l("Set anyway"))
     view = HiddenField(default="day")
+    clinician = HiddenField()  # whose calendar the card is on (an admin's choice)
 
 
 class NewJoinLinkForm(FlaskForm):

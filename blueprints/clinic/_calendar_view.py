@@ -9,6 +9,7 @@ from practice.clock import long_date, time_span, to_local
 from practice.appointments import KINDS, calendar_for, overlaps_among, join_window, local_day_bounds, week_start
 from practice.models import Appointment, Practice
 
+from ._calendar_choice import Choice
 from ._calendar_grid import hour_range, timeline
 
 
@@ -41,7 +42,7 @@ class Card:
 
     id: int
     client_name: str
-    clinician_name: str | None  # shown when the viewer may see other clinicians' appointments
+    clinician_name: str | None  # shown when the calendar holds more than one clinician's appointments
     kind: str
     kind_label: str
     cancelled: bool
@@ -65,13 +66,14 @@ class Card:
     confirm: dict | None = None  # {"label", "overlaps", "action", "values"}: an "anyway" button
 
 
-def card(appointment: Appointment, practice: Practice, viewer, now: datetime, others=()) -> Card:
+def card(appointment: Appointment, practice: Practice, now: datetime, others=(), named: bool = False) -> Card:
+    """`named`: the card says whose appointment it is."""
     zone = practice.timezone
     local_end = to_local(appointment.ends_at, zone)
     result = Card(
         id=appointment.id,
         client_name=appointment.client.name,
-        clinician_name=appointment.clinician.name if viewer.is_admin else None,
+        clinician_name=appointment.clinician.name if named else None,
         kind=appointment.kind,
         kind_label=KINDS.get(appointment.kind, appointment.kind),
         cancelled=appointment.status == "cancelled",
@@ -99,23 +101,25 @@ def describe(appointment: Appointment, practice: Practice) -> str:
     return f"{appointment.client.name}, {local_start:%a %-d %b}, {when}"
 
 
-def cards_between(viewer, start: datetime, end: datetime, practice: Practice, now: datetime,
+def cards_between(viewer, choice: Choice, start: datetime, end: datetime, practice: Practice, now: datetime,
                   replace: Card | None = None) -> list[Card]:
     # Overlaps are looked for a little beyond the range, for appointments that cross its edges.
-    nearby = list(calendar_for(viewer, start - timedelta(hours=12), end + timedelta(hours=12)))
+    # Only the chosen clinician's are read: an admin's page stays the size of one calendar.
+    nearby = list(calendar_for(viewer, start - timedelta(hours=12), end + timedelta(hours=12), of=choice.owner))
     clashes = overlaps_among(nearby)
     shown = [a for a in nearby if start <= a.starts_at < end]
-    cards = [card(a, practice, viewer, now, clashes.get(a.id, ())) for a in shown]
+    cards = [card(a, practice, now, clashes.get(a.id, ()), named=choice.names_clinicians) for a in shown]
     return [replace if replace is not None and c.id == replace.id else c for c in cards]
 
 
-def day_page(viewer, day: date, practice: Practice, now: datetime, today: date, replace: Card | None = None) -> dict:
+def day_page(viewer, choice: Choice, day: date, practice: Practice, now: datetime, today: date,
+             replace: Card | None = None) -> dict:
     start, end = local_day_bounds(day, practice.timezone)
-    cards = cards_between(viewer, start, end, practice, now, replace)
+    cards = cards_between(viewer, choice, start, end, practice, now, replace)
     scheduled = [c for c in cards if not c.cancelled]
     hours = hour_range([(day, scheduled)], practice.timezone, now)
     return {
-        "view": "day", "day": day, "title": day_title(day), "today": today,
+        "view": "day", "day": day, "title": day_title(day), "today": today, "choice": choice,
         "previous": day - timedelta(days=1), "next": day + timedelta(days=1),
         "days": [{"date": day, "title": day.strftime("%a %-d %b"), "is_today": day == today, "cards": scheduled,
                   "timeline": timeline(day, hours, scheduled, practice.timezone, now)}],
@@ -125,11 +129,12 @@ def day_page(viewer, day: date, practice: Practice, now: datetime, today: date, 
     }
 
 
-def week_page(viewer, day: date, practice: Practice, now: datetime, today: date, replace: Card | None = None) -> dict:
+def week_page(viewer, choice: Choice, day: date, practice: Practice, now: datetime, today: date,
+              replace: Card | None = None) -> dict:
     monday = week_start(day)
     start, _ = local_day_bounds(monday, practice.timezone)
     _, end = local_day_bounds(monday + timedelta(days=6), practice.timezone)
-    cards = cards_between(viewer, start, end, practice, now, replace)
+    cards = cards_between(viewer, choice, start, end, practice, now, replace)
     days = []
     for offset in range(7):
         current = monday + timedelta(days=offset)
@@ -144,7 +149,7 @@ def week_page(viewer, day: date, practice: Practice, now: datetime, today: date,
         d["timeline"] = timeline(d["date"], hours, d["cards"], practice.timezone, now)
     sunday = monday + timedelta(days=6)
     return {
-        "view": "week", "day": monday, "today": today, "days": days,
+        "view": "week", "day": monday, "today": today, "days": days, "choice": choice,
         "cancelled": [c for c in cards if c.cancelled],
         "title": f"{monday:%-d %b} – {sunday:%-d %b %Y}",
         "previous": monday - timedelta(days=7), "next": monday + timedelta(days=7),

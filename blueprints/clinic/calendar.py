@@ -13,13 +13,14 @@ from practice.i18n import N_
 from practice.models import Appointment, Practice
 from practice.telehealth import check_entry, replace_join_link
 
-from portico.errors import form_expired
+from portico.errors import error_page, form_expired
 
 from .._htmx import redirect_to, vary, wants_fragment
 from . import bp
 from ._access import clinician_required, signed_in_clinician
 from ._appointment_forms import (AppointmentForm, EndForm, ExtendForm, NewJoinLinkForm, form_data_for, parse_date,
                                  parse_time, save_appointment)
+from ._calendar_choice import UnknownChoice, choose, choose_after_change
 from ._calendar_view import card, day_page, describe, week_page
 
 VIEWS = {"day": day_page, "week": week_page}
@@ -53,11 +54,19 @@ def _requested_day() -> date | None:
         return None
 
 
-def _calendar(view: str, day: date | None, replace=None, status: int = 200):
-    """A calendar page; `replace` is a card to show instead of the stored one (with its problem)."""
+def _calendar(view: str, day: date | None, choice=None, replace=None, status: int = 200):
+    """A calendar page, of the clinician `choice` names (else the one asked for, `?clinician=`);
+    `replace` is a card to show instead of the stored one (with its problem)."""
+    me = signed_in_clinician()
+    if choice is None:
+        try:
+            choice = choose(me, request.args.get("clinician"))
+        except UnknownChoice as unknown:
+            return error_page(gettext("No such calendar"), str(unknown), 404,
+                              back=(url_for(f"clinic.calendar_{view}"), gettext("Open the calendar")))
     practice, now = Practice.current(), utcnow()
     today = _today(practice)
-    page = VIEWS[view](signed_in_clinician(), day or today, practice, now, today, replace=replace)
+    page = VIEWS[view](me, choice, day or today, practice, now, today, replace=replace)
     return render_template(f"clinic/calendar_{view}.html", practice=practice, **page), status
 
 
@@ -69,9 +78,13 @@ def _appointment_or_404(appointment_id: int) -> Appointment:
     return appointment
 
 
-def _day_url(appointment: Appointment, practice: Practice, view: str = "day") -> str:
+def _day_url(appointment: Appointment, practice: Practice, view: str = "day", choice=None) -> str:
+    """The calendar the appointment is on: `choice`'s, else its clinician's (an admin's own is
+    their default, as they see clients)."""
     endpoint = "clinic.calendar_week" if view == "week" else "clinic.calendar_day"
-    return url_for(endpoint, date=local_date(appointment.starts_at, practice.timezone).isoformat())
+    me = signed_in_clinician()
+    whose = choice.value if choice else str(appointment.clinician_id) if appointment.clinician_id != me.id else None
+    return url_for(endpoint, date=local_date(appointment.starts_at, practice.timezone).isoformat(), clinician=whose)
 
 
 @bp.route("/appointments/new", methods=["GET", "POST"])
@@ -79,8 +92,14 @@ def _day_url(appointment: Appointment, practice: Practice, view: str = "day") ->
 def appointment_new():
     me, practice = signed_in_clinician(), Practice.current()
     form = AppointmentForm(me, data={**_first_free_time(me, practice, _requested_day()),
-                                     "clinician": str(me.id), "kind": "telehealth"})
+                                     "clinician": _requested_clinician(me), "kind": "telehealth"})
     return _appointment_form(form, me, practice, None)
+
+
+def _requested_clinician(me) -> str:
+    """An admin coming from a clinician's calendar books for that clinician (the form says whom)."""
+    asked = request.args.get("clinician", "")
+    return asked if me.is_admin and asked.isdigit() else str(me.id)
 
 
 def _first_free_time(me, practice: Practice, requested: date | None) -> dict:
@@ -162,9 +181,9 @@ def appointment_extend(appointment_id: int):
     appointment = _appointment_or_404(appointment_id)
     form = ExtendForm()
     if not form.validate_on_submit():
-        return _card_answer(appointment, form.view.data, problem=gettext("Extend by 15 or 30 minutes."))
+        return _card_answer(appointment, form, problem=gettext("Extend by 15 or 30 minutes."))
     return _change_on_card(
-        appointment, form.view.data,
+        appointment, form,
         lambda: extend_appointment(appointment, form.minutes.data, by=signed_in_clinician(),
                                    allow_overlap=form.save_anyway.data),
         overlap={"message": gettext("+%(minutes)d min would overlap", minutes=form.minutes.data),
@@ -181,7 +200,7 @@ def appointment_end(appointment_id: int):
     appointment = _appointment_or_404(appointment_id)
     form = EndForm()
     if not form.validate_on_submit():
-        return _card_answer(appointment, form.view.data, problem=form.end_time.errors[0] if form.end_time.errors
+        return _card_answer(appointment, form, problem=form.end_time.errors[0] if form.end_time.errors
                             else gettext("Enter a time."), problem_field="end_time")
 
     ends_before = appointment.ends_at
@@ -193,14 +212,14 @@ def appointment_end(appointment_id: int):
         return "Extended" if ends_at > ends_before else "Shortened"
 
     return _change_on_card(
-        appointment, form.view.data, set_end,
+        appointment, form, set_end,
         overlap={"message": gettext("Ending at %(time)s would overlap", time=form.end_time.data),
                  "label": gettext("Set end anyway"),
                  "endpoint": "clinic.appointment_end", "values": {"end_time": form.end_time.data}},
         blame_field=True)
 
 
-def _change_on_card(appointment: Appointment, view: str, change, *, overlap: dict, blame_field: bool,
+def _change_on_card(appointment: Appointment, form, change, *, overlap: dict, blame_field: bool,
                     done: str | None = None):
     """Run a change made from the appointment's card and answer on the card: done (said in
     words: `done`, or what the change returns, a key of DONE), refused (beside the field to
@@ -209,25 +228,27 @@ def _change_on_card(appointment: Appointment, view: str, change, *, overlap: dic
         result = change()
         verb = result if isinstance(result, str) else done
     except OverlapWarning as warning:
-        return _card_answer(appointment, view, confirm={**overlap, "overlaps": warning.appointments})
+        return _card_answer(appointment, form, confirm={**overlap, "overlaps": warning.appointments})
     except AppointmentError as error:
-        return _card_answer(appointment, view, problem=str(error), problem_field=error.field if blame_field else None)
-    return _card_answer(appointment, view, done=verb)
+        return _card_answer(appointment, form, problem=str(error), problem_field=error.field if blame_field else None)
+    return _card_answer(appointment, form, done=verb)
 
 
-def _card_answer(appointment: Appointment, view: str, problem=None, problem_field=None, confirm=None, done=None):
+def _card_answer(appointment: Appointment, form, problem=None, problem_field=None, confirm=None, done=None):
     """The time grid the card sits on when one of its own forms asked (htmx): its new length,
     link window and lanes at once. Otherwise the calendar: a redirect after a change, the page
-    with the card's problem beside it if refused."""
+    with the card's problem beside it if refused. Either way the calendar the card was on (the
+    form's `view` and `clinician`)."""
     practice, me = Practice.current(), signed_in_clinician()
-    view = view if view in VIEWS else "day"
+    view = form.view.data if form.view.data in VIEWS else "day"
+    choice = choose_after_change(me, form.clinician.data, appointment)
     appointment = Appointment.get_by_id(appointment.id)  # as stored, whatever was refused
     if done:
         done = gettext(DONE[done], name=appointment.client.name,
                        time=clock_time(appointment.ends_at, practice.timezone))
     others = overlapping(appointment.clinician, appointment.starts_at, appointment.ends_at, exclude=appointment) \
         if appointment.status == "scheduled" else []
-    shown = card(appointment, practice, me, utcnow(), others)
+    shown = card(appointment, practice, utcnow(), others, named=choice.names_clinicians)
     shown.problem, shown.problem_field, shown.done = problem, problem_field, done
     if confirm:
         confirm["overlaps"] = [describe(other, practice) for other in confirm["overlaps"]]
@@ -236,10 +257,10 @@ def _card_answer(appointment: Appointment, view: str, problem=None, problem_fiel
     triggers = (f"extend-{appointment.id}", f"end-{appointment.id}", f"confirm-{appointment.id}")
     day = local_date(appointment.starts_at, practice.timezone)
     if any(wants_fragment(trigger) for trigger in triggers):
-        page = VIEWS[view](me, day, practice, utcnow(), _today(practice), replace=shown)
+        page = VIEWS[view](me, choice, day, practice, utcnow(), _today(practice), replace=shown)
         return vary(make_response(render_template("clinic/_calendar_grid.html", practice=practice, **page), status))
     if status == 200:
         if done:
             flash(done, "success")
-        return redirect_to(_day_url(appointment, practice, view))
-    return vary(make_response(_calendar(view, day, replace=shown, status=status)))
+        return redirect_to(_day_url(appointment, practice, view, choice))
+    return vary(make_response(_calendar(view, day, choice, replace=shown, status=status)))
