@@ -331,6 +331,7 @@ def test_recovery_codes_made_again_replace_the_old_ones(client, kim, traveller):
                            data={"csrf_token": csrf_token(client, "/clinic/second-factor")})
     new = RECOVERY.findall(response.get_data(as_text=True))
     assert len(new) == 10 and not set(new) & set(old)
+    assert "Keep these 10 codes somewhere safe" in " ".join(response.get_data(as_text=True).split())
     assert response.headers["Cache-Control"] == "no-store"
     with pytest.raises(second_factor.SecondFactorError):
         second_factor.verify(kim, old[0])

@@ -235,6 +235,7 @@ def second_factor_page():
             for p in ClinicianPasskey.of(me)]
     return render_template("clinic/second_factor_page.html", practice=practice, has_totp=second_factor.has_totp(me),
                            passkeys=rows, codes_left=second_factor.recovery_codes_left(me),
+                           codes_made=second_factor.RECOVERY_CODES,
                            has_factor=second_factor.has_second_factor(me),
                            passkeys_possible=passkeys.passkeys_possible())
 
