@@ -159,8 +159,18 @@ SQLITE_SEARCH = [
            INSERT INTO client_search (rowid, name, email, phone) VALUES (new.id, new.name, new.email, new.phone);
        END""",
 ]
-POSTGRES_SEARCH = [f'CREATE INDEX IF NOT EXISTS client_{column}_trigrams ON client USING gin ("{column}" gin_trgm_ops)'
-                   for column in ("name", "email", "phone")]
+# One index over the three, lowered, rather than one a column: ILIKE costs the planner far
+# less than it costs the server (case-folding every row), so with three indexes to OR together
+# it chose a scan of every client (4.8 -> 11.8 ms for 20 -> 5,000 clients); on one expression
+# it takes the index (0.06 ms). Without fastupdate, rows go into the index as they are written,
+# not into a pending list every search must read until the next vacuum. The newline between
+# the fields is a character none of them may hold (practice/text.py), so no text spans two.
+SEARCH_WORDS = "lower(name || E'\\n' || email || E'\\n' || phone)"
+POSTGRES_SEARCH = [
+    *(f"DROP INDEX IF EXISTS client_{column}_trigrams" for column in ("name", "email", "phone")),  # before 2026-12
+    f"CREATE INDEX IF NOT EXISTS client_words_trigrams ON client USING gin (({SEARCH_WORDS}) gin_trgm_ops) "
+    "WITH (fastupdate = off)",
+]
 
 
 def ensure_search_index() -> None:
