@@ -159,8 +159,13 @@ SQLITE_SEARCH = [
            INSERT INTO client_search (rowid, name, email, phone) VALUES (new.id, new.name, new.email, new.phone);
        END""",
 ]
-POSTGRES_SEARCH = [f'CREATE INDEX IF NOT EXISTS client_{column}_trigrams ON client USING gin ("{column}" gin_trgm_ops)'
-                   for column in ("name", "email", "phone")]
+# Without fastupdate: GIN's default keeps new entries in an unsorted pending list until a VACUUM,
+# every search reads all of it, and the planner, counting that in, scanned the whole client
+# table instead (5,000 clients imported: 6-18 ms a search, against 0.05 ms on the index).
+# Clients are added a few a day and searched all day: each insert updates the index itself.
+POSTGRES_SEARCH_INDEXES = [f"client_{column}_trigrams" for column in ("name", "email", "phone")]
+POSTGRES_SEARCH = [f'CREATE INDEX IF NOT EXISTS {index} ON client USING gin ("{column}" gin_trgm_ops) '
+                   "WITH (fastupdate = off)" for index, column in zip(POSTGRES_SEARCH_INDEXES, ("name", "email", "phone"))]
 
 
 def ensure_search_index() -> None:
@@ -182,6 +187,12 @@ def ensure_search_index() -> None:
         return
     for statement in POSTGRES_SEARCH:
         db.execute_sql(statement)
+    # An index made before fastupdate was turned off: off now, and what is pending moved in.
+    for (index,) in db.execute_sql(
+            "SELECT relname FROM pg_class WHERE relname = ANY(%s) AND NOT coalesce(reloptions, '{}') @> %s",
+            [POSTGRES_SEARCH_INDEXES, ["fastupdate=off"]]).fetchall():
+        db.execute_sql(f"ALTER INDEX {index} SET (fastupdate = off)")
+        db.execute_sql("SELECT gin_clean_pending_list(%s::regclass)", [index])
 
 
 def recorded_version() -> int | None:

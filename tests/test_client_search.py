@@ -61,3 +61,13 @@ def test_the_search_reads_an_index_not_every_client(app, dana, people):
         finally:
             db.execute_sql("RESET enable_seqscan")
         assert "client_name_trigrams" in plan
+
+
+def test_the_postgresql_indexes_take_new_clients_at_once(app):
+    """GIN's pending list (fastupdate) would hold imported clients until a VACUUM, and the
+    planner, counting it in, would scan the whole table for every search."""
+    if is_sqlite():
+        pytest.skip("PostgreSQL's trigram indexes")
+    indexes = [f"client_{column}_trigrams" for column in ("name", "email", "phone")]
+    options = dict(db.execute_sql("SELECT relname, reloptions FROM pg_class WHERE relname = ANY(%s)", [indexes]))
+    assert options == {index: ["fastupdate=off"] for index in indexes}
