@@ -122,9 +122,10 @@ def seed(practice: Practice, size: Size, rng: random.Random) -> None:
                 return TYPICAL_NAME
             return f"{FIRST[n % len(FIRST)]} {LAST[(n // len(FIRST)) % len(LAST)]}"
 
-        bulk_insert(Client, [Client.email, Client.name, Client.phone, Client.clinician, Client.created_at],
+        bulk_insert(Client, [Client.email, Client.name, Client.phone, Client.clinician, Client.language,
+                             Client.created_at],
                     [(f"client{n}@example.org", client_name(n), f"+44 20 7946 {n:04d}",
-                      clinicians[n % size.clinicians], stamp) for n in range(size.clients)])
+                      clinicians[n % size.clinicians], "en", stamp) for n in range(size.clients)])
         clients = [row[0] for row in Client.select(Client.id).order_by(Client.id).tuples()]
         practice.clients = clients
         practice.admin, practice.clinician = clinicians[0], clinicians[1]
