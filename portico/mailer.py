@@ -120,7 +120,6 @@ class Watchdog:
     def __init__(self):
         self.condition = threading.Condition()
         self.until = None  # the deadline (time.monotonic) of the message in flight
-        self.waking_at = None  # when the watching thread next looks (None: when woken)
         self.host = None  # the smtplib object whose socket the deadline shuts
         self.fired = self.stopped = False
         self.thread = threading.Thread(target=self.watch, name="smtp-deadline", daemon=True)
@@ -129,20 +128,17 @@ class Watchdog:
     def arm(self, seconds: float) -> None:
         with self.condition:
             self.until, self.fired = time.monotonic() + seconds, False
-            # Woken only when it would otherwise look too late: waking it for every message
-            # cost two thread switches per message, a fifth of the mail tick's wall time.
-            if self.waking_at is None or self.until < self.waking_at:
-                self.condition.notify()
+            self.condition.notify()
 
     def watching(self, host) -> None:
         with self.condition:
             self.host = host
 
     def disarm(self) -> bool:
-        """No message in flight; whether its deadline had passed. (The watching thread finds
-        that out when it next looks: nothing is due before then.)"""
+        """No message in flight; whether its deadline had passed."""
         with self.condition:
             self.until = None
+            self.condition.notify()
             return self.fired
 
     def stop(self) -> None:
@@ -155,12 +151,10 @@ class Watchdog:
         with self.condition:
             while not self.stopped:
                 if self.until is None:
-                    self.waking_at = None
                     self.condition.wait()
                     continue
                 left = self.until - time.monotonic()
                 if left > 0:
-                    self.waking_at = self.until
                     self.condition.wait(left)
                     continue
                 self.until, self.fired = None, True
