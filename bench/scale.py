@@ -107,10 +107,14 @@ def seed(practice: Practice, size: Size, rng: random.Random) -> None:
     from practice.clock import utcnow
     from practice.models import (Appointment, AuditEvent, Client, Clinician, Email, Link, Reminder, SignInRequest,
                                  db, is_sqlite)
+    from practice.models import Practice as PracticeRow
 
     now = utcnow().replace(microsecond=0)
     stamp = str(now)
     with practice.app.app_context(), db.connection_context(), db.atomic():
+        # The sessions are made in the database (browser()): a practice that requires a second
+        # factor would send every clinic page to its setup (303) instead.
+        PracticeRow.update(require_second_factor=False).execute()
         bulk_insert(Clinician, [Clinician.email, Clinician.name, Clinician.password_hash, Clinician.is_admin,
                                 Clinician.created_at],
                     [(f"clinician{n}@example.org", f"Clinician {LAST[n % len(LAST)]} {n}", "scrypt$unused",
