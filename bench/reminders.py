@@ -195,8 +195,8 @@ def seed(app, appointments: int, due: int, *, clients: int, offsets=(72, 24)) ->
     with app.app_context():
         clinician = create_clinician("clinician@example.org", "Dana Hale", "bench password 1234", is_admin=True)
         with db.atomic():
-            bulk_insert(Client, [Client.email, Client.name, Client.phone, Client.created_at],
-                        [(f"client{n}@example.org", f"Client {n}", "", stamp) for n in range(clients)])
+            bulk_insert(Client, [Client.email, Client.name, Client.phone, Client.language, Client.created_at],
+                        [(f"client{n}@example.org", f"Client {n}", "", "en", stamp) for n in range(clients)])
             client_ids = [row[0] for row in Client.select(Client.id).order_by(Client.id).tuples()]
             first = now.replace(minute=0, second=0) + timedelta(days=4)
             starts = [first + timedelta(minutes=20 * n) for n in range(appointments)]
@@ -335,8 +335,8 @@ def sign_in_mail(args, databases: Databases, smtp: SmtpSink, profiler=None) -> P
     app = make_app(url, smtp.port)
     stamp = str(utcnow())
     with app.app_context(), db.atomic():
-        bulk_insert(Client, [Client.email, Client.name, Client.phone, Client.created_at],
-                    [(f"client{n}@example.org", f"Client {n}", "", stamp) for n in range(args.sign_ins)])
+        bulk_insert(Client, [Client.email, Client.name, Client.phone, Client.language, Client.created_at],
+                    [(f"client{n}@example.org", f"Client {n}", "", "en", stamp) for n in range(args.sign_ins)])
         bulk_insert(SignInRequest, [SignInRequest.email, SignInRequest.requested_at, SignInRequest.ip],
                     [(f"client{n}@example.org", stamp, "127.0.0.1") for n in range(args.sign_ins)])
     release_database()

@@ -5,6 +5,9 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import appcontext_pushed, g
+from flask_babel import get_translations
+from jinja2 import pass_context
+from markupsafe import Markup
 
 from practice import runtime
 from practice.runtime import Runtime, Settings
@@ -26,10 +29,31 @@ class JinjaEmailRenderer:
         self.urls = app.url_map.bind(base.netloc, script_name=base.path or "/", url_scheme=base.scheme)
 
     def render(self, template: str, **context) -> str:
-        return self.jinja.get_template(template).render(**context)
+        # The catalog of the language in force, looked up once per email rather than for each
+        # of its thirty-odd words (the app's gettext asks Flask-Babel every time); the same
+        # newstyle gettext the i18n extension documents: it escapes where autoescape is on and
+        # always formats.
+        words = get_translations()
+
+        @pass_context
+        def gettext(jinja_context, message, **variables):
+            return _formatted(jinja_context, words.ugettext(message), variables)
+
+        @pass_context
+        def ngettext(jinja_context, singular, plural, num, **variables):
+            variables.setdefault("num", num)
+            return _formatted(jinja_context, words.ungettext(singular, plural, num), variables)
+
+        return self.jinja.get_template(template).render(gettext=gettext, ngettext=ngettext, **context)
 
     def url(self, endpoint: str, **values) -> str:
         return self.urls.build(endpoint, values, force_external=True)
+
+
+def _formatted(jinja_context, text: str, variables: dict) -> str:
+    if jinja_context.eval_ctx.autoescape:
+        text = Markup(text)
+    return text % variables
 
 
 def settings_from(config) -> Settings:

@@ -12,7 +12,7 @@ from . import audit, runtime
 from .clock import utcnow
 from .models import (Client, Link, Practice, SignInRequest, WrongCode, db, is_sqlite, value_from_db,
                      write_transaction)
-from .prepared import Prepared, slot
+from .prepared import Prepared, db_values, slot
 
 T = TypeVar("T")
 # Wrong codes for one address (since its newest link) before its code stops working; the
@@ -113,23 +113,23 @@ def issue_link(client: Client, reason: str, *, target: str = "/portal",
         # Two links issued at once for one client: each must see the other's row when it
         # revokes "every earlier" one, so the second waits for the first to commit.
         client.lock()
-        link = Link.create(
-            client=client,
-            token_hash=token_hash,
-            code_hash=_hash_code(runtime.settings().code_key, token_hash, code),
-            reason=reason,
-            target=safe_target(target),
-            issued_at=now,
-            expires_at=now + link_lifetime(practice, reason),
-        )
-        Link.update(revoked_at=now, revoked_reason="replaced", replaced_by=link).where(
-            (Link.client == client)
-            & (Link.id != link.id)
-            & Link.used_at.is_null()
-            & Link.revoked_at.is_null()
-        ).execute()
+        fields = dict(client=client, token_hash=token_hash,
+                      code_hash=_hash_code(runtime.settings().code_key, token_hash, code),
+                      code_attempts=Link.code_attempts.default, reason=reason, target=safe_target(target),
+                      issued_at=now, expires_at=now + link_lifetime(practice, reason))
+        link = Link(id=_NEW_LINK.insert(**db_values(_NEW_LINK_FIELDS, fields)), **fields)
+        _REPLACE_EARLIER.rows_affected(client=client.id, link=link.id, now=Link.revoked_at.db_value(now))
         audit.record("link_issued", client=client, link=link, detail=reason, at=now)
     return IssuedLink(link=link, token=token, code=code)
+
+
+# Run for every link the mail job issues: their SQL built once (practice/prepared.py).
+_NEW_LINK_FIELDS = (Link.client, Link.token_hash, Link.code_hash, Link.code_attempts, Link.reason, Link.target,
+                    Link.issued_at, Link.expires_at)
+_NEW_LINK = Prepared(lambda: Link.insert(**{field.name: slot(field.name) for field in _NEW_LINK_FIELDS}))
+_REPLACE_EARLIER = Prepared(lambda: Link.update(
+    revoked_at=slot("now"), revoked_reason="replaced", replaced_by=slot("link")).where(
+    (Link.client == slot("client")) & (Link.id != slot("link")) & Link.used_at.is_null() & Link.revoked_at.is_null()))
 
 
 _LINK_BY_TOKEN_HASH = Prepared(lambda: Link.select(Link, Client).join(Client).where(

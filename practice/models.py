@@ -140,6 +140,20 @@ def value_from_db(field, value):
     return field.python_value(value)
 
 
+class UtcDateTimeField(DateTimeField):
+    """A DateTimeField that reads SQLite's "YYYY-MM-DD HH:MM:SS" text with fromisoformat,
+    several times quicker than the strptime formats peewee tries one after another (each
+    reminder the tick loads carries a dozen timestamps). PostgreSQL gives datetimes as they are."""
+
+    def python_value(self, value):
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value)
+            except ValueError:
+                pass
+        return super().python_value(value)
+
+
 class Practice(BaseModel):
     """The single row of practice settings (id 1). The rules' tunable defaults live here."""
 
@@ -158,14 +172,14 @@ class Practice(BaseModel):
     reminder_offsets = CharField(default="72,24")  # hours before the start, comma-separated
     # On for a new practice; an upgraded one starts with it off (practice/migrations.py, step 7).
     require_second_factor = BooleanField(default=True)
-    set_up_at = DateTimeField(null=True)  # when the first-run setup named the practice
+    set_up_at = UtcDateTimeField(null=True)  # when the first-run setup named the practice
     # Video sessions: "together" (both connect when both are there) or "waiting_room" (the
     # clinician lets the client in). "together" for new practices too: each room belongs to one
     # appointment, so nobody walks into another client's session, and a waiting room nobody
     # watches leaves a client stuck outside; an admin turns it on once clinicians know it.
     room_entry = CharField(default="together")
     logo_version = CharField(default="")  # the logo's URL names it (cached for good); "" for no logo
-    created_at = DateTimeField(default=utcnow)
+    created_at = UtcDateTimeField(default=utcnow)
     # Online changes from the client's link (practice/online_changes.py).
     phone = CharField(default="")  # shown to a client who can no longer change online
     online_change_hours = IntegerField(default=24)  # changes close this long before the start; 0: off
@@ -208,11 +222,11 @@ class Clinician(BaseModel):
     name = CharField()
     password_hash = CharField()
     is_admin = BooleanField(default=False)
-    created_at = DateTimeField(default=utcnow)
+    created_at = UtcDateTimeField(default=utcnow)
     # The authenticator app's secret: it cannot be hashed (the server must compute codes from
     # it), so it is sealed at rest. Set when the setup starts, in use once confirmed.
     totp_secret = SealedTextField(null=True)
-    totp_confirmed_at = DateTimeField(null=True)
+    totp_confirmed_at = UtcDateTimeField(null=True)
     totp_last_step = IntegerField(null=True)  # the newest 30 s step a code was accepted for: no replays
 
     is_authenticated = True
@@ -238,8 +252,8 @@ class Client(BaseModel):
     clinician = ForeignKeyField(Clinician, null=True, backref="clients", on_delete="SET NULL")
     feed_nonce = CharField(null=True)  # the calendar feed URL's secret; rotating it revokes the URL
     language = CharField(default="en")  # of their pages, emails and calendar entries (practice/i18n.py)
-    created_at = DateTimeField(default=utcnow)
-    archived_at = DateTimeField(null=True)
+    created_at = UtcDateTimeField(default=utcnow)
+    archived_at = UtcDateTimeField(null=True)
 
     def zone(self, practice: "Practice | None" = None) -> str:
         """The client's own time zone, else the practice's."""
@@ -283,15 +297,15 @@ class Appointment(BaseModel):
 
     clinician = ForeignKeyField(Clinician, backref="appointments", on_delete="CASCADE")
     client = ForeignKeyField(Client, backref="appointments", on_delete="CASCADE")
-    starts_at = DateTimeField(index=True)
-    ends_at = DateTimeField()
+    starts_at = UtcDateTimeField(index=True)
+    ends_at = UtcDateTimeField()
     kind = CharField(default="telehealth")  # telehealth, in_person
     status = CharField(default="scheduled")  # scheduled, cancelled
     nonce = CharField(max_length=64)
     sequence = IntegerField(default=0)  # bumped on every move, for calendar invitations
-    created_at = DateTimeField(default=utcnow)
-    updated_at = DateTimeField(default=utcnow)
-    cancelled_at = DateTimeField(null=True)
+    created_at = UtcDateTimeField(default=utcnow)
+    updated_at = UtcDateTimeField(default=utcnow)
+    cancelled_at = UtcDateTimeField(null=True)
 
     class Meta:
         indexes = ((("client", "starts_at"), False),  # a client's next appointments, in order
@@ -327,14 +341,14 @@ class Link(BaseModel):
     code_attempts = IntegerField(default=0)
     reason = CharField()  # client_request, clinician, invitation, document_share, reminder
     target = CharField(default="/portal")
-    issued_at = DateTimeField()
-    expires_at = DateTimeField()
-    used_at = DateTimeField(null=True)
+    issued_at = UtcDateTimeField()
+    expires_at = UtcDateTimeField()
+    used_at = UtcDateTimeField(null=True)
     used_by = CharField(null=True)  # "link" or "code"
-    revoked_at = DateTimeField(null=True)
+    revoked_at = UtcDateTimeField(null=True)
     revoked_reason = CharField(null=True)  # replaced, too_many_codes, archived
     replaced_by = ForeignKeyField("self", null=True, backref="replaced", on_delete="SET NULL")
-    first_opened_at = DateTimeField(null=True)
+    first_opened_at = UtcDateTimeField(null=True)
     first_opened_method = CharField(null=True)
     first_opened_ip = CharField(null=True)
     first_opened_agent = CharField(null=True)
@@ -362,9 +376,9 @@ class SignInRequest(BaseModel):
     answer takes the same time. The mail job decides what, if anything, to send."""
 
     email = CharField()
-    requested_at = DateTimeField()
+    requested_at = UtcDateTimeField()
     ip = CharField(null=True)
-    processed_at = DateTimeField(null=True)
+    processed_at = UtcDateTimeField(null=True)
     outcome = CharField(null=True)  # issued, unknown, throttled
     link = ForeignKeyField(Link, null=True, on_delete="SET NULL")
 
@@ -385,7 +399,7 @@ class WrongCode(BaseModel):
     address_hash = CharField(max_length=64)  # HMAC of the address as typed, lower-cased
     link = ForeignKeyField(Link, null=True, on_delete="SET NULL")  # the client's live link then, if any
     ip = CharField(null=True)
-    at = DateTimeField()
+    at = UtcDateTimeField()
 
     class Meta:
         indexes = ((("address_hash", "at"), False), (("ip", "at"), False))
@@ -417,12 +431,12 @@ class Email(BaseModel):
     link = ForeignKeyField(Link, null=True, backref="emails", on_delete="SET NULL")
     ics = SealedTextField(null=True)  # a calendar attachment (text/calendar, with the join link), for appointment mail
     status = CharField(default="queued")  # queued, sending, sent, failed
-    queued_at = DateTimeField()
-    next_attempt_at = DateTimeField()
-    lease_until = DateTimeField(null=True)
+    queued_at = UtcDateTimeField()
+    next_attempt_at = UtcDateTimeField()
+    lease_until = UtcDateTimeField(null=True)
     attempts = IntegerField(default=0)
     last_error = TextField(null=True)
-    sent_at = DateTimeField(null=True)
+    sent_at = UtcDateTimeField(null=True)
     transport = CharField(null=True)  # smtp or dev-mailbox
 
     class Meta:
@@ -453,12 +467,12 @@ class Reminder(BaseModel):
 
     appointment = ForeignKeyField(Appointment, backref="reminders", on_delete="CASCADE")
     offset_hours = IntegerField()
-    due_at = DateTimeField()  # start - offset, moved out of the client's quiet hours; UTC
+    due_at = UtcDateTimeField()  # start - offset, moved out of the client's quiet hours; UTC
     status = CharField(default="pending")  # pending, queued, cancelled, missed
     email = ForeignKeyField(Email, null=True, on_delete="SET NULL")
-    created_at = DateTimeField()
-    done_at = DateTimeField(null=True)
-    claimed_until = DateTimeField(null=True)  # a reminder tick's lease: other ticks skip the row until then
+    created_at = UtcDateTimeField()
+    done_at = UtcDateTimeField(null=True)
+    claimed_until = UtcDateTimeField(null=True)  # a reminder tick's lease: other ticks skip the row until then
 
     class Meta:
         indexes = ((("status", "due_at"), False),)
@@ -482,9 +496,9 @@ class Session(BaseModel):
     id_hash = CharField(unique=True, max_length=64)
     client = ForeignKeyField(Client, null=True, backref="sessions", on_delete="CASCADE")
     clinician = ForeignKeyField(Clinician, null=True, backref="sessions", on_delete="CASCADE")
-    created_at = DateTimeField()
-    last_seen_at = DateTimeField()
-    ended_at = DateTimeField(null=True)
+    created_at = UtcDateTimeField()
+    last_seen_at = UtcDateTimeField()
+    ended_at = UtcDateTimeField(null=True)
     end_reason = CharField(null=True)  # signed_out, idle, absolute, archived, ended_by_clinician, replaced
     ip = CharField(null=True)
     user_agent = CharField(null=True)
@@ -502,7 +516,7 @@ class ClinicianSignInFailure(BaseModel):
     email = CharField(max_length=254)  # the address tried, lower-cased
     clinician = ForeignKeyField(Clinician, null=True, backref="sign_in_failures", on_delete="CASCADE")
     ip = CharField(null=True)
-    at = DateTimeField()
+    at = UtcDateTimeField()
 
     class Meta:
         indexes = ((("email", "at"), False),)
@@ -513,7 +527,7 @@ class ClinicianSignInFailure(BaseModel):
 
 
 class AuditEvent(BaseModel):
-    at = DateTimeField()
+    at = UtcDateTimeField()
     kind = CharField()  # link_issued, link_opened, link_redeemed, link_rejected, ...
     client = ForeignKeyField(Client, null=True, backref="audit", on_delete="CASCADE")
     clinician = ForeignKeyField(Clinician, null=True, on_delete="SET NULL")
@@ -542,8 +556,8 @@ class JoinLinkNonce(BaseModel):
 
     appointment = ForeignKeyField(Appointment, backref="join_nonces", on_delete="CASCADE")
     nonce = CharField(max_length=64)
-    recorded_at = DateTimeField()
-    retired_at = DateTimeField(null=True)  # when a newer nonce took its place
+    recorded_at = UtcDateTimeField()
+    retired_at = UtcDateTimeField(null=True)  # when a newer nonce took its place
     retired_because = CharField(null=True)  # new_join_link, cancelled
 
     class Meta:
@@ -559,14 +573,14 @@ class RoomSeat(BaseModel):
     role = CharField()  # clinician, client
     key_hash = CharField(max_length=64)
     connection = CharField(max_length=64)
-    entered_at = DateTimeField()
-    last_seen_at = DateTimeField()  # every signalling request touches it
-    left_at = DateTimeField(null=True)
+    entered_at = UtcDateTimeField()
+    last_seen_at = UtcDateTimeField()  # every signalling request touches it
+    left_at = UtcDateTimeField(null=True)
     left_reason = CharField(null=True)  # left (the Leave button), page_closed (reload, closed tab)
     # The client's seat under a waiting room: since when they have been waiting, and when the
     # clinician let them in (kept for the appointment, so a rejoin does not wait again).
-    waiting_since = DateTimeField(null=True)
-    admitted_at = DateTimeField(null=True)
+    waiting_since = UtcDateTimeField(null=True)
+    admitted_at = UtcDateTimeField(null=True)
 
     class Meta:
         indexes = ((("appointment", "role"), True),)
@@ -582,7 +596,7 @@ class RoomSignal(BaseModel):
     recipient_connection = CharField(max_length=64, null=True)  # None: whoever is in that seat
     kind = CharField()
     body = TextField(default="")
-    created_at = DateTimeField()
+    created_at = UtcDateTimeField()
 
     class Meta:
         indexes = ((("appointment", "recipient"), False),)
@@ -595,9 +609,9 @@ class DocumentTemplate(BaseModel):
     title = CharField()
     kind = CharField()  # acknowledge, form (chosen when created, never changed)
     version = IntegerField(default=1)
-    created_at = DateTimeField(default=utcnow)
-    updated_at = DateTimeField(default=utcnow)
-    archived_at = DateTimeField(null=True)  # no longer offered for sharing; shares keep working
+    created_at = UtcDateTimeField(default=utcnow)
+    updated_at = UtcDateTimeField(default=utcnow)
+    archived_at = UtcDateTimeField(null=True)  # no longer offered for sharing; shares keep working
 
     @classmethod
     def shareable(cls):
@@ -618,7 +632,7 @@ class DocumentVersion(BaseModel):
     kind = CharField()
     body = TextField(default="")
     fields_json = TextField(default="[]")  # [{"key", "type", "label", "required", "options"}]
-    created_at = DateTimeField(default=utcnow)
+    created_at = UtcDateTimeField(default=utcnow)
     created_by = ForeignKeyField(Clinician, null=True, on_delete="SET NULL")
 
     class Meta:
@@ -632,15 +646,15 @@ class DocumentShare(BaseModel):
     client = ForeignKeyField(Client, backref="document_shares", on_delete="CASCADE")
     template = ForeignKeyField(DocumentTemplate, backref="shares", on_delete="CASCADE")
     version = ForeignKeyField(DocumentVersion, backref="shares", on_delete="CASCADE")
-    shared_at = DateTimeField()
+    shared_at = UtcDateTimeField()
     shared_by = ForeignKeyField(Clinician, null=True, on_delete="SET NULL")
     link = ForeignKeyField(Link, null=True, on_delete="SET NULL")  # the newest link mailed for it
-    opened_at = DateTimeField(null=True)  # the client first saw it in the portal
+    opened_at = UtcDateTimeField(null=True)  # the client first saw it in the portal
     draft_json = TextField(null=True)
-    draft_saved_at = DateTimeField(null=True)
+    draft_saved_at = UtcDateTimeField(null=True)
     answers_json = TextField(null=True)
-    completed_at = DateTimeField(null=True)
-    unshared_at = DateTimeField(null=True)
+    completed_at = UtcDateTimeField(null=True)
+    unshared_at = UtcDateTimeField(null=True)
     unshared_by = ForeignKeyField(Clinician, null=True, on_delete="SET NULL")
 
     @classmethod
@@ -665,8 +679,8 @@ class Passkey(BaseModel):
     sign_count = IntegerField(default=0)
     transports = CharField(default="")  # comma-separated hints for the browser
     device = CharField(default="")  # "Chrome on Android", from the user agent at registration
-    created_at = DateTimeField()
-    last_used_at = DateTimeField(null=True)
+    created_at = UtcDateTimeField()
+    last_used_at = UtcDateTimeField(null=True)
 
     @classmethod
     def of(cls, client):
@@ -681,9 +695,9 @@ class PasskeyChallenge(BaseModel):
     purpose = CharField()  # register, sign_in, clinician_register, clinician_verify
     client = ForeignKeyField(Client, null=True, on_delete="CASCADE")  # who registers; None for a sign-in
     clinician = ForeignKeyField(Clinician, null=True, on_delete="CASCADE")  # a clinician's second factor
-    created_at = DateTimeField()
-    expires_at = DateTimeField(index=True)
-    used_at = DateTimeField(null=True)
+    created_at = UtcDateTimeField()
+    expires_at = UtcDateTimeField(index=True)
+    used_at = UtcDateTimeField(null=True)
 
 
 class PracticeLogo(BaseModel):
@@ -691,7 +705,7 @@ class PracticeLogo(BaseModel):
 
     content_type = CharField()  # image/png, image/jpeg, image/svg+xml
     data = BlobField()
-    updated_at = DateTimeField()
+    updated_at = UtcDateTimeField()
 
 
 class ClinicianPasskey(BaseModel):
@@ -704,8 +718,8 @@ class ClinicianPasskey(BaseModel):
     sign_count = IntegerField(default=0)
     transports = CharField(default="")
     device = CharField(default="")
-    created_at = DateTimeField()
-    last_used_at = DateTimeField(null=True)
+    created_at = UtcDateTimeField()
+    last_used_at = UtcDateTimeField(null=True)
 
     @classmethod
     def of(cls, clinician):
@@ -717,8 +731,8 @@ class RecoveryCode(BaseModel):
 
     clinician = ForeignKeyField(Clinician, backref="recovery_codes", on_delete="CASCADE")
     code_hash = CharField(max_length=64)
-    created_at = DateTimeField()
-    used_at = DateTimeField(null=True)
+    created_at = UtcDateTimeField()
+    used_at = UtcDateTimeField(null=True)
 
     @classmethod
     def unused_of(cls, clinician):
@@ -732,8 +746,8 @@ class PendingSignIn(BaseModel):
 
     id_hash = CharField(unique=True, max_length=64)
     clinician = ForeignKeyField(Clinician, on_delete="CASCADE")
-    created_at = DateTimeField()
-    expires_at = DateTimeField(index=True)
+    created_at = UtcDateTimeField()
+    expires_at = UtcDateTimeField(index=True)
     ip = CharField(null=True)
 
 
@@ -743,7 +757,7 @@ class SecondFactorFailure(BaseModel):
 
     clinician = ForeignKeyField(Clinician, on_delete="CASCADE")
     ip = CharField(null=True)
-    at = DateTimeField(index=True)
+    at = UtcDateTimeField(index=True)
 
 
 class WorkingHours(BaseModel):
@@ -780,15 +794,15 @@ class OnlineChange(BaseModel):
     client = ForeignKeyField(Client, backref="online_changes", on_delete="CASCADE")
     kind = CharField()  # moved, cancelled, request
     status = CharField(default="done")  # done; for a request: pending, approved, declined, withdrawn, lapsed
-    old_starts_at = DateTimeField()
-    old_ends_at = DateTimeField()
-    new_starts_at = DateTimeField(null=True)
-    new_ends_at = DateTimeField(null=True)
+    old_starts_at = UtcDateTimeField()
+    old_ends_at = UtcDateTimeField()
+    new_starts_at = UtcDateTimeField(null=True)
+    new_ends_at = UtcDateTimeField(null=True)
     reason = SealedTextField(null=True)  # a cancellation's optional reason, in the client's words
     via = CharField(default="")  # which email (or the portal) the link was opened from
     sequence = IntegerField(default=0)  # the appointment's sequence after this change
-    made_at = DateTimeField()
-    decided_at = DateTimeField(null=True)
+    made_at = UtcDateTimeField()
+    decided_at = UtcDateTimeField(null=True)
     decided_by = ForeignKeyField(Clinician, null=True, on_delete="SET NULL")
 
     class Meta:
@@ -801,7 +815,7 @@ class OnlineChange(BaseModel):
 
 class SchemaVersion(BaseModel):
     version = IntegerField()
-    applied_at = DateTimeField()
+    applied_at = UtcDateTimeField()
 
 
 ALL_MODELS = [Practice, Clinician, Client, Appointment, Link, SignInRequest, Email, Reminder, Session, AuditEvent, SchemaVersion,

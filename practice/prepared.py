@@ -48,17 +48,14 @@ class Prepared:
         fields, cursor = self._run(values)
         row = cursor.fetchone()
         cursor.close()  # an unfinished SQLite statement would hold its read snapshot open
-        if row is None:
-            return None
-        made, model, data = [], None, {}
-        for field, value in zip(fields, row):
-            if field.model is not model:
-                if model is not None:
-                    made.append(model(**data))
-                model, data = field.model, {}
-            data[field.name] = value_from_db(field, value)
-        made.append(model(**data))
-        return made
+        return None if row is None else _made(fields, row)
+
+    def all(self, **values) -> list[list]:
+        """Every row of a SELECT, each as first() gives it."""
+        fields, cursor = self._run(values)
+        rows = cursor.fetchall()
+        cursor.close()
+        return [_made(fields, row) for row in rows]
 
     def rows_affected(self, **values) -> int:
         """Run an UPDATE or DELETE; how many rows it changed."""
@@ -68,6 +65,24 @@ class Prepared:
         """Run an INSERT; the new row's id."""
         cursor = self._run(values)[1]
         return cursor.lastrowid if is_sqlite() else cursor.fetchone()[0]
+
+
+def _made(fields, row) -> list:
+    made, model, data = [], None, {}
+    for field, value in zip(fields, row):
+        if field.model is not model:
+            if model is not None:
+                made.append(model(**data))
+            model, data = field.model, {}
+        data[field.name] = value_from_db(field, value)
+    made.append(model(**data))
+    return made
+
+
+def db_values(fields, values: dict) -> dict:
+    """`values` (by field name) as the database takes them, each through its field: ids for
+    model instances, sealed text sealed (what peewee does for a query it builds)."""
+    return {field.name: field.db_value(values[field.name]) for field in fields}
 
 
 def _checked(query, params) -> list:

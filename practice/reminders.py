@@ -11,7 +11,7 @@ from peewee import Case
 
 from . import runtime
 from .clock import clock_time, describe_when, long_date, short_day, time_range, to_local, utcnow
-from .feeds import appointment_event, new_calendar
+from .feeds import appointment_event, calendar_bytes, new_calendar
 from .i18n import gettext as _, in_language
 from .links import issue_link
 from .mail import compose_email, external_url, queue_emails
@@ -271,4 +271,4 @@ def appointment_ics(appointment: Appointment, practice: Practice, join_url: str 
     calendar = new_calendar(practice, "CANCEL" if appointment.status == "cancelled" else "REQUEST")
     calendar.add_component(appointment_event(appointment, practice, host=runtime.settings().host,
                                              join_url=join_url, invitation=True))
-    return calendar.to_ical().decode()
+    return calendar_bytes(calendar).decode()

@@ -66,3 +66,13 @@ def test_the_search_reads_an_index_not_every_client(app, dana, people):
         finally:
             db.execute_sql("RESET enable_seqscan")
         assert "client_words_trigrams" in plan
+
+
+def test_the_postgresql_index_takes_new_clients_at_once(app):
+    """GIN's pending list (fastupdate) would hold imported clients until a VACUUM, and every
+    search would read it all; one index over the three fields, the planner's choice."""
+    if is_sqlite():
+        pytest.skip("PostgreSQL's trigram index")
+    options = dict(db.execute_sql("SELECT relname, reloptions FROM pg_class WHERE relname LIKE %s",
+                                  ["client\\_%trigrams"]).fetchall())
+    assert options == {"client_words_trigrams": ["fastupdate=off"]}
