@@ -317,6 +317,9 @@ def check_page(site, name: str, who: str, visit: Callable) -> list[str]:
     tab.close()
     phone = site.page(who, "phone")
     after = visit(phone, site)
+    # A page a form's post opened may still be fetching its stylesheet; measured unstyled (its
+    # time-zone list at full width), it looked too wide for an instant under a loaded machine.
+    phone.wait_for_load_state("load")
     width = phone.evaluate("document.documentElement.scrollWidth")
     if width > PHONE["width"]:
         wide = phone.evaluate("""() => [...document.querySelectorAll('body *')]
