@@ -351,15 +351,16 @@ class PanelRow:
     pending: bool
 
 
-def calendar_panel(viewer, now: datetime | None = None) -> dict:
+def calendar_panel(viewer, now: datetime | None = None, *, of=None) -> dict:
     """What the calendar lists of clients' online changes: requests to answer, and the
-    changes of the last two weeks (the viewer's own clients' appointments; an admin, all)."""
+    changes of the last two weeks (the viewer's own clients' appointments; an admin, all, or
+    with `of` those of the clinician whose calendar they are looking at)."""
     now = now or utcnow()
     zone = Practice.current().timezone
     query = (OnlineChange.select(OnlineChange, Appointment, Client).join(Appointment)
              .switch(OnlineChange).join(Client))
-    if not viewer.is_admin:
-        query = query.where(Appointment.clinician == viewer)
+    if not viewer.is_admin or of is not None:
+        query = query.where(Appointment.clinician == (viewer if not viewer.is_admin else of))
 
     def row(change):
         return PanelRow(change.id, change.client.name, describe(change, zone),

@@ -164,3 +164,24 @@ def test_only_the_chosen_clinicians_appointments_are_read(client, kim, practice_
              if 'FROM "appointment"' in record.getMessage() and '"starts_at" >=' in record.getMessage()]
     # A condition on the clinician, with its value as a parameter (not the join's "clinician_id" = "id").
     assert reads and all(re.search(r'"clinician_id" = (\?|%s)', sql) for sql in reads), reads
+
+
+def test_the_changes_by_clients_on_an_admins_calendar_are_the_chosen_clinicians(client, app, kim, practice_of_two):
+    """A request to answer is listed where its appointment is: Kim's calendar lists Kim's."""
+    from practice.models import OnlineChange
+    danas, kims = practice_of_two
+    with app.app_context():
+        for appointment in (danas, kims):
+            OnlineChange.create(appointment=appointment, client=appointment.client, kind="request", status="pending",
+                                old_starts_at=appointment.starts_at, old_ends_at=appointment.ends_at,
+                                new_starts_at=datetime(2026, 3, 6, 15), new_ends_at=datetime(2026, 3, 6, 15, 50),
+                                made_at=datetime(2026, 3, 2, 8))
+    clinic_sign_in(client, "dana@example.com")
+
+    def answers(path) -> int:
+        return len(re.findall(r'action="/clinic/online-changes/\d+/approve"', get(client, path)))
+
+    assert answers(f"{WEEK}&clinician={kim.id}") == 1
+    assert answers(f"{WEEK}&clinician=all") == 2  # everyone's calendar, everyone's requests
+    approve = re.search(r'action="/clinic/online-changes/(\d+)/approve"', get(client, f"{WEEK}&clinician={kim.id}"))
+    assert int(approve.group(1)) == OnlineChange.get(OnlineChange.appointment == kims).id

@@ -132,10 +132,11 @@ def online_change_settings():
 # ---- the calendar's list, and the answer to a request ---------------------------------------------
 
 @bp.app_template_global()
-def online_changes_panel():
-    """What templates/clinic/_online_changes.html lists for the signed-in clinician."""
+def online_changes_panel(owner=None):
+    """What templates/clinic/_online_changes.html lists for the signed-in clinician, on the
+    calendar of `owner` (an admin's choice; None: everyone's)."""
     me = signed_in_clinician()
-    return calendar_panel(me) if me is not None else {"pending": [], "recent": []}
+    return calendar_panel(me, of=owner) if me is not None else {"pending": [], "recent": []}
 
 
 ANSWER_PROBLEMS = {
