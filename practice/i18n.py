@@ -50,26 +50,28 @@ def N_(message: str) -> str:
 
 # ---- the clinician side: its own catalog, English for now -------------------------------
 
-# The clinic's words are English, the source text: a check of the domain run without a runtime
-# (a parser's test, say) gets that text rather than NotConfigured, as no catalog is needed for it.
+def _in_english(lookup):
+    """`lookup(translator)` in English: at once on a clinic page (English already), inside
+    in_language() where a client's language is in force (mail a worker composes). Without a
+    runtime (a parser's test, say) the source text, which is the English, needs no catalog."""
+    from .runtime import EnglishOnly, NotConfigured
+    try:
+        translator = _translator()
+    except NotConfigured:
+        return lookup(EnglishOnly())
+    if known(translator.language()) == DEFAULT:
+        return lookup(translator)
+    with in_language(DEFAULT):
+        return lookup(translator)
+
 
 def clinic_gettext(message: str, **variables) -> str:
     """A clinician-side word, looked up in English whatever a client composing it reads."""
-    from .runtime import EnglishOnly, NotConfigured
-    try:
-        with in_language(DEFAULT):
-            return gettext(message, **variables)
-    except NotConfigured:
-        return EnglishOnly().gettext(message, **variables)
+    return _in_english(lambda translator: translator.gettext(message, **variables))
 
 
 def clinic_ngettext(singular: str, plural: str, num: int, **variables) -> str:
-    from .runtime import EnglishOnly, NotConfigured
-    try:
-        with in_language(DEFAULT):
-            return ngettext(singular, plural, num, **variables)
-    except NotConfigured:
-        return EnglishOnly().ngettext(singular, plural, num, **variables)
+    return _in_english(lambda translator: translator.ngettext(singular, plural, num, **variables))
 
 
 def clinic_N_(message: str) -> str:
