@@ -261,7 +261,12 @@ class Client(BaseModel):
 
     @classmethod
     def by_email(cls, email: str):
-        return cls.get_or_none(cls.email == email.strip().lower())
+        return cls.get_or_none(cls.email == cls.lookup_key(email))
+
+    @staticmethod
+    def lookup_key(email: str) -> str:
+        """An address as the client table keeps it, to look it up by."""
+        return email.strip().lower()
 
     @classmethod
     def active(cls):

@@ -75,7 +75,7 @@ _FIFTH_MAILED = Prepared(lambda: Link.select(Link.id).where(
 
 
 def _answer(request: SignInRequest, now: datetime):
-    found = _CLIENT_BY_EMAIL.first(email=request.email.strip().lower())
+    found = _CLIENT_BY_EMAIL.first(email=Client.lookup_key(request.email))
     client = found[0] if found else None
     if client is None or client.archived_at is not None:
         # Throttled as a client's would be: each "unknown" restarts the address's count of
