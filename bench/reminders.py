@@ -50,7 +50,9 @@ if str(ROOT) not in sys.path:
 
 SECRET_KEY = "bench-secret-key-not-for-production-" + "0" * 32
 SENDER = "portal@example.org"
-AIM_DISPATCH = 0.5  # portal messages/s over plain smtplib's
+# Portal messages/s over plain smtplib's, for the dispatch as the scheduler runs it (issue 17's
+# aims: PostgreSQL's round trips cost more per message than SQLite's in-process writes).
+AIM_DISPATCH = {"SQLite": 0.4, "PostgreSQL": 0.3}
 AIM_TICK = 1.5  # large-calendar tick time over small-calendar tick time
 CHUNK = 500  # rows per INSERT
 
@@ -322,6 +324,52 @@ def dispatch(args, databases: Databases, smtp: SmtpSink, profiler=None) -> dict[
     return {"queue": queue, "send": send, "both": both, **baselines}
 
 
+def scheduled_dispatch(args, databases: Databases, smtp: SmtpSink) -> Phase:
+    """The same dispatch as the scheduler runs it: reminder ticks back to back (as the reminder
+    job takes a backlog), each chunk of queued mail waking the mail job, which sends it on a
+    thread of the scheduler's own while the next chunk is composed. Timed from the first tick
+    until the SMTP server has taken the last message."""
+    from portico import scheduler
+
+    url = databases.url("scheduled")
+    app = make_app(url, smtp.port)
+    seed(app, args.reminders, args.reminders, clients=max(1, args.reminders // 10), offsets=(24,))
+    app = make_app(url, smtp.port)
+    running = scheduler.start_scheduler(app, paused=True)
+    try:
+        for job_id in ("reminders", "retention"):  # this thread runs the reminder job; nothing else runs
+            running.pause_job(job_id)
+        reminder_job = running.get_job("reminders").func  # what the scheduler calls: its app context included
+        before = smtp.count
+        running.resume()
+        deadline = time.perf_counter() + args.time_cap
+
+        def dispatch_all() -> int:
+            with app.app_context():
+                while _pending_reminders() and time.perf_counter() < deadline:
+                    reminder_job()
+            while smtp.count - before < args.reminders and time.perf_counter() < deadline:
+                time.sleep(0.005)
+            return smtp.count - before
+
+        phase, arrived = timed("dispatch (scheduler, mail woken)", dispatch_all)
+    finally:
+        running.shutdown(wait=True)  # the mail job's last claim ends before its database goes
+        scheduler.scheduler = None
+        release_database()
+    phase.messages = arrived
+    if arrived != args.reminders:
+        raise BenchError(f"scheduled dispatch incomplete: {arrived} of {args.reminders} arrived "
+                         f"(time cap {args.time_cap:g}s)")
+    return phase
+
+
+def _pending_reminders() -> bool:
+    from practice.models import Reminder, db
+    with db.connection_context():
+        return Reminder.select().where(Reminder.status == "pending").exists()
+
+
 # ---- 1b. sign-in mail: the mail job turning requests into links and sending them -------------
 
 def sign_in_mail(args, databases: Databases, smtp: SmtpSink, profiler=None) -> Phase:
@@ -444,11 +492,15 @@ def print_table(phases: dict[str, Phase] | None, ticks: tuple[TickResult, TickRe
         row(phases["send"], f"{phases['send'].rate / base.rate:.2f}", "",
             f"({phases['send'].rate / objects.rate:.2f} of send_message's)")
         both = phases["both"]
-        ratio = both.rate / base.rate
-        ok = ratio >= AIM_DISPATCH
-        met &= ok
-        row(both, f"{ratio:.2f}", f"{AIM_DISPATCH:.2f}", ("meets aim" if ok else "MISSES aim")
-            + f" (cpu ratio {base.cpu_ms / both.cpu_ms:.2f}; {both.rate / objects.rate:.2f} of send_message's)")
+        row(both, f"{both.rate / base.rate:.2f}", "", f"(cpu ratio {base.cpu_ms / both.cpu_ms:.2f}; "
+                                                      f"{both.rate / objects.rate:.2f} of send_message's)")
+        if "scheduled" in phases:
+            scheduled, aim = phases["scheduled"], AIM_DISPATCH[backend]
+            ratio = scheduled.rate / base.rate
+            ok = ratio >= aim
+            met &= ok
+            row(scheduled, f"{ratio:.2f}", f"{aim:.2f}", ("meets aim" if ok else "MISSES aim")
+                + f" (cpu ratio {base.cpu_ms / scheduled.cpu_ms:.2f})")
         print("-" * len(header))
         print("ratio: messages/s over plain smtplib's sending the same messages as finished bytes over one\n"
               "connection (send_message: smtplib serializes the same message objects itself, as the mail\n"
@@ -524,6 +576,8 @@ def main(argv=None) -> int:
         phases = ticks = None
         if args.only in (None, "dispatch"):
             phases = dispatch(args, databases, smtp, profiler)
+            if not profiler:
+                phases["scheduled"] = scheduled_dispatch(args, databases, smtp)
         if args.only in (None, "signin"):
             signed = sign_in_mail(args, databases, smtp, profiler)
             print(f"sign-in mail: {signed.messages} emails in {signed.wall:.2f}s, {signed.rate:.1f} msg/s, "
