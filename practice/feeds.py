@@ -10,7 +10,7 @@ import secrets
 from datetime import datetime, timedelta, timezone
 from email.utils import parseaddr
 
-from icalendar import Parameters, vCalAddress, vDuration, vText, vUnknown, vUri
+from icalendar import Parameters, vCalAddress, vDuration, vText, vUri
 from icalendar.parser import Contentline
 from peewee import fn
 
@@ -75,10 +75,9 @@ FEED_REFRESH = [f"REFRESH-INTERVAL;VALUE=DURATION:{_REFRESH}".encode(),
 
 def _line(name: str, value: str, parameters: dict | None = None) -> bytes:
     """One content line; `value` already in its iCalendar form. Only a long or non-ASCII line
-    is given to icalendar's folding, which walks every character. So is a raw line break (only
-    in a value written verbatim: X-WR-CALNAME), which Contentline refuses, as icalendar did."""
+    is given to icalendar's folding, which walks every character."""
     line = f"{name};{Parameters(parameters).to_ical().decode()}:{value}" if parameters else f"{name}:{value}"
-    if len(line) < FOLD_AT and line.isascii() and "\n" not in line:
+    if len(line) < FOLD_AT and line.isascii():
         return line.encode()
     return Contentline(line).to_ical()
 
@@ -96,8 +95,9 @@ def calendar_bytes(practice: Practice, method: str, events: list[list[bytes]]) -
     """PUBLISH for the feed (a subscription, which says how often to refresh it); REQUEST or
     CANCEL for an emailed invitation. `events` are event_lines()."""
     lines = [b"BEGIN:VCALENDAR", b"VERSION:2.0", b"PRODID:-//Portico//client portal//EN", _line("METHOD", method)]
-    # Verbatim, not escaped as TEXT: icalendar (7.2 on) writes a property it does not know so.
-    lines.append(_line("X-WR-CALNAME", vUnknown(practice.name).to_ical().decode()))
+    # Escaped as TEXT, as calendar apps read it: icalendar (7.2 on) writes a property it does
+    # not know verbatim, and "Hale, Morgan; Partners" was read back as "Hale".
+    lines.append(_line("X-WR-CALNAME", _text(practice.name)))
     if method == "PUBLISH":
         lines += FEED_REFRESH
     for event in events:
