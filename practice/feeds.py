@@ -10,7 +10,8 @@ import secrets
 from datetime import datetime, timedelta, timezone
 from email.utils import parseaddr
 
-from icalendar import Calendar, Event, vCalAddress, vText, vUri
+from icalendar import Parameters, vCalAddress, vDuration, vText, vUri
+from icalendar.parser import Contentline
 from peewee import fn
 
 from . import audit, runtime
@@ -61,77 +62,102 @@ def revoke_feed(client: Client, *, by=None) -> bool:
 
 REFRESH = timedelta(hours=1)  # how often a subscribed calendar should fetch the feed again
 
-
-def new_calendar(practice: Practice, method: str) -> Calendar:
-    """PUBLISH for the feed (a subscription); REQUEST or CANCEL for an emailed invitation."""
-    calendar = Calendar()
-    calendar.add("prodid", "-//Portico//client portal//EN")
-    calendar.add("version", "2.0")
-    calendar.add("method", method)
-    calendar.add("x-wr-calname", practice.name)
-    return calendar
-
-
+# The .ics is written line by line rather than with icalendar's Calendar and Event objects,
+# which took more than half of composing a reminder; icalendar still does everything that
+# needs care: TEXT escaping (vText), parameter quoting (Parameters) and folding (Contentline).
+# Lines come in the order icalendar writes them (the canonical order of its Calendar and
+# Event, then alphabetical), so the bytes are the ones it wrote before (tests/test_ics_writer.py).
 FOLD_AT = 75  # icalendar folds a content line once it reaches 75 octets (RFC 5545 3.1)
+_REFRESH = vDuration(REFRESH).to_ical().decode()
+FEED_REFRESH = [f"REFRESH-INTERVAL;VALUE=DURATION:{_REFRESH}".encode(),
+                f"X-PUBLISHED-TTL:{_REFRESH}".encode()]  # the older, Outlook and Apple name of the same
 
 
-def calendar_bytes(calendar: Calendar) -> bytes:
-    """calendar.to_ical(), byte for byte, with only the long lines folded by icalendar:
-    its folding walks every character of every line, which was a third of composing a
-    reminder, and nearly every line is short."""
-    return b"".join((line.encode() if len(line) < FOLD_AT and line.isascii() else line.to_ical()) + b"\r\n"
-                    for line in calendar.content_lines() if line)
+def _line(name: str, value: str, parameters: dict | None = None) -> bytes:
+    """One content line; `value` already in its iCalendar form. Only a long or non-ASCII line
+    is given to icalendar's folding, which walks every character."""
+    line = f"{name};{Parameters(parameters).to_ical().decode()}:{value}" if parameters else f"{name}:{value}"
+    if len(line) < FOLD_AT and line.isascii():
+        return line.encode()
+    return Contentline(line).to_ical()
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=timezone.utc)
+def _text(value: str) -> str:
+    return vText(value).to_ical().decode()
 
 
-def organizer(practice: Practice) -> vCalAddress:
+def _date_time(moment: datetime) -> str:
+    """A DATE-TIME in UTC (the database's naive datetimes are UTC), as icalendar writes one."""
+    return f"{moment.year:04}{moment.month:02}{moment.day:02}T{moment.hour:02}{moment.minute:02}{moment.second:02}Z"
+
+
+def calendar_bytes(practice: Practice, method: str, events: list[list[bytes]]) -> bytes:
+    """PUBLISH for the feed (a subscription, which says how often to refresh it); REQUEST or
+    CANCEL for an emailed invitation. `events` are event_lines()."""
+    lines = [b"BEGIN:VCALENDAR", b"VERSION:2.0", b"PRODID:-//Portico//client portal//EN", _line("METHOD", method)]
+    # Escaped as TEXT, as calendar apps read it: icalendar (7.2 on) writes a property it does
+    # not know verbatim, and "Hale, Morgan; Partners" was read back as "Hale".
+    lines.append(_line("X-WR-CALNAME", _text(practice.name)))
+    if method == "PUBLISH":
+        lines += FEED_REFRESH
+    for event in events:
+        lines += event
+    lines.append(b"END:VCALENDAR")
+    return b"\r\n".join(lines) + b"\r\n"
+
+
+def _address(email: str) -> str:
+    return vCalAddress(f"mailto:{email}").to_ical().decode()  # refuses a line break, as vUri does
+
+
+def _organizer(practice: Practice) -> bytes:
     """The practice, as the organizer mail apps expect of an invitation: its contact address,
     else the address its mail comes from."""
     address = practice.contact_email or parseaddr(runtime.settings().mail_sender)[1]
-    value = vCalAddress(f"mailto:{address}")
-    value.params["cn"] = vText(practice.name)
-    return value
+    return _line("ORGANIZER", _address(address), {"cn": practice.name})
 
 
-def attendee(client: Client) -> vCalAddress:
+def _attendee(client: Client) -> bytes:
     """The client, already accepted: no mail app asks them to reply."""
-    value = vCalAddress(f"mailto:{client.email}")
-    value.params.update({"cn": vText(client.name), "role": "REQ-PARTICIPANT",
-                         "partstat": "ACCEPTED", "rsvp": "FALSE"})
-    return value
+    return _line("ATTENDEE", _address(client.email),
+                 {"cn": client.name, "role": "REQ-PARTICIPANT", "partstat": "ACCEPTED", "rsvp": "FALSE"})
 
 
-def appointment_event(appointment: Appointment, practice: Practice, *, host: str, join_url: str | None,
-                      stamp: datetime | None = None, invitation: bool = False) -> Event:
+def event_lines(appointment: Appointment, practice: Practice, *, host: str, join_url: str | None,
+                stamp: datetime | None = None, invitation: bool = False) -> list[bytes]:
     """One appointment as a calendar event: the same UID wherever it appears (emails, the
     feed), a SEQUENCE that grows with every change, times in UTC, and nothing clinical.
     An invitation names the organizer and the client (RFC 5546), so that mail apps update
     the entry they already have. `join_url` is the telehealth link, never a sign-in link."""
     cancelled = appointment.status == "cancelled"
-    event = Event()
-    event.add("uid", f"appointment-{appointment.id}@{host}")
-    event.add("sequence", appointment.sequence)
-    event.add("dtstamp", _utc(stamp or utcnow()))
-    event.add("last-modified", _utc(appointment.updated_at))
-    event.add("dtstart", _utc(appointment.starts_at))
-    event.add("dtend", _utc(appointment.ends_at))
-    event.add("summary", _("Appointment with %(practice)s", practice=practice.name))
-    event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+    video = bool(join_url) and not cancelled
+    uri = vUri(join_url).to_ical().decode() if video else None
+    lines = [b"BEGIN:VEVENT",
+             _line("SUMMARY", _text(_("Appointment with %(practice)s", practice=practice.name))),
+             _line("DTSTART", _date_time(appointment.starts_at)),
+             _line("DTEND", _date_time(appointment.ends_at)),
+             _line("DTSTAMP", _date_time(stamp or utcnow())),
+             _line("UID", _text(f"appointment-{appointment.id}@{host}")),
+             _line("SEQUENCE", str(appointment.sequence))]
+    # The rest alphabetically, as icalendar orders what its canonical order does not name.
     if invitation:
-        event.add("organizer", organizer(practice))
-        event.add("attendee", attendee(appointment.client))
-    if join_url and not cancelled:
-        event.add("location", vText(join_url))
-        event.add("url", vUri(join_url))
-        event.add("conference", vUri(join_url), parameters={"value": "URI", "feature": "VIDEO",
-                                                             "label": _("Video session")})
-        event.add("description", _("Join the video session: %(url)s", url=join_url))
-    else:
-        event.add("location", vText(practice.name))
-    return event
+        lines.append(_attendee(appointment.client))
+    if video:
+        lines += [_line("CONFERENCE", uri, {"value": "URI", "feature": "VIDEO", "label": _("Video session")}),
+                  _line("DESCRIPTION", _text(_("Join the video session: %(url)s", url=join_url)))]
+    lines += [_line("LAST-MODIFIED", _date_time(appointment.updated_at)),
+              _line("LOCATION", _text(join_url if video else practice.name))]
+    if invitation:
+        lines.append(_organizer(practice))
+    lines.append(_line("STATUS", "CANCELLED" if cancelled else "CONFIRMED"))
+    if video:
+        lines.append(_line("URL", uri))
+    lines.append(b"END:VEVENT")
+    return lines
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=timezone.utc)
 
 
 def feed_calendar(client: Client, now: datetime | None = None) -> bytes:
@@ -145,15 +171,13 @@ def feed_calendar(client: Client, now: datetime | None = None) -> bytes:
 
 def _feed_calendar(client: Client, now: datetime) -> bytes:
     practice = Practice.current()
-    calendar = new_calendar(practice, "PUBLISH")
-    calendar.add("refresh-interval", REFRESH, parameters={"value": "DURATION"})
-    calendar.add("x-published-ttl", vText("PT1H"))  # the older, Outlook and Apple name of the same
+    host = runtime.settings().host
+    events = []
     for appointment in Appointment.in_feed_for(client, now):
         live = appointment.kind == "telehealth" and appointment.status != "cancelled"
-        calendar.add_component(appointment_event(
-            appointment, practice, host=runtime.settings().host, join_url=join_url(appointment) if live else None,
-            stamp=appointment.updated_at))
-    return calendar_bytes(calendar)
+        events.append(event_lines(appointment, practice, host=host, join_url=join_url(appointment) if live else None,
+                                  stamp=appointment.updated_at))
+    return calendar_bytes(practice, "PUBLISH", events)
 
 
 def feed_last_modified(client: Client, now: datetime | None = None) -> datetime:

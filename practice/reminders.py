@@ -11,7 +11,7 @@ from peewee import Case
 
 from . import runtime
 from .clock import clock_time, describe_when, long_date, short_day, time_range, to_local, utcnow
-from .feeds import appointment_event, calendar_bytes, new_calendar
+from .feeds import calendar_bytes, event_lines
 from .i18n import gettext as _, in_language
 from .links import issue_link
 from .mail import compose_email, external_url, queue_emails
@@ -268,7 +268,5 @@ def appointment_ics(appointment: Appointment, practice: Practice, join_url: str 
     """An iTIP invitation (RFC 5546) of the appointment as it is now: every booking, move,
     extension and reminder is a REQUEST with the same UID and the current SEQUENCE, so mail
     apps update the one entry in place; a cancellation is a CANCEL, which removes it."""
-    calendar = new_calendar(practice, "CANCEL" if appointment.status == "cancelled" else "REQUEST")
-    calendar.add_component(appointment_event(appointment, practice, host=runtime.settings().host,
-                                             join_url=join_url, invitation=True))
-    return calendar_bytes(calendar).decode()
+    event = event_lines(appointment, practice, host=runtime.settings().host, join_url=join_url, invitation=True)
+    return calendar_bytes(practice, "CANCEL" if appointment.status == "cancelled" else "REQUEST", [event]).decode()

@@ -113,25 +113,3 @@ def test_switching_off_a_calendar_address_needs_the_form_token_and_the_clients_c
                        data={"csrf_token": clinic_csrf(clinic)}).status_code == 404
     assert client.get(f"/feed/{token}.ics").status_code == 200
 
-
-def test_calendar_bytes_are_what_icalendar_writes_long_and_non_ascii_lines_folded():
-    from datetime import datetime
-
-    from icalendar import Event, vCalAddress, vText, vUri
-
-    from practice.feeds import calendar_bytes
-    calendar = Calendar()
-    calendar.add("prodid", "-//Portico//client portal//EN")
-    calendar.add("x-wr-calname", "Clínica Ñandú " * 6)
-    for n in range(3):
-        event = Event()
-        event.add("uid", f"appointment-{n}@portal.example.org")
-        event.add("dtstart", datetime(2026, 1, 1, 10))
-        event.add("summary", "Cita con " + "á" * 30 * n)
-        event.add("url", vUri("https://portal.example.org/t/" + "x" * 40 * n))
-        attendee = vCalAddress("mailto:ana@example.org")
-        attendee.params["cn"] = vText('Ana, María; \\ "x" ' * n)
-        event.add("attendee", attendee)
-        event.add("location", vText("a;b,c\\d" * 12))
-        calendar.add_component(event)
-    assert calendar_bytes(calendar) == calendar.to_ical()
