@@ -1,7 +1,7 @@
 """Sending outbox rows over SMTP with Flask-Mail: the mailer the domain's mail job is given.
 The outbox, its claims and retries are the domain's (practice/mail.py); this is the wire."""
+import base64
 import functools
-import io
 import re
 import secrets
 import smtplib
@@ -11,16 +11,11 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from email.encoders import encode_base64
-from email.generator import BytesGenerator
 from email.header import Header
-from email.mime.base import MIMEBase
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
 from email.policy import Compat32
-from email.utils import formataddr, formatdate, parseaddr
+from email.utils import formataddr, formatdate, parseaddr, quote
 
-from flask_mail import Connection, Message, sanitize_address, sanitize_addresses
+from flask_mail import Connection, Message, sanitize_address
 
 from practice.mail import MessageRefused, MessageTimedOut
 
@@ -73,7 +68,8 @@ class Sending:
         if message.has_bad_headers():
             raise MessageRefused("a header holds a line break", permanent=True)
         message.date = time.time()
-        return Prepared(sanitize_address(message.sender), sanitize_addresses(message.send_to), message.as_bytes())
+        return Prepared(envelope_address(message.sender), [envelope_address(to) for to in message.send_to],
+                        message.as_bytes())
 
     def send(self, prepared: Prepared) -> None:
         """Connecting (when needed) and the whole conversation for this message share one
@@ -240,20 +236,21 @@ FOLDABLE_WORD = 60  # longer words in a header do not fit a folded line: policy.
 
 
 class OutboxMessage(Message):
-    """Flask-Mail's message, written out by the email package's compat32 generator.
+    """Flask-Mail's message, written straight to bytes.
 
     Flask-Mail builds the MIME tree with its headers already encoded, then has policy.SMTP
-    write it, which parses every header again: over half of the mail tick's time. For what
-    the outbox sends (a text and an HTML part, attachments, headers that are ASCII and fold
-    at spaces) the same tree is built here from the email package's public classes and
-    written by compat32 in a fraction of it; anything else takes Flask-Mail's own path."""
+    write it, which parses every header again; building the same tree from the email
+    package's classes and writing it with compat32 still took a millisecond a message, most
+    of it parsing and re-quoting parameters the package had just written. For what the outbox
+    sends (a text and an HTML part, maybe an invitation, attachments, headers that are ASCII
+    and fold at spaces) the bytes that tree gives are written here directly, each header
+    folded by the email package's own policy (tests/test_mail_bytes.py compares the two);
+    anything else takes Flask-Mail's own path."""
 
     def as_bytes(self) -> bytes:
         if not self._plain_headers() or not self._outbox_shaped():
             return super().as_bytes()
-        buffer = io.BytesIO()
-        BytesGenerator(buffer, mangle_from_=False, policy=SMTP_COMPAT32).flatten(self._mime_tree())
-        return buffer.getvalue()
+        return self.written(new_boundary(), new_boundary())
 
     def _plain_headers(self) -> bool:
         values = [self.subject, self.reply_to, self.sender, *self.recipients]
@@ -261,43 +258,83 @@ class OutboxMessage(Message):
         return text.isascii() and max(map(len, text.split()), default=0) <= FOLDABLE_WORD
 
     def _outbox_shaped(self) -> bool:
-        """Only what _mime_tree builds as Flask-Mail would: no Cc, no extra headers, an HTML
-        part, attachments with plain names (Flask-Mail may rewrite other names)."""
-        return bool(self.alts) and self.body is not None and not self.cc and not self.extra_headers and all(
-            a.filename and a.filename.isascii() and a.filename.split() == [a.filename] and not a.headers
-            for a in self.attachments)
+        """Only what written() writes as Flask-Mail's tree would be: UTF-8, no Cc, no extra
+        headers, an HTML part, alternatives of the kinds below, attachments with plain names
+        (Flask-Mail may rewrite other names) and a plain type."""
+        return (bool(self.alts) and self.body is not None and self.charset in (None, "utf-8") and not self.cc
+                and not self.extra_headers and all(ALTERNATIVE.fullmatch(kind) for kind in self.alts)
+                and all(a.filename and a.filename.isascii() and a.filename.split() == [a.filename]
+                        and not a.headers and ATTACHMENT_TYPE.fullmatch(a.content_type) for a in self.attachments))
 
-    def _mime_tree(self) -> MIMEMultipart:
-        """The tree Flask-Mail 0.10 builds for such a message, part for part and header for header."""
-        encoding = self.charset or "utf-8"
-        # Boundaries of our own: the generator's own choice compiles a regular expression per
-        # boundary (a fifth of the build). Every part below is base64, whose alphabet has no
-        # "=" inside a line and no "-", so these cannot occur in a part's lines.
-        tree = MIMEMultipart(boundary=new_boundary())
-        alternative = MIMEMultipart("alternative", boundary=new_boundary())
-        alternative.attach(MIMEText(self.body, "plain", encoding))
-        for subtype, content in self.alts.items():
-            alternative.attach(MIMEText(content, subtype, encoding))
-        tree.attach(alternative)
+    def written(self, mixed: str, alternative: str) -> bytes:
+        """The message with these boundaries, as compat32 writes the tree Flask-Mail 0.10
+        builds for it: multipart/mixed of a multipart/alternative (the text, the HTML, an
+        invitation) and the attachments, base64."""
+        headers = [("Content-Type", f'multipart/mixed; boundary="{mixed}"'), ("MIME-Version", "1.0")]
         if self.subject:
-            tree["Subject"] = self.subject  # ASCII: Flask-Mail leaves it as it is
-        tree["From"] = _encoded_address(self.sender, encoding)
-        tree["To"] = ", ".join(list({_encoded_address(to, encoding) for to in self.recipients}))
-        tree["Date"] = formatdate(self.date, localtime=True)
-        tree["Message-ID"] = self.msgId
+            headers.append(("Subject", self.subject))  # ASCII: Flask-Mail leaves it as it is
+        headers += [("From", _encoded_address(self.sender, "utf-8")),
+                    ("To", ", ".join(list({_encoded_address(to, "utf-8") for to in self.recipients}))),
+                    ("Date", formatdate(self.date, localtime=True)),
+                    ("Message-ID", self.msgId)]
         if self.reply_to:
-            tree["Reply-To"] = _encoded_address(self.reply_to, encoding)
-        for attachment in self.attachments:
-            part = MIMEBase(*attachment.content_type.split("/"))
-            part.set_payload(attachment.data)
-            encode_base64(part)
-            part.add_header("Content-Disposition", attachment.disposition, filename=attachment.filename)
-            tree.attach(part)
-        return tree
+            headers.append(("Reply-To", _encoded_address(self.reply_to, "utf-8")))
+        texts = [_text_part(subtype, content) for subtype, content in [("plain", self.body), *self.alts.items()]]
+        return _multipart(headers, [
+            _multipart([("Content-Type", f'multipart/alternative; boundary="{alternative}"'), ("MIME-Version", "1.0")],
+                       texts, alternative),
+            *(_attachment_part(attachment) for attachment in self.attachments)], mixed)
+
+
+# Alternatives Flask-Mail makes with MIMEText(content, kind): "html", and an invitation
+# ("calendar; method=REQUEST", from as_message); attachment types as as_message gives them.
+ALTERNATIVE = re.compile(r"html|calendar; method=[A-Z-]+")
+ATTACHMENT_TYPE = re.compile(r"[a-z]+/[a-z.+-]+(; [a-z-]+=[A-Za-z0-9-]+)*")
+LINE_END = re.compile(r"\r\n|\r|\n")  # what the generator splits a text payload on (email.generator.NLCRE)
+CRLF = b"\r\n"
+
+
+def _headers(headers: list[tuple[str, str]]) -> bytes:
+    return b"".join(SMTP_COMPAT32.fold_binary(name, value) for name, value in headers) + CRLF
+
+
+def _multipart(headers: list[tuple[str, str]], parts: list[bytes], boundary: str) -> bytes:
+    """A multipart entity as the generator writes one: no preamble, no epilogue."""
+    delimiter = f"--{boundary}".encode()
+    return (_headers(headers) + delimiter + CRLF + (CRLF + delimiter + CRLF).join(parts)
+            + CRLF + delimiter + b"--" + CRLF)
+
+
+def _text_part(subtype: str, content: str) -> bytes:
+    """MIMEText(content, subtype, "utf-8"): as Flask-Mail registers UTF-8 (no body encoding),
+    the text as it is, 7bit when it is ASCII, else 8bit; line ends become CRLF."""
+    kind, _, method = subtype.partition("; method=")
+    headers = [("Content-Type", f'text/{kind}; charset="utf-8"'), ("MIME-Version", "1.0")]
+    if method:  # set_param rewrote the type with its parameter quoted: the header went to the end
+        headers = [("MIME-Version", "1.0"), ("Content-Type", f'text/{kind}; method="{method}"; charset="utf-8"')]
+    data = LINE_END.sub("\r\n", content).encode()
+    return _headers([*headers, ("Content-Transfer-Encoding", "7bit" if data.isascii() else "8bit")]) + data
+
+
+def _attachment_part(attachment) -> bytes:
+    """MIMEBase with the attachment's type as given, its bytes in base64 lines of 76."""
+    return _headers([("Content-Type", attachment.content_type), ("MIME-Version", "1.0"),
+                     ("Content-Transfer-Encoding", "base64"),
+                     ("Content-Disposition", f'{attachment.disposition}; filename="{quote(attachment.filename)}"')]
+                    ) + base64.encodebytes(attachment.data).replace(b"\n", CRLF)
 
 
 def new_boundary() -> str:
-    return f"===============_{secrets.token_hex(12)}=="
+    """A boundary of our own, 96 random bits that no text in a part can guess (the generator's
+    own choice searches the whole message for a clash, with a regular expression compiled per
+    boundary), and short enough that the Content-Type that names it fits on one line: folding
+    it was a third of writing the headers."""
+    return f"=_{secrets.token_hex(12)}"
+
+
+# Flask-Mail's envelope address (parsed, its name encoded): a third of building a message, and
+# the sender is the same for every message, a client's address the same for each of theirs.
+envelope_address = functools.lru_cache(maxsize=4096)(sanitize_address)
 
 
 @functools.lru_cache(maxsize=1024)  # the sender and the Reply-To are the same for every message
