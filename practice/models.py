@@ -8,11 +8,13 @@ from peewee import (
     BlobField,
     BooleanField,
     CharField,
+    DatabaseError,
     DatabaseProxy,
     DateField,
     DateTimeField,
     ForeignKeyField,
     IntegerField,
+    InterfaceError,
     Model,
     SqliteDatabase,
     TextField,
@@ -98,6 +100,25 @@ def write_transaction():
             _after_commit.reset(token)
     for callback in callbacks:
         callback()
+
+
+@contextmanager
+def commits_not_waiting_for_disk():
+    """On PostgreSQL, this connection's commits inside return once the server has the change,
+    before its log reaches the disk (synchronous_commit off, for these commits only). A crash of
+    the database server, not of this process, can then lose its last fraction of a second of
+    them, and corrupts nothing: only for what is safe to do again."""
+    if is_sqlite():
+        yield
+        return
+    db.execute_sql("SET synchronous_commit TO off")
+    try:
+        yield
+    finally:
+        try:
+            db.execute_sql("RESET synchronous_commit")
+        except (DatabaseError, InterfaceError):
+            pass  # the connection broke: the error that broke it is the one to raise, and the pool drops it
 
 
 def after_commit(callback) -> None:

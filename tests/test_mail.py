@@ -465,3 +465,25 @@ def test_two_invitations_in_the_same_minute_get_subjects_a_person_can_tell_apart
     first, second = (m["Subject"] for m in smtp_server.to("alex@example.com"))
     assert first == "Welcome to Portico's client portal (sent Mon 2 Mar 2026, 9:00 AM UTC)"
     assert second == first + " (2)"
+
+
+def test_sent_records_on_postgresql_do_not_wait_for_the_disk_and_the_connection_is_left_as_it_was(
+        app, smtp_server, monkeypatch):
+    if is_sqlite():
+        pytest.skip("PostgreSQL's synchronous_commit")
+    from practice import mail
+    seen = []
+    record = mail._record_sent
+
+    def recording(row, now):
+        seen.append(db.execute_sql("SHOW synchronous_commit").fetchone()[0])
+        record(row, now)
+
+    monkeypatch.setattr(mail, "_record_sent", recording)
+    queue_note(app, "alex@example.com")
+    queue_note(app, "sam@example.com")
+    with app.app_context(), db.connection_context():
+        assert mail.send_due_mail() == 2
+        after = db.execute_sql("SHOW synchronous_commit").fetchone()[0]
+    assert seen == ["off", "off"] and after == "on"
+    assert [e.status for e in Email.select()] == ["sent", "sent"] and len(smtp_server.messages) == 2

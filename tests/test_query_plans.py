@@ -9,6 +9,7 @@ import pytest
 
 from practice.clock import utcnow
 from practice.history import link_history, other_mail, recent_events
+from practice.mail import claim_due_mail
 from practice.models import Appointment, AuditEvent, Email, Link, SignInRequest, db, is_sqlite
 from practice.sign_in import process_sign_in_requests
 from practice.telehealth import upcoming_for
@@ -69,6 +70,7 @@ def test_after_analyze_no_page_or_tick_scans_a_growing_table(app, alex, dana):
         "recent activity": lambda: recent_events(alex),
         "portal home": lambda: upcoming_for(alex, now, 11),
         "sign-in requests": lambda: process_sign_in_requests(now=now),
+        "mail claim": lambda: claim_due_mail(now),
     }.items():
         for sql, plan in plans(work):
             table_of = {alias: table for table, alias in re.findall(r'"(\w+)" AS "(t\d+)"', sql)}
