@@ -56,6 +56,7 @@ SENDER = "portal@example.org"
 # Portal messages/s over plain smtplib's, for the dispatch as the scheduler runs it (issue 17's
 # aims: PostgreSQL's round trips cost more per message than SQLite's in-process writes).
 AIM_DISPATCH = {"SQLite": 0.4, "PostgreSQL": 0.3}
+BASELINE_RUNS = 3
 AIM_TICK = 1.5  # large-calendar tick time over small-calendar tick time
 CHUNK = 500  # rows per INSERT
 
@@ -312,16 +313,21 @@ def dispatch(args, databases: Databases, smtp: SmtpSink, profiler=None) -> dict[
             return len(items)
         return run
 
+    # The baseline is the fastest of BASELINE_RUNS: the same run's plain smtplib took from 2.0 to
+    # 3.5 s for 1,000 messages on this machine (the SMTP server's process answering slower or
+    # faster), and a slow baseline flattered every ratio.
     baselines = {}
-    for key, name, send_one, items in (
-            ("baseline", "plain smtplib, finished bytes", lambda c, e: c.sendmail(*e), envelopes),
-            ("send_message", "plain smtplib, send_message", lambda c, m: c.send_message(m), objects)):
-        before = smtp.count
-        phase, count = timed(name, over_one_connection(send_one, items))
-        phase.messages = count
-        if smtp.count - before != count:
-            raise BenchError(f"{name}: {smtp.count - before} of {count} arrived")
-        baselines[key] = phase
+    for key, name, send_one, items, runs in (
+            ("baseline", "plain smtplib, finished bytes", lambda c, e: c.sendmail(*e), envelopes, BASELINE_RUNS),
+            ("send_message", "plain smtplib, send_message", lambda c, m: c.send_message(m), objects, 1)):
+        for _ in range(runs):
+            before = smtp.count
+            phase, count = timed(name, over_one_connection(send_one, items))
+            phase.messages = count
+            if smtp.count - before != count:
+                raise BenchError(f"{name}: {smtp.count - before} of {count} arrived")
+            if key not in baselines or phase.wall < baselines[key].wall:
+                baselines[key] = phase
     size = sum(len(raw) for _, _, raw in envelopes) / max(1, len(envelopes))
     print(f"dispatch: measured ({size / 1024:.1f} KiB per message)", flush=True)
     return {"queue": queue, "send": send, "both": both, **baselines}
@@ -505,8 +511,8 @@ def print_table(phases: dict[str, Phase] | None, ticks: tuple[TickResult, TickRe
             row(scheduled, f"{ratio:.2f}", f"{aim:.2f}", ("meets aim" if ok else "MISSES aim")
                 + f" (cpu ratio {base.cpu_ms / scheduled.cpu_ms:.2f})")
         print("-" * len(header))
-        print("ratio: messages/s over plain smtplib's sending the same messages as finished bytes over one\n"
-              "connection (send_message: smtplib serializes the same message objects itself, as the mail\n"
+        print("ratio: messages/s over plain smtplib's (the fastest of its runs) sending the same messages\n"
+              "as finished bytes over one connection (send_message: smtplib serializes the same message objects itself, as the mail\n"
               "tick has to). reminder tick: claim, compose (templates, .ics, join link), queue in the\n"
               "outbox; mail tick: claim from the outbox, build and serialize MIME, send (20 per\n"
               "connection), record each. dispatch: both, one after the other. cpu ms: this process's\n"
