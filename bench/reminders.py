@@ -512,11 +512,13 @@ def print_table(phases: dict[str, Phase] | None, ticks: tuple[TickResult, TickRe
                 + f" (cpu ratio {base.cpu_ms / scheduled.cpu_ms:.2f})")
         print("-" * len(header))
         print("ratio: messages/s over plain smtplib's (the fastest of its runs) sending the same messages\n"
-              "as finished bytes over one connection (send_message: smtplib serializes the same message objects itself, as the mail\n"
-              "tick has to). reminder tick: claim, compose (templates, .ics, join link), queue in the\n"
-              "outbox; mail tick: claim from the outbox, build and serialize MIME, send (20 per\n"
-              "connection), record each. dispatch: both, one after the other. cpu ms: this process's\n"
-              "CPU per message (the SMTP server's is not counted); cpu ratio = smtplib's / the dispatch's.")
+              "as finished bytes over one connection (send_message: smtplib serializes the same message\n"
+              "objects itself). reminder tick: claim, compose (templates, .ics, join link), queue in the\n"
+              "outbox; mail tick: claim from the outbox (20 at a time), write the MIME, send over one\n"
+              "connection, record each. dispatch (both ticks): one after the other; (scheduler, mail\n"
+              "woken): as the scheduler runs them, the mail job sending each chunk the reminder tick\n"
+              "queues while it composes the next. cpu ms: this process's CPU per message, all its\n"
+              "threads (the SMTP server's is not counted); cpu ratio = smtplib's / the dispatch's.")
         print()
     if ticks:
         small, large = ticks
