@@ -363,8 +363,7 @@ def scheduled_dispatch(args, databases: Databases, smtp: SmtpSink) -> Phase:
 
         phase, arrived = timed("dispatch (scheduler, mail woken)", dispatch_all)
     finally:
-        running.shutdown(wait=True)  # the mail job's last claim ends before its database goes
-        scheduler.scheduler = None
+        scheduler.stop_scheduler(wait=True)  # the mail job's last claim ends before its database goes
         release_database()
     phase.messages = arrived
     if arrived != args.reminders:

@@ -93,8 +93,9 @@ def start_scheduler(app, *, paused: bool = False) -> BackgroundScheduler:
     return scheduler
 
 
-def stop_scheduler() -> None:
+def stop_scheduler(*, wait: bool = False) -> None:
+    """`wait`: until the jobs running have ended (a benchmark about to drop their database)."""
     global scheduler
     if scheduler is not None:
-        scheduler.shutdown(wait=False)
+        scheduler.shutdown(wait=wait)
         scheduler = None
